@@ -1,0 +1,198 @@
+"""The media side of one room: a peer connection per participant, wired to the room's mixer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtp import RtpPacket
+
+from media_bench.fanout import SourceTrack
+from media_bench.mixer import RoomMixer, SpeakerInput
+from media_bench.rooms import Room
+from media_bench.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class SdpError(ValueError):
+    """The offer is not a usable audio offer."""
+
+
+@dataclass
+class Peer:
+    user_id: str
+    pc: RTCPeerConnection
+    track: SourceTrack
+
+
+@dataclass
+class Pending:
+    """An answered offer not yet attached to the room."""
+
+    user_id: str
+    pc: RTCPeerConnection
+    track: SourceTrack
+    slot: SpeakerInput
+    answer: str
+
+
+def opus_only() -> list[Any]:
+    capabilities = RTCRtpSender.getCapabilities("audio")
+    return [c for c in capabilities.codecs if c.mimeType.lower() == "audio/opus"]
+
+
+def check_offer(sdp: str) -> None:
+    """Cheap structural checks before aiortc sees the offer."""
+    lines = sdp.replace("\r\n", "\n").split("\n")
+    if not lines or lines[0].strip() != "v=0":
+        raise SdpError("sdp must start with v=0")
+    if not any(line.startswith("m=audio ") for line in lines):
+        raise SdpError("sdp offers no audio")
+    if not any("opus/48000" in line.lower() for line in lines):
+        raise SdpError("sdp offers no Opus")
+
+
+class RoomMedia:
+    """Peers and mixer of one room; ``sync`` applies the room's roles to the media."""
+
+    def __init__(
+        self,
+        room: Room,
+        settings: Settings,
+        on_packets_in: Callable[[int], None] | None = None,
+    ) -> None:
+        self.room = room
+        self.settings = settings
+        self.peers: dict[str, Peer] = {}
+        self.mixer = RoomMixer(
+            bitrate=settings.bitrate,
+            complexity=settings.complexity,
+            encode_listener_mix=settings.fanout == "shared",
+            on_levels=self._on_levels,
+        )
+        self._on_packets_in = on_packets_in
+        self._closing: set[asyncio.Future[None]] = set()
+        self.reported_sent = 0
+        self.mixer.start()
+
+    def _on_levels(self, levels: dict[str, float]) -> None:
+        speaking = [u for u, level in levels.items() if level > -50.0]
+        if speaking != self.room.speaking or speaking:
+            self.room.speaking = speaking
+            self.room.publish({"type": "levels", "levels": levels, "speaking": speaking})
+
+    async def connect(self, user_id: str, offer_sdp: str) -> Pending:
+        """Answer a participant's offer without attaching it to the room yet.
+
+        The caller re-checks the room and then calls ``commit`` or ``discard``, so a join
+        that became invalid while ICE candidates were gathered changes nothing.
+        """
+        check_offer(offer_sdp)
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        slot = SpeakerInput()
+
+        @pc.on("track")
+        def on_track(remote: MediaStreamTrack) -> None:
+            for transceiver in pc.getTransceivers():
+                if transceiver.receiver.track is remote:
+                    self._hook_receiver(transceiver.receiver, slot)
+
+        track = SourceTrack(self.mixer.listener_source)
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            audio = [t for t in pc.getTransceivers() if t.kind == "audio"]
+            if not audio:
+                raise SdpError("sdp offers no audio")
+            audio[0].setCodecPreferences(opus_only())
+            pc.addTrack(track)
+            await pc.setLocalDescription(await pc.createAnswer())
+        except SdpError:
+            await pc.close()
+            raise
+        except Exception as error:  # aiortc raises assorted errors on bad SDP
+            await pc.close()
+            raise SdpError(f"sdp rejected: {error}") from error
+        return Pending(user_id, pc, track, slot, pc.localDescription.sdp)
+
+    def commit(self, pending: Pending) -> None:
+        """Attach an answered peer: it hears the room from the next tick on."""
+        user_id, pc = pending.user_id, pending.pc
+        self.peers[user_id] = Peer(user_id, pc, pending.track)
+        self.mixer.inputs[user_id] = pending.slot
+        self.sync()
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState not in ("failed", "closed"):
+                return
+            peer = self.peers.get(user_id)
+            if peer is not None and peer.pc is pc:
+                if user_id in self.room.members:
+                    self.room.leave(user_id)
+                await self.disconnect(user_id)
+
+    async def discard(self, pending: Pending) -> None:
+        pending.track.stop()
+        await pending.pc.close()
+
+    def _hook_receiver(self, receiver: RTCRtpReceiver, slot: SpeakerInput) -> None:
+        """Decode speaker audio on arrival instead of through aiortc's 80 ms jitter buffer."""
+        counter = self._on_packets_in
+
+        async def on_rtp(packet: RtpPacket, arrival_time_ms: int = 0) -> None:
+            slot.feed(packet.payload)
+            if counter is not None:
+                counter(1)
+
+        receiver._handle_rtp_packet = on_rtp  # type: ignore[method-assign]
+
+    def sync(self) -> None:
+        """Apply roles and mutes: N-1 streams for speakers, mix membership, departures."""
+        changed = self.mixer.set_speakers(self.room.speakers(), self.room.mixed())
+        for user_id in changed:
+            peer = self.peers.get(user_id)
+            if peer is not None:
+                peer.track.switch(self.mixer.source_for(user_id))
+        for user_id in [u for u in self.peers if u not in self.room.members]:
+            peer = self._detach(user_id)
+            if peer is not None:
+                task = asyncio.ensure_future(self._close_peer(peer))
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+
+    def _detach(self, user_id: str) -> Peer | None:
+        peer = self.peers.pop(user_id, None)
+        if peer is not None:
+            self.mixer.forget(user_id)
+            peer.track.stop()
+        return peer
+
+    @staticmethod
+    async def _close_peer(peer: Peer) -> None:
+        with contextlib.suppress(Exception):
+            await peer.pc.close()
+
+    async def disconnect(self, user_id: str) -> None:
+        """Drop a participant's media now (it left, was removed, or its connection died)."""
+        peer = self._detach(user_id)
+        if peer is not None:
+            await self._close_peer(peer)
+
+    async def close(self) -> None:
+        await self.mixer.stop()
+        await asyncio.gather(*(self.disconnect(u) for u in list(self.peers)))
+        if self._closing:
+            await asyncio.gather(*self._closing)

@@ -1,0 +1,70 @@
+"""Prometheus metrics of one server (its own registry, so several servers can share a process)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+TICK_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.02, 0.05)
+LAG_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
+LAG_INTERVAL = 0.25
+
+
+class _RoomCollector(Collector):
+    """Rooms and participants by role, read from the server's state at scrape time."""
+
+    def __init__(self, snapshot: Callable[[], tuple[int, dict[str, int]]]) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterator[Any]:
+        rooms, by_role = self._snapshot()
+        yield GaugeMetricFamily("spaces_rooms_live", "Live rooms", value=rooms)
+        family = GaugeMetricFamily(
+            "spaces_participants", "Connected participants by role", labels=["role"]
+        )
+        for role, count in sorted(by_role.items()):
+            family.add_metric([role], count)
+        yield family
+
+
+class Metrics:
+    def __init__(self, snapshot: Callable[[], tuple[int, dict[str, int]]]) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(_RoomCollector(snapshot))
+        self.tick_seconds = Histogram(
+            "spaces_mixer_tick_seconds",
+            "Time one mixer tick takes (mix, encodes, publish)",
+            buckets=TICK_BUCKETS,
+            registry=self.registry,
+        )
+        self.late_ticks = Counter(
+            "spaces_mixer_late_ticks", "Ticks started over one period late", registry=self.registry
+        )
+        self.packets_sent = Counter(
+            "spaces_rtp_packets_sent", "Media packets handed to senders", registry=self.registry
+        )
+        self.packets_received = Counter(
+            "spaces_rtp_packets_received", "Speaker packets received", registry=self.registry
+        )
+        self.loop_lag = Histogram(
+            "spaces_event_loop_lag_seconds",
+            "How late a periodic loop wake-up ran",
+            buckets=LAG_BUCKETS,
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    async def watch_loop_lag(self) -> None:
+        """Measure event-loop lag until cancelled."""
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(LAG_INTERVAL)
+            self.loop_lag.observe(max(0.0, loop.time() - before - LAG_INTERVAL))

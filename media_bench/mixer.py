@@ -1,0 +1,206 @@
+"""The per-room mixer: latest frame per speaker, int32 mix, N-1 per speaker, one listener mix.
+
+Each tick (see ``clock.run_ticks``) takes one frame from every mixed speaker (silence when
+none arrived, so a silent or lost speaker never stalls the room), sums in int32, encodes the
+listener mix once and publishes it to the shared listener ``PacketSource``, and encodes each
+speaker's mix-minus-self into that speaker's own source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from media_bench.audio import (
+    FRAME_SAMPLES,
+    FRAME_SECONDS,
+    SILENCE,
+    Pcm,
+    clip16,
+    level_dbov,
+    to_frame,
+)
+from media_bench.clock import run_ticks
+from media_bench.codec import OpusDecoder, OpusEncoder
+from media_bench.fanout import PacketSource
+
+INPUT_DEPTH = 2
+"""Frames buffered per speaker: absorbs arrival jitter against the tick, bounds latency."""
+LEVEL_TICKS = 10
+"""Audio levels are reported every this many ticks (200 ms)."""
+
+
+@dataclass
+class SpeakerInput:
+    """Decoded-on-arrival audio of one publishing participant."""
+
+    decoder: OpusDecoder = field(default_factory=OpusDecoder)
+    frames: deque[Pcm] = field(default_factory=lambda: deque(maxlen=INPUT_DEPTH))
+    received: int = 0
+    undecodable: int = 0
+
+    def feed(self, payload: bytes) -> None:
+        self.received += 1
+        pcm = self.decoder.decode(payload)
+        if pcm is None:
+            self.undecodable += 1
+            return
+        self.frames.append(pcm)
+
+    def take(self) -> Pcm | None:
+        return self.frames.popleft() if self.frames else None
+
+
+@dataclass
+class SpeakerOutput:
+    """One speaker's N-1 stream: its own encoder and source."""
+
+    encoder: OpusEncoder
+    source: PacketSource = field(default_factory=PacketSource)
+
+
+@dataclass
+class TickStats:
+    ticks: int = 0
+    late: int = 0
+    received: int = 0
+    sent: int = 0
+
+
+class RoomMixer:
+    """Mixes one room on a 20 ms clock; ``set_speakers`` applies role changes at the next tick."""
+
+    def __init__(
+        self,
+        bitrate: int = 32_000,
+        complexity: int = 5,
+        encode_listener_mix: bool = True,
+        on_levels: Callable[[dict[str, float]], None] | None = None,
+    ) -> None:
+        self.bitrate = bitrate
+        self.complexity = complexity
+        self.encode_listener_mix = encode_listener_mix
+        self.on_levels = on_levels
+        self.listener_source = PacketSource()
+        self._listener_encoder = OpusEncoder(bitrate, complexity)
+        self.inputs: dict[str, SpeakerInput] = {}
+        self.outputs: dict[str, SpeakerOutput] = {}
+        self.mixed: set[str] = set()
+        self.stats = TickStats()
+        self._levels: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.on_late: Callable[[float], None] | None = None
+        self.on_duration: Callable[[float], None] | None = None
+
+    # -- membership ------------------------------------------------------------------------
+    def input_for(self, user_id: str) -> SpeakerInput:
+        """The inbound audio slot of a participant (created on first use)."""
+        slot = self.inputs.get(user_id)
+        if slot is None:
+            slot = self.inputs[user_id] = SpeakerInput()
+        return slot
+
+    def source_for(self, user_id: str) -> PacketSource:
+        """What a participant should hear: its N-1 stream if it speaks, else the listener mix."""
+        output = self.outputs.get(user_id)
+        return output.source if output is not None else self.listener_source
+
+    def set_speakers(self, speakers: list[str], mixed: list[str]) -> list[str]:
+        """Who speaks (gets N-1) and whose audio is mixed; returns users whose source changed."""
+        changed = []
+        for user_id in list(self.outputs):
+            if user_id not in speakers:
+                self.outputs.pop(user_id).source.close()
+                changed.append(user_id)
+        for user_id in speakers:
+            if user_id not in self.outputs:
+                self.outputs[user_id] = SpeakerOutput(OpusEncoder(self.bitrate, self.complexity))
+                changed.append(user_id)
+        self.mixed = set(mixed)
+        return changed
+
+    def forget(self, user_id: str) -> None:
+        """Drop a participant's inbound audio (it left or was removed)."""
+        self.inputs.pop(user_id, None)
+        self.mixed.discard(user_id)
+
+    # -- mixing ----------------------------------------------------------------------------
+    def tick(self, index: int) -> None:
+        """Mix and publish one 20 ms frame for tick ``index``."""
+        pts = index * FRAME_SAMPLES
+        total = np.zeros(FRAME_SAMPLES, dtype=np.int32)
+        own: dict[str, Pcm] = {}
+        for user_id, slot in self.inputs.items():
+            frame = slot.take()
+            if frame is None or user_id not in self.mixed:
+                continue
+            own[user_id] = frame
+            total += frame
+        if self.encode_listener_mix:
+            packet = self._listener_encoder.encode(clip16(total), pts)
+            if packet is not None:
+                self.listener_source.publish(index, packet)
+        else:
+            self.listener_source.publish(index, to_frame(clip16(total), pts))
+        for user_id, output in self.outputs.items():
+            frame = own.get(user_id)
+            minus = total if frame is None else total - frame
+            packet = output.encoder.encode(clip16(minus), pts)
+            if packet is not None:
+                output.source.publish(index, packet)
+        self._track_levels(index, own)
+        self._count()
+
+    def _track_levels(self, index: int, own: dict[str, Pcm]) -> None:
+        for user_id, frame in own.items():
+            self._levels[user_id] = max(self._levels.get(user_id, -127.0), level_dbov(frame))
+        if index % LEVEL_TICKS == 0:
+            levels = {u: round(self._levels.get(u, -127.0), 1) for u in sorted(self.mixed)}
+            self._levels.clear()
+            if self.on_levels is not None:
+                self.on_levels(levels)
+
+    def _count(self) -> None:
+        self.stats.ticks += 1
+        received = sum(slot.received for slot in self.inputs.values())
+        for slot in self.inputs.values():
+            slot.received = 0
+        sent = self.listener_source.reads
+        self.listener_source.reads = 0
+        for output in self.outputs.values():
+            sent += output.source.reads
+            output.source.reads = 0
+        self.stats.received += received
+        self.stats.sent += sent
+
+    # -- clock -----------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.ensure_future(
+                run_ticks(FRAME_SECONDS, self.tick, self._late, self.on_duration)
+            )
+
+    def _late(self, behind: float) -> None:
+        self.stats.late += 1
+        if self.on_late is not None:
+            self.on_late(behind)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.listener_source.close()
+        for output in self.outputs.values():
+            output.source.close()
+
+
+def silence() -> Pcm:
+    """A fresh silent frame."""
+    return SILENCE.copy()

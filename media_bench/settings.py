@@ -1,0 +1,31 @@
+"""Server settings, shared by the CLI, the server and the benchmarks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+FanOut = Literal["shared", "naive"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    host_threshold: int = 600
+    """Minimum followers to create a room."""
+    bitrate: int = 32_000
+    """Opus bitrate of every mix, bits/s."""
+    complexity: int = 5
+    """Opus encoder complexity 0..10."""
+    max_speakers: int = 13
+    """Speakers including the host and co-hosts."""
+    max_cohosts: int = 2
+    token_ttl: float = 3600.0
+    secret: bytes = b"spaces-lab-dev-secret"
+    max_body: int = 64 * 1024
+    fanout: FanOut = "shared"
+    """``shared``: one encode per tick fanned out; ``naive``: aiortc encodes per listener."""
+    users: int = 10_000
+    """Generated directory size when no ``users_file`` is given."""
+    users_file: Path | None = None
+    seed: int = 0

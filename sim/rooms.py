@@ -1,0 +1,335 @@
+"""Rooms: one sampled day of live audio rooms, simulated in SimPy with aggregated listeners.
+
+The full model hands this module every room its host panel starts on a *sampled day*; each
+panel room carries a weight (the real rooms it stands for) and the per-hour outputs are scaled
+back up by those weights. Nothing is capped except by the model: a room's audience is as large
+as its (heavy-tailed) draw, and weighted peaks are maxima of the weighted per-minute sums, so a
+single huge room shows up in the hour it is live.
+
+What is simulated event by event (SimPy, one ``Environment`` per day, time in minutes; see
+:mod:`sim.room_stage`):
+
+* each room, as a process: it starts at its (diurnal) start time and ends after its duration;
+* the stage, a ``simpy.Resource`` of 13 slots: the host, up to 2 co-hosts and up to 10
+  speakers each hold a slot; a slot is only requested when one is free, so the resource itself
+  guarantees the cap of 13 (and a counter the cap of 10 invited speakers);
+* requests to speak: at each request the host invites (the listener takes a slot and speaks
+  in a process of their own, then releases it and goes back to listening) or declines (by
+  choice or because the stage is full);
+* moderation: at each removal the listener's id is recorded as removed, a speaking listener is
+  interrupted off the stage, and their rejoin attempt (if any) is blocked.
+
+What is computed with numpy rather than evented (see :mod:`sim.room_sessions`):
+
+* listener sessions: all sessions of all rooms of the day are drawn at once (Poisson count so
+  that steady-state concurrency equals the room's audience; uniform arrivals over the room's
+  life; lognormal stays cut at the room's end; ids from a per-room audience pool so a listener
+  can come back). A process per listener would be ~20x slower (CALIBRATION.md);
+* the *times* of requests to speak and of removals: Poisson points at a rate per listener-hour
+  on the room's listener-time, which picks a listener present at that moment. The host's
+  decisions, the stage and the removals themselves are then evented as above;
+* after the events, removals are applied to the sessions: a removed listener's session ends at
+  the removal and any later session of the same id is dropped and counted as a blocked rejoin;
+* messages to the host: Poisson points on the final listener-time (only their hour matters);
+* concurrency (live rooms, speakers, listeners): sampled at every whole minute from one
+  ``np.bincount`` over all interval starts and ends; the hourly mean and peak are the mean and
+  maximum of the 60 weighted minute samples of the hour.
+
+Approximations:
+
+* Steady-state day: a room running past midnight wraps its overflow onto the early hours of
+  the same day (every minute count and event time is taken modulo 24 h), as if the previous
+  day's late rooms were this day's. A day's totals are unchanged by the wrap.
+* Weighted peaks: a panel room of weight ``w`` counts as ``w`` identical rooms, so weighted
+  peaks are somewhat more variable than the real world's (identical rooms rise and fall
+  together); heavy tails survive, they are not averaged away.
+* Listener counts include listeners who are on stage (at most 10 per room), and two visits of
+  the same listener id may overlap in time (visits are drawn independently).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from sim.room_params import MAX_COHOSTS, MAX_SPEAKERS, STAGE_CAPACITY, RoomParams
+from sim.room_sessions import (
+    MINUTES_PER_DAY,
+    Sessions,
+    generate_sessions,
+    hourly_count,
+    hourly_mean_peak,
+    minute_concurrency,
+    poisson_points,
+)
+from sim.room_stage import StagePlan, run_stage
+
+__all__ = [
+    "HOURLY_COLUMNS",
+    "MAX_COHOSTS",
+    "MAX_SPEAKERS",
+    "STAGE_CAPACITY",
+    "DayResult",
+    "DayRooms",
+    "RoomParams",
+    "draw_audience",
+    "draw_schedule",
+    "simulate_day",
+]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+HOURLY_COLUMNS: tuple[str, ...] = (
+    "rooms_started",
+    "live_rooms_mean",
+    "live_rooms_peak",
+    "speakers_mean",
+    "speakers_peak",
+    "listeners_mean",
+    "listeners_peak",
+    "joins",
+    "removals",
+    "rejoins_blocked",
+    "speak_requests",
+    "invites",
+    "declines",
+    "messages",
+)
+
+
+def draw_audience(
+    followers: NDArray[np.floating] | NDArray[np.integer],
+    params: RoomParams,
+    rng: np.random.Generator,
+) -> FloatArray:
+    """Expected concurrent listeners of a room for hosts with these follower counts.
+
+    ``scale * followers**elasticity`` times lognormal noise of median 1 (heavy-tailed, float).
+    """
+    f = np.maximum(np.asarray(followers, dtype=np.float64), 0.0)
+    noise = np.exp(params.audience_sigma * rng.standard_normal(f.shape))
+    return np.asarray(params.audience_scale * f**params.audience_elasticity * noise)
+
+
+def draw_schedule(
+    n: int, params: RoomParams, rng: np.random.Generator
+) -> tuple[FloatArray, FloatArray]:
+    """Start minute within the UTC day (diurnal) and duration in minutes for ``n`` rooms.
+
+    Starts have density proportional to ``1 + A cos(2 pi (hour - peak_hour_utc) / 24)``, drawn
+    by inverting its CDF; durations are lognormal, cut at ``duration_max_min``.
+    """
+    grid = np.arange(MINUTES_PER_DAY + 1, dtype=np.float64)
+    phase = 2.0 * math.pi / MINUTES_PER_DAY
+    peak = params.peak_hour_utc * 60.0
+    amp = params.diurnal_amplitude / phase
+    cdf = grid + amp * (np.sin(phase * (grid - peak)) - math.sin(-phase * peak))
+    cdf /= cdf[-1]
+    start = np.interp(rng.random(n), cdf, grid)
+    start = np.minimum(start, np.nextafter(MINUTES_PER_DAY, 0.0))
+    duration = params.duration_median_min * np.exp(params.duration_sigma * rng.standard_normal(n))
+    return start, np.minimum(duration, params.duration_max_min)
+
+
+@dataclass
+class DayRooms:
+    """Every room the panel hosts on one sampled day (one entry per panel room)."""
+
+    host_id: IntArray  # int64 panel account id
+    start_min: FloatArray  # minutes after 00:00 UTC of the day
+    duration_min: FloatArray
+    audience: FloatArray  # expected concurrent listeners (ticketed rooms: tickets sold)
+    weight: FloatArray  # >= 0, real rooms this panel room stands for
+    ticketed: BoolArray
+
+    def __len__(self) -> int:
+        return int(np.asarray(self.host_id).shape[0])
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` if the arrays disagree in length or hold impossible values."""
+        n = len(self)
+        for name in ("start_min", "duration_min", "audience", "weight", "ticketed"):
+            if np.asarray(getattr(self, name)).shape != (n,):
+                raise ValueError(f"DayRooms.{name}: expected shape ({n},)")
+        for name in ("start_min", "duration_min", "audience", "weight"):
+            values = np.asarray(getattr(self, name), dtype=np.float64)
+            if not np.all(np.isfinite(values)):
+                raise ValueError(f"DayRooms.{name}: values must be finite")
+            if name != "start_min" and np.any(values < 0):
+                raise ValueError(f"DayRooms.{name}: values must be >= 0")
+
+
+@dataclass
+class DayResult:
+    """Outputs of one simulated day; ``hourly`` is weighted (full scale), the rest unweighted."""
+
+    hourly: pd.DataFrame  # 24 rows (index and column ``hour`` = 0..23), HOURLY_COLUMNS
+    sessions: int  # listener sessions simulated (unweighted, including blocked rejoins)
+    events: int  # SimPy events processed
+    max_speakers: int  # most concurrent speakers seen in any room (<= 13)
+    room_max_speakers: IntArray  # per room
+    removals: pd.DataFrame  # one row per removal: room, listener_id, time_min (unweighted)
+    per_minute: pd.DataFrame  # 1440 rows: live_rooms, speakers, listeners (weighted)
+    session_log: pd.DataFrame | None = None  # only with record_sessions=True
+
+
+def simulate_day(
+    rooms: DayRooms,
+    params: RoomParams,
+    rng: np.random.Generator,
+    *,
+    record_sessions: bool = False,
+) -> DayResult:
+    """Simulate one day of rooms; see the module docstring for what is evented and computed.
+
+    With ``record_sessions`` the result carries every listener session (room, listener_id,
+    start_min, end_min, blocked); it is meant for tests and small runs.
+    """
+    params.validate()
+    rooms.validate()
+    # A start outside [0, 1440) is folded onto the day (steady-state day, see module docstring).
+    room_start = np.asarray(rooms.start_min, dtype=np.float64) % MINUTES_PER_DAY
+    room_end = room_start + np.asarray(rooms.duration_min, dtype=np.float64)
+    weight = np.asarray(rooms.weight, dtype=np.float64)
+    ticketed = np.asarray(rooms.ticketed, dtype=np.bool_)
+    n_rooms = int(room_start.shape[0])
+
+    sess = generate_sessions(
+        room_start, room_end, np.asarray(rooms.audience, dtype=np.float64), ticketed, params, rng
+    )
+    plan = _stage_plan(sess, room_start, room_end, params, rng)
+    log = run_stage(plan)
+
+    # Apply removals: the removed listener's sessions end at the removal; later ones are blocked.
+    start, end = sess.start, sess.end
+    removal_id = np.asarray(log.removal_id, dtype=np.int64)
+    removal_time = np.asarray(log.removal_time, dtype=np.float64)
+    if removal_id.shape[0]:
+        removed_at = np.full(int(sess.pool_first[-1]), np.inf)
+        removed_at[removal_id] = removal_time
+        cut = removed_at[sess.listener_id]
+        blocked = start >= cut
+        end = np.where(blocked, start, np.minimum(end, cut))
+    else:
+        blocked = np.zeros(start.shape[0], dtype=np.bool_)
+    session_weight = weight[sess.room]
+
+    listeners = minute_concurrency(start, end, session_weight)
+    live_rooms = minute_concurrency(room_start, room_end, weight)
+    speaker_room = np.asarray(log.speaker_room, dtype=np.int64)
+    speakers = minute_concurrency(
+        np.asarray(log.speaker_start, dtype=np.float64),
+        np.asarray(log.speaker_end, dtype=np.float64),
+        weight[speaker_room],
+    )
+    msg_room, _, msg_time = poisson_points(
+        sess.first, start, end, params.messages_per_listener_hour / 60.0, rng, want_session=False
+    )
+
+    hourly = pd.DataFrame({"hour": np.arange(24, dtype=np.int64)})
+    hourly["rooms_started"] = hourly_count(room_start, weight)
+    for name, conc in (
+        ("live_rooms", live_rooms),
+        ("speakers", speakers),
+        ("listeners", listeners),
+    ):
+        mean, peak = hourly_mean_peak(conc)
+        hourly[f"{name}_mean"] = mean
+        hourly[f"{name}_peak"] = peak
+    admitted = ~blocked
+    hourly["joins"] = hourly_count(start[admitted], session_weight[admitted])
+    removal_room = np.asarray(log.removal_room, dtype=np.int64)
+    hourly["removals"] = hourly_count(removal_time, weight[removal_room])
+    blocked_time = np.concatenate([start[blocked], np.asarray(log.blocked_time, dtype=np.float64)])
+    blocked_weight = np.concatenate(
+        [session_weight[blocked], weight[np.asarray(log.blocked_room, dtype=np.int64)]]
+    )
+    hourly["rejoins_blocked"] = hourly_count(blocked_time, blocked_weight)
+    request_room = np.asarray(log.request_room, dtype=np.int64)
+    request_time = np.asarray(log.request_time, dtype=np.float64)
+    invited = np.asarray(log.request_invited, dtype=np.bool_)
+    request_weight = weight[request_room]
+    hourly["speak_requests"] = hourly_count(request_time, request_weight)
+    hourly["invites"] = hourly_count(request_time[invited], request_weight[invited])
+    hourly["declines"] = hourly_count(request_time[~invited], request_weight[~invited])
+    hourly["messages"] = hourly_count(msg_time, weight[msg_room])
+
+    room_max = np.asarray(log.room_max_speakers, dtype=np.int64)
+    session_log = None
+    if record_sessions:
+        session_log = pd.DataFrame(
+            {
+                "room": sess.room,
+                "listener_id": sess.listener_id,
+                "start_min": start,
+                "end_min": end,
+                "blocked": blocked,
+            }
+        )
+    return DayResult(
+        hourly=hourly,
+        sessions=len(sess),
+        events=log.events,
+        max_speakers=int(room_max.max()) if n_rooms else 0,
+        room_max_speakers=room_max,
+        removals=pd.DataFrame(
+            {"room": removal_room, "listener_id": removal_id, "time_min": removal_time}
+        ),
+        per_minute=pd.DataFrame(
+            {"live_rooms": live_rooms, "speakers": speakers, "listeners": listeners}
+        ),
+        session_log=session_log,
+    )
+
+
+def _stage_plan(
+    sess: Sessions,
+    room_start: FloatArray,
+    room_end: FloatArray,
+    params: RoomParams,
+    rng: np.random.Generator,
+) -> StagePlan:
+    """Pre-draw everything the stage processes need, sorted by (room, time)."""
+    n_rooms = int(room_start.shape[0])
+
+    def points(rate_per_hour: float) -> tuple[list[int], IntArray, FloatArray]:
+        room, session, time = poisson_points(
+            sess.first, sess.start, sess.end, rate_per_hour / 60.0, rng
+        )
+        order = np.lexsort((time, room))
+        room, session, time = room[order], session[order], time[order]
+        first = np.searchsorted(room, np.arange(n_rooms + 1), side="left")
+        return first.tolist(), sess.listener_id[session], time
+
+    req_first, req_id, req_time = points(params.speak_requests_per_listener_hour)
+    n_req = int(req_time.shape[0])
+    req_u = rng.random(n_req)
+    req_speak = rng.exponential(params.speak_mean_min, n_req)
+    rem_first, rem_id, rem_time = points(params.removals_per_listener_hour)
+    n_rem = int(rem_time.shape[0])
+    rem_u = rng.random(n_rem)
+    rem_delay = rng.exponential(params.rejoin_delay_mean_min, n_rem)
+    return StagePlan(
+        start=room_start.tolist(),
+        end=room_end.tolist(),
+        cohosts=rng.binomial(MAX_COHOSTS, params.cohost_prob, n_rooms).tolist(),
+        initial_speakers=rng.poisson(params.initial_speakers_mean, n_rooms).tolist(),
+        invite_prob=params.invite_prob,
+        rejoin_prob=params.rejoin_attempt_prob,
+        req_first=req_first,
+        req_time=req_time.tolist(),
+        req_id=req_id.tolist(),
+        req_u=req_u.tolist(),
+        req_speak=req_speak.tolist(),
+        rem_first=rem_first,
+        rem_time=rem_time.tolist(),
+        rem_id=rem_id.tolist(),
+        rem_u=rem_u.tolist(),
+        rem_delay=rem_delay.tolist(),
+    )
