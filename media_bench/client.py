@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -92,6 +94,20 @@ class ApiClient:
 
     async def end_room(self, token: str, room_id: str) -> None:
         await self.call("POST", f"/rooms/{room_id}/end", token)
+
+    async def events(self, token: str, room_id: str) -> AsyncIterator[dict[str, Any]]:
+        """The room's server-sent events, until the server closes the stream."""
+        url = f"{self.base_url}/rooms/{room_id}/events"
+        headers = {"Authorization": f"Bearer {token}"}
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=60)
+        async with self.session.get(url, headers=headers, timeout=timeout) as response:
+            if response.status >= 400:
+                payload = await response.json(content_type=None)
+                raise ApiFailure(response.status, str(payload.get("error", "")))
+            async for line in response.content:
+                if line.startswith(b"data: "):
+                    event: dict[str, Any] = json.loads(line[6:])
+                    yield event
 
     async def metrics_text(self) -> str:
         async with self.session.get(self.base_url + "/metrics") as response:

@@ -63,6 +63,9 @@ def check_offer(sdp: str) -> None:
         raise SdpError("sdp offers no audio")
     if not any("opus/48000" in line.lower() for line in lines):
         raise SdpError("sdp offers no Opus")
+    for attribute in ("a=fingerprint:", "a=ice-ufrag:", "a=ice-pwd:"):
+        if not any(line.startswith(attribute) for line in lines):
+            raise SdpError(f"sdp lacks {attribute[2:-1]}")
 
 
 class RoomMedia:

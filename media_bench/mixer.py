@@ -182,8 +182,12 @@ class RoomMixer:
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.ensure_future(
-                run_ticks(FRAME_SECONDS, self.tick, self._late, self.on_duration)
+                run_ticks(FRAME_SECONDS, self.tick, self._late, self._duration)
             )
+
+    def _duration(self, seconds: float) -> None:
+        if self.on_duration is not None:
+            self.on_duration(seconds)
 
     def _late(self, behind: float) -> None:
         self.stats.late += 1

@@ -72,7 +72,6 @@ class SpacesServer:
     # -- wiring ----------------------------------------------------------------------------
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.settings.max_body, middlewares=[json_errors])
-        app["server"] = self
         r = app.router
         r.add_get("/healthz", self.healthz)
         r.add_get("/openapi.json", self.openapi)

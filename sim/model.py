@@ -203,8 +203,8 @@ class _Day:
             "ticketed_rooms": self.ticketed_count[paid],
             "creator_lifetime_usd": self.lifetime[paid],
             "crossed_threshold_on": pd.to_datetime(
-                [self.crossed_on.get(int(h)) for h in paid]
-            ),
+                pd.Series([self.crossed_on.get(int(h)) for h in paid], dtype=object)
+            ).astype("datetime64[ns]"),
         })
 
 
@@ -256,7 +256,7 @@ def run_replication(scenario: Scenario, seed: int, rep: int) -> Replication:
         frame = getattr(tables, name)
         frame.insert(0, "rep", rep)
         if "date" in frame:
-            frame["date"] = pd.to_datetime(frame["date"])
+            frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
     return tables
 
 

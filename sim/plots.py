@@ -7,13 +7,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-from sim import summary  # noqa: E402
-from sim.actuals import ANALYST_DAY_GOAL_M, ANALYST_DAY_GOAL_QUARTER, quarterly_mdau  # noqa: E402
-from sim.runner import SimRun  # noqa: E402
+from sim import summary
+from sim.actuals import ANALYST_DAY_GOAL_M, ANALYST_DAY_GOAL_QUARTER, quarterly_mdau
+from sim.runner import SimRun
 
 PURPLE = "#7856ff"
 
@@ -33,7 +34,8 @@ def mdau_fan(run: SimRun) -> Figure:
         ax.scatter(actual["mid"], actual[segment], color="black", marker=marker, s=18, zorder=5,
                    label="quarterly actuals" if segment == "total" else None)
     goal_at = pd.Period(ANALYST_DAY_GOAL_QUARTER, freq="Q")
-    ax.hlines(ANALYST_DAY_GOAL_M, goal_at.start_time, goal_at.end_time, color="crimson", lw=3,
+    goal_span = np.array([goal_at.start_time, goal_at.end_time], dtype="datetime64[ns]")
+    ax.plot(goal_span, [ANALYST_DAY_GOAL_M] * 2, color="crimson", lw=3,
               label=f"goal {ANALYST_DAY_GOAL_M:.0f}M in {ANALYST_DAY_GOAL_QUARTER}")
     ax.axhline(ANALYST_DAY_GOAL_M, color="crimson", lw=0.6, ls=":")
     ax.set(title=f"mDAU, scenario {_name(run)} ({run.reps} replications)",

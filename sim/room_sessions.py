@@ -40,6 +40,7 @@ class Sessions:
     end: FloatArray  # start <= end <= room end
     first: IntArray  # len(rooms) + 1 offsets into the session arrays
     pool_first: IntArray  # len(rooms) + 1 offsets of each room's listener ids
+    scale: FloatArray  # per room: real listeners each simulated one stands for (>= 1)
 
     def __len__(self) -> int:
         return int(self.room.shape[0])
@@ -52,13 +53,23 @@ def generate_sessions(
     ticketed: BoolArray,
     params: RoomParams,
     rng: np.random.Generator,
+    max_room_sessions: float | None = None,
 ) -> Sessions:
-    """Draw every listener session of the given rooms (vectorised over all rooms at once)."""
+    """Draw every listener session of the given rooms (vectorised over all rooms at once).
+
+    A room expected to have more than ``max_room_sessions`` sessions is thinned: it gets that
+    many on average, each standing for ``scale`` real listeners (``Sessions.scale``).
+    """
     n_rooms = room_start.shape[0]
     duration = room_end - room_start
     audience = np.maximum(audience, 0.0)
-    lam = np.where(ticketed, 0.0, audience * duration / params.listen_mean_min)
-    counts = rng.poisson(lam).astype(np.int64)
+    expected = np.where(ticketed, audience, audience * duration / params.listen_mean_min)
+    scale = np.ones(n_rooms)
+    if max_room_sessions is not None:
+        scale = np.maximum(1.0, expected / max_room_sessions)
+        audience = audience / scale
+        expected = expected / scale
+    counts = rng.poisson(np.where(ticketed, 0.0, expected)).astype(np.int64)
     if ticketed.any():
         # Each ticket holder comes once; a fractional ticket count is rounded at random.
         whole = np.floor(audience[ticketed])
@@ -92,28 +103,29 @@ def generate_sessions(
         delay = rng.exponential(params.ticket_arrival_mean_min, int(held.sum()))
         start[held] = np.minimum(r_start[held] + delay, r_end[held])
         end[held] = r_end[held]
-    return Sessions(room, listener_id, start, end, first, pool_first)
+    return Sessions(room, listener_id, start, end, first, pool_first, scale)
 
 
 def poisson_points(
     first: IntArray,
     start: FloatArray,
     end: FloatArray,
-    rate_per_min: float,
+    rate_per_min: float | FloatArray,
     rng: np.random.Generator,
     *,
     want_session: bool = True,
 ) -> tuple[IntArray, IntArray, FloatArray]:
     """Poisson points at ``rate_per_min`` per listener-minute: (room, session, time), by room.
 
-    Points come out grouped by room (rooms in order), times unsorted within a room.
+    ``rate_per_min`` is one rate or one per room. Points come out grouped by room (rooms in
+    order), times unsorted within a room.
     """
     n_rooms = first.shape[0] - 1
     cum = np.zeros(start.shape[0] + 1)
     np.cumsum(end - start, out=cum[1:])
     room_lo = cum[first[:-1]]
     room_time = cum[first[1:]] - room_lo
-    k = rng.poisson(rate_per_min * room_time) if rate_per_min > 0 else np.zeros(n_rooms, int)
+    k = rng.poisson(rate_per_min * room_time).astype(np.int64)
     room = np.repeat(np.arange(n_rooms, dtype=np.int64), k)
     u = room_lo[room] + rng.random(room.shape[0]) * room_time[room]
     session = np.searchsorted(cum, u, side="right").astype(np.int64) - 1
@@ -153,6 +165,8 @@ def hourly_count(time: FloatArray, weight: FloatArray | None = None) -> FloatArr
     """(Weighted) number of events in each hour of the day, time past midnight folded back."""
     if time.shape[0] == 0:
         return np.zeros(24)
-    hour = (time // 60.0).astype(np.int64) % 24
-    counts: FloatArray = np.bincount(hour, weights=weight, minlength=24).astype(np.float64)
-    return counts
+    hour = (time * (1.0 / 60.0)).astype(np.int64)
+    counts = np.bincount(hour, weights=weight, minlength=24).astype(np.float64)
+    counts = np.pad(counts, (0, -counts.shape[0] % 24))
+    folded: FloatArray = counts.reshape(-1, 24).sum(axis=0)
+    return folded

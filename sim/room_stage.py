@@ -2,11 +2,11 @@
 
 One ``simpy.Environment`` per simulated day, time in minutes. A hosts process opens the rooms
 at their start times; a room with requests to speak runs a request process, one with removals
-a moderation process. The stage is a ``simpy.Container`` of 13 interchangeable slots (its level = speakers on stage):
-a put waits while it would overflow the container, so SimPy itself guarantees the cap; we
-only put when the slots are free, so a put is granted on the spot and nobody queues. (A
-``simpy.Resource`` would do the same with one Request per speaker; the container seats the
-host, co-hosts and opening speakers in one event, which made the day ~15% faster.)
+a moderation process. The stage is a ``simpy.Container`` of 13 interchangeable slots (its
+level = speakers on stage): a put waits while it would overflow the container, so SimPy itself
+guarantees the cap; we only put when the slots are free, so a put is granted on the spot and
+nobody queues. (A ``simpy.Resource`` would do the same with one Request per speaker; the
+container seats the host, co-hosts and opening speakers in one event, which is faster.)
 
 At its start a room seats the host, its co-hosts (at most 2) and the speakers the host brings
 (at most 10). Requests to speak arrive (pre-drawn Poisson points on the room's listener-time,
@@ -64,6 +64,7 @@ class StageLog:
     speaker_room: list[int] = field(default_factory=list)
     speaker_start: list[float] = field(default_factory=list)
     speaker_end: list[float] = field(default_factory=list)
+    speaker_id: list[int] = field(default_factory=list)  # listener id; -1 if seated at the start
     request_room: list[int] = field(default_factory=list)
     request_time: list[float] = field(default_factory=list)
     request_invited: list[bool] = field(default_factory=list)
@@ -147,6 +148,7 @@ def _open(env: simpy.Environment, r: int, plan: StagePlan, log: StageLog) -> _Ro
     log.speaker_room.extend([r] * seated)
     log.speaker_start.extend([start] * seated)
     log.speaker_end.extend([end] * seated)
+    log.speaker_id.extend([-1] * seated)
     return room
 
 
@@ -195,6 +197,7 @@ def _speak(
     log.speaker_room.append(room.index)
     log.speaker_start.append(began)
     log.speaker_end.append(env.now)
+    log.speaker_id.append(uid)
 
 
 def _moderate(env: simpy.Environment, room: _Room, plan: StagePlan, lo: int, hi: int) -> Proc:

@@ -177,6 +177,7 @@ class DayResult:
     removals: pd.DataFrame  # one row per removal: room, listener_id, time_min (unweighted)
     per_minute: pd.DataFrame  # 1440 rows: live_rooms, speakers, listeners (weighted)
     session_log: pd.DataFrame | None = None  # only with record_sessions=True
+    speaker_log: pd.DataFrame | None = None  # only with record_sessions=True
 
 
 def simulate_day(
@@ -189,7 +190,8 @@ def simulate_day(
     """Simulate one day of rooms; see the module docstring for what is evented and computed.
 
     With ``record_sessions`` the result carries every listener session (room, listener_id,
-    start_min, end_min, blocked); it is meant for tests and small runs.
+    start_min, end_min, blocked) and every stage seat (room, listener_id or -1 for the host,
+    co-hosts and opening speakers, start_min, end_min); it is meant for tests and small runs.
     """
     params.validate()
     rooms.validate()
@@ -242,8 +244,11 @@ def simulate_day(
         mean, peak = hourly_mean_peak(conc)
         hourly[f"{name}_mean"] = mean
         hourly[f"{name}_peak"] = peak
-    admitted = ~blocked
-    hourly["joins"] = hourly_count(start[admitted], session_weight[admitted])
+    if blocked.any():
+        admitted = ~blocked
+        hourly["joins"] = hourly_count(start[admitted], session_weight[admitted])
+    else:
+        hourly["joins"] = hourly_count(start, session_weight)
     removal_room = np.asarray(log.removal_room, dtype=np.int64)
     hourly["removals"] = hourly_count(removal_time, weight[removal_room])
     blocked_time = np.concatenate([start[blocked], np.asarray(log.blocked_time, dtype=np.float64)])
@@ -261,8 +266,16 @@ def simulate_day(
     hourly["messages"] = hourly_count(msg_time, weight[msg_room])
 
     room_max = np.asarray(log.room_max_speakers, dtype=np.int64)
-    session_log = None
+    session_log = speaker_log = None
     if record_sessions:
+        speaker_log = pd.DataFrame(
+            {
+                "room": speaker_room,
+                "listener_id": np.asarray(log.speaker_id, dtype=np.int64),
+                "start_min": np.asarray(log.speaker_start, dtype=np.float64),
+                "end_min": np.asarray(log.speaker_end, dtype=np.float64),
+            }
+        )
         session_log = pd.DataFrame(
             {
                 "room": sess.room,
@@ -285,6 +298,7 @@ def simulate_day(
             {"live_rooms": live_rooms, "speakers": speakers, "listeners": listeners}
         ),
         session_log=session_log,
+        speaker_log=speaker_log,
     )
 
 

@@ -34,7 +34,7 @@ class SimRun:
     path: Path | None = None
 
     def __getattr__(self, name: str) -> pd.DataFrame:
-        tables = self.__dict__.get("tables", {})
+        tables: dict[str, pd.DataFrame] = self.__dict__.get("tables", {})
         if name in tables:
             return tables[name]
         raise AttributeError(name)
@@ -110,7 +110,8 @@ def load(path: Path | str) -> SimRun:
     manifest = read_manifest(path)
     if manifest.get("kind") != "sim":
         raise ValueError(f"{path} is a {manifest.get('kind')!r} run, not a sim run")
-    tables = {name: pd.read_parquet(path / f"{name}.parquet") for name in TABLES}
+    tables = {name: _nanosecond_dates(pd.read_parquet(path / f"{name}.parquet"))
+              for name in TABLES}
     stats = pd.read_parquet(path / "replication_stats.parquet")
     from sim.scenario import from_mapping
 
@@ -119,6 +120,14 @@ def load(path: Path | str) -> SimRun:
     return SimRun(scenario=scenario, seed=int(manifest["seed"]), reps=int(manifest["reps"]),
                   tables=tables, solved=dict(manifest.get("solved", {})), stats=stats,
                   path=path)
+
+
+def _nanosecond_dates(frame: pd.DataFrame) -> pd.DataFrame:
+    """Parquet keeps dates at a coarser unit; give them back as the model made them."""
+    for column in frame.columns:
+        if pd.api.types.is_datetime64_any_dtype(frame[column]):
+            frame[column] = frame[column].astype("datetime64[ns]")
+    return frame
 
 
 def run_and_write(scenario: Scenario, reps: int, seed: int, out: Path | None = None,

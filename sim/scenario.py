@@ -160,7 +160,9 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, dict[str, str]]:
         key, sep, value = pair.partition("=")
         group, dot, name = key.strip().partition(".")
         if not sep or not dot or not name:
-            raise ScenarioError(f"--set {pair!r}: expected table.field=value, e.g. rooms.audience_scale=0.5")
+            raise ScenarioError(
+                f"--set {pair!r}: expected table.field=value, e.g. tickets.store_fee=0.15"
+            )
         if group not in PARAM_GROUPS:
             raise ScenarioError(
                 f"unknown key '{key.strip()}' (tables: {', '.join(PARAM_GROUPS)})"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd
 
@@ -20,7 +22,8 @@ def quantiles(frame: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
 def mdau_quarterly(users: pd.DataFrame) -> pd.DataFrame:
     """Quarterly mean mDAU per replication and segment: rep, quarter, segment, mdau_m."""
     frame = users.assign(quarter=pd.to_datetime(users["date"]).dt.to_period("Q").astype(str))
-    return frame.groupby(["rep", "quarter", "segment"], as_index=False)["mdau_m"].mean()
+    means = frame.groupby(["rep", "quarter", "segment"], as_index=False)["mdau_m"].mean()
+    return cast(pd.DataFrame, means)
 
 
 def mdau_fan(users: pd.DataFrame, segment: str = "total") -> pd.DataFrame:

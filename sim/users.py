@@ -70,13 +70,19 @@ class UserParams:
         if not -0.5 <= self.extra_growth <= 1.0:
             raise ValueError(f"users.extra_growth: must be in [-0.5, 1], got {self.extra_growth}")
         try:
-            quarter = pd.Period(self.target_quarter, freq="Q")
+            pd.Period(self.target_quarter, freq="Q")
         except ValueError as error:
             raise ValueError(f"users.target_quarter: not a quarter like 2023Q4: "
                              f"{self.target_quarter!r}") from error
+        if self.target_mdau_m > 0:
+            self.check_target_quarter()
+
+    def check_target_quarter(self) -> None:
+        quarter = pd.Period(self.target_quarter, freq="Q")
         if not (pd.Timestamp(self.start) <= quarter.start_time
                 and quarter.end_time <= pd.Timestamp(self.end) + pd.Timedelta(days=1)):
-            raise ValueError("users.target_quarter: must lie inside the horizon")
+            raise ValueError(f"users.target_quarter: {self.target_quarter} is outside the "
+                             f"horizon {self.start}..{self.end}")
 
 
 @dataclass(frozen=True)
@@ -265,6 +271,8 @@ def required_spaces_lift(params: UserParams, spaces: SpacesParams, target_m: flo
 
 def resolve_targets(params: UserParams, spaces: SpacesParams) -> tuple[UserParams, SpacesParams]:
     """Turn target_mdau_m settings into the extra growth / Spaces lift that reaches them."""
+    if params.target_mdau_m > 0 or spaces.target_mdau_m > 0:
+        params.check_target_quarter()
     if params.target_mdau_m > 0:
         rate = required_extra_growth(dataclasses.replace(params, target_mdau_m=0.0), spaces,
                                      params.target_mdau_m)

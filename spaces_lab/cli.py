@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -22,14 +23,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     from sim import cli as sim_cli
+    from spaces_lab import main_job
 
+    main_job.register(commands)
     sim_cli.register(commands)
-    try:
-        from media_bench import cli as media_cli
-    except ImportError:  # the mixing core is optional while it is being built
-        media_cli = None  # type: ignore[assignment]
-    if media_cli is not None and hasattr(media_cli, "register"):
-        media_cli.register(commands)
+    for module in ("media_bench.cli",):
+        try:
+            importlib.import_module(module).register(commands)
+        except ModuleNotFoundError:  # a part still being built is left out of the CLI
+            continue
     return parser
 
 

@@ -1,0 +1,36 @@
+"""Run a server on an ephemeral loopback port inside the current loop (tests, benchmarks)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from media_bench.server import SpacesServer
+from media_bench.settings import Settings
+from media_bench.users import UserDirectory
+
+
+@dataclass
+class Running:
+    server: SpacesServer
+    url: str
+
+
+@asynccontextmanager
+async def running_server(
+    settings: Settings | None = None, users: UserDirectory | None = None, port: int = 0
+) -> AsyncIterator[Running]:
+    """Serve on 127.0.0.1 (port 0: any free port) until the block exits."""
+    server = SpacesServer(settings, users)
+    runner = web.AppRunner(server.app(), handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    bound = runner.addresses[0][1]
+    try:
+        yield Running(server, f"http://127.0.0.1:{bound}")
+    finally:
+        await runner.cleanup()

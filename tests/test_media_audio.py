@@ -1,0 +1,154 @@
+"""Real aiortc peers over loopback, real Opus: what each participant actually hears."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from media_bench.audio import band_ratio
+from media_bench.bots import Bot, ListenerBot, SpeakerBot
+from media_bench.client import ApiClient, ApiFailure
+from media_bench.harness import running_server
+from media_bench.marks import Signal
+from media_bench.users import User, UserDirectory
+
+pytestmark = pytest.mark.timeout(90)
+
+USERS = UserDirectory([User("host", 5000), *(User(f"u{i}", 10) for i in range(10))])
+HOST_HZ, GUEST_HZ = 440.0, 1000.0
+HEARD, UNHEARD = 0.1, 0.01
+
+
+class Room:
+    """A live room with a host speaking HOST_HZ, and helpers to add bots and listen."""
+
+    def __init__(self, api: ApiClient, rid: str, host_token: str) -> None:
+        self.api, self.rid, self.host_token = api, rid, host_token
+        self.bots: list[Bot] = []
+
+    async def add(self, user: str, hz: float | None = None) -> Bot:
+        token = await self.api.token(user)
+        if hz is None:
+            bot: Bot = ListenerBot(self.api, token, self.rid, record=True)
+        else:
+            bot = SpeakerBot(self.api, token, self.rid, Signal(tone_hz=hz), record=True)
+        self.bots.append(bot)
+        await bot.join()
+        await bot.wait_audio(10)
+        return bot
+
+    async def promote(self, user: str, bot: Bot) -> None:
+        await self.api.act(self.host_token, self.rid, user, "invite")
+        await self.api.call("POST", f"/rooms/{self.rid}/invitation/accept", bot.token)
+
+    async def listen(self, seconds: float = 1.5) -> dict[Bot, np.ndarray]:
+        """What every bot hears over the next ``seconds`` (after changes have settled)."""
+        await asyncio.sleep(0.3)
+        for bot in self.bots:
+            bot.probe.recording.clear()
+        await asyncio.sleep(seconds)
+        empty = np.zeros(0, dtype=np.int16)
+        return {bot: np.concatenate([empty, *bot.probe.recording]) for bot in self.bots}
+
+
+def with_room(body: Callable[[Room], Awaitable[Any]]) -> Any:
+    async def scenario() -> Any:
+        async with running_server(users=USERS) as running, ApiClient(running.url) as api:
+            token = await api.token("host")
+            rid = (await api.create_room(token, "tones"))["id"]
+            room = Room(api, rid, token)
+            try:
+                return await body(room)
+            finally:
+                for bot in room.bots:
+                    await bot.close()
+
+    return asyncio.run(scenario())
+
+
+def hears(audio: np.ndarray, hz: float) -> bool:
+    return band_ratio(audio, hz) > HEARD
+
+
+def silent_at(audio: np.ndarray, hz: float) -> bool:
+    return band_ratio(audio, hz) < UNHEARD
+
+
+def test_listeners_hear_both_speakers_and_each_speaker_only_the_other() -> None:
+    async def body(room: Room) -> None:
+        host = await room.add("host", HOST_HZ)
+        guest = await room.add("u1", GUEST_HZ)
+        listeners = [await room.add("u2"), await room.add("u3")]
+        levels: list[dict[str, Any]] = []
+
+        async def watch() -> None:
+            async for event in room.api.events(listeners[0].token, room.rid):
+                if event["type"] == "levels":
+                    levels.append(event)
+
+        watcher = asyncio.ensure_future(watch())
+        await room.promote("u1", guest)
+        heard = await room.listen()
+        watcher.cancel()
+        assert levels and sorted(levels[-1]["speaking"]) == ["host", "u1"]
+        assert all(level > -50 for level in levels[-1]["levels"].values())
+        for listener in listeners:
+            assert hears(heard[listener], HOST_HZ) and hears(heard[listener], GUEST_HZ)
+            assert listener.probe.arrival_marks.latencies  # timing marks came through
+        assert hears(heard[host], GUEST_HZ) and silent_at(heard[host], HOST_HZ)
+        assert hears(heard[guest], HOST_HZ) and silent_at(heard[guest], GUEST_HZ)
+        state = await room.api.room(room.host_token, room.rid)
+        assert sorted(state["speaking"]) == ["host", "u1"]
+        assert state["listener_count"] == 2
+
+    with_room(body)
+
+
+def test_muted_then_removed_speaker_is_no_longer_heard_and_cannot_rejoin() -> None:
+    async def body(room: Room) -> None:
+        await room.add("host", HOST_HZ)
+        guest = await room.add("u1", GUEST_HZ)
+        listener = await room.add("u2")
+        await room.promote("u1", guest)
+        assert hears((await room.listen(1.0))[listener], GUEST_HZ)
+
+        await room.api.act(room.host_token, room.rid, "u1", "mute")
+        heard = (await room.listen())[listener]
+        assert silent_at(heard, GUEST_HZ) and hears(heard, HOST_HZ)
+
+        await room.api.act(guest.token, room.rid, "u1", "unmute")
+        assert hears((await room.listen(1.0))[listener], GUEST_HZ)
+
+        await room.api.act(room.host_token, room.rid, "u1", "remove")
+        heard = await room.listen()
+        assert silent_at(heard[listener], GUEST_HZ) and hears(heard[listener], HOST_HZ)
+        assert len(heard[guest]) == 0  # the server dropped the removed user's connection
+
+        again = SpeakerBot(room.api, guest.token, room.rid, Signal(tone_hz=GUEST_HZ))
+        room.bots.append(again)
+        with pytest.raises(ApiFailure) as refused:
+            await again.join()
+        assert refused.value.status == 403 and "removed" in refused.value.reason
+        state = await room.api.room(room.host_token, room.rid)
+        assert state["speakers"] == [] and state["listener_count"] == 1
+
+    with_room(body)
+
+
+def test_moving_a_speaker_back_to_listener_gives_it_the_room_mix() -> None:
+    async def body(room: Room) -> None:
+        await room.add("host", HOST_HZ)
+        guest = await room.add("u1", GUEST_HZ)
+        listener = await room.add("u2")
+        await room.promote("u1", guest)
+        heard = await room.listen(1.0)
+        assert silent_at(heard[guest], GUEST_HZ)
+        await room.api.act(room.host_token, room.rid, "u1", "listener")
+        heard = await room.listen()
+        # Back as a listener: its audio is no longer mixed, and it hears the room mix.
+        assert silent_at(heard[listener], GUEST_HZ) and hears(heard[guest], HOST_HZ)
+        assert guest.probe.packets >= listener.probe.packets - 10  # no gap at the switch
+
+    with_room(body)
