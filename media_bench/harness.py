@@ -21,16 +21,23 @@ class Running:
 
 @asynccontextmanager
 async def running_server(
-    settings: Settings | None = None, users: UserDirectory | None = None, port: int = 0
+    settings: Settings | None = None,
+    users: UserDirectory | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
 ) -> AsyncIterator[Running]:
-    """Serve on 127.0.0.1 (port 0: any free port) until the block exits."""
+    """Serve on ``host`` (port 0: any free port) until the block exits."""
     server = SpacesServer(settings, users)
     runner = web.AppRunner(server.app(), handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
     bound = runner.addresses[0][1]
     try:
-        yield Running(server, f"http://127.0.0.1:{bound}")
+        yield Running(server, f"http://{host}:{bound}")
     finally:
         await runner.cleanup()

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from sim import followers, hosts
 from sim import scenario as scenarios
 from sim.runner import SimRun, load, run, write
-from sim.summary import headline, mdau_fan, mdau_vs_actuals, peak_hours, revenue_by
-from sim.users import fit_table
+from sim.summary import headline, mdau_fan, mdau_vs_actuals, peak_hours, quantiles, revenue_by
+from sim.users import fit_table, required_extra_growth, required_spaces_lift
 
 __all__ = [
     "SimRun",
+    "eligible_under_policies",
+    "ensure_run",
     "fit_table",
     "headline",
     "load",
@@ -22,6 +30,7 @@ __all__ = [
     "revenue_by",
     "scenarios",
     "simulate",
+    "spaces_lift_needed",
 ]
 
 
@@ -38,3 +47,66 @@ def simulate(scenario: str = "baseline", reps: int = 8, seed: int = 1,
     if out is not None:
         write(result, Path(out))
     return result
+
+
+#: what a notebook runs when SPACES_LAB_QUICK is set (CI): seconds, not minutes
+QUICK_REPS = 2
+QUICK_OVERRIDES: dict[str, dict[str, Any]] = {
+    "hosting": {"panel_size": 1_000, "beta_panel": 30, "room_day_stride": 28},
+}
+
+
+def quick_mode() -> bool:
+    """True when notebooks should run small, seeded parameters (set by the test suite)."""
+    return os.environ.get("SPACES_LAB_QUICK", "") not in ("", "0")
+
+
+def ensure_run(scenario: str = "baseline", overrides: Mapping[str, Mapping[str, Any]] | None = None,
+               reps: int = 8, seed: int = 1, runs_dir: Path | str = "runs") -> SimRun:
+    """The run folder for these settings: loaded if it exists, else made (small in quick mode).
+
+    Folders are named by scenario and a hash of the settings, so a notebook re-run reads what
+    the previous run wrote instead of simulating again.
+    """
+    merged: dict[str, dict[str, Any]] = {}
+    if quick_mode():
+        reps = min(reps, QUICK_REPS)
+        merged = {group: dict(values) for group, values in QUICK_OVERRIDES.items()}
+    for group, values in (overrides or {}).items():
+        merged.setdefault(group, {}).update(values)
+    key = json.dumps({"s": scenario, "o": merged, "r": reps, "seed": seed}, sort_keys=True,
+                     default=str)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    folder = Path(runs_dir) / f"sim-{Path(scenario).stem}-{digest}"
+    if (folder / "manifest.json").is_file():
+        return load(folder)
+    return simulate(scenario, reps=reps, seed=seed, overrides=merged, out=folder)
+
+
+def eligible_under_policies(run: SimRun, policies: Mapping[str, hosts.PolicyParams]
+                            ) -> pd.DataFrame:
+    """Median and bands of eligible hosts per day if each policy had applied to this run's
+    users: date, policy, p05..p95. Computed from the follower distribution; no re-simulation."""
+    frames = []
+    total = run.users[run.users["segment"] == "total"]
+    for label, policy in policies.items():
+        for rep, path in total.groupby("rep"):
+            days = [d.date() for d in pd.to_datetime(path["date"])]
+            eligible = hosts.eligible_timeline(days, path["mdau_m"].to_numpy() * 1e6, policy,
+                                               followers.fitted())
+            frames.append(pd.DataFrame({"date": path["date"].to_numpy(), "rep": rep,
+                                        "policy": label, "eligible_hosts": eligible}))
+    return quantiles(pd.concat(frames, ignore_index=True), ["policy", "date"], "eligible_hosts")
+
+
+def spaces_lift_needed(targets_m: Sequence[float], scenario: str = "baseline") -> pd.DataFrame:
+    """For each Q4 2023 mDAU target: the Spaces lift it needs and the extra growth it would
+    take without Spaces (central path, no noise)."""
+    chosen = scenarios.load(scenario)
+    rows = []
+    for target in targets_m:
+        lift = required_spaces_lift(chosen.users, chosen.spaces, target)
+        growth = required_extra_growth(chosen.users, chosen.spaces, target)
+        rows.append({"target_mdau_m": target, "spaces_mdau_lift": lift,
+                     "adopters_vs_others": 1 + lift, "or_extra_growth_per_year": growth})
+    return pd.DataFrame(rows)

@@ -14,6 +14,7 @@ every panel slot is a future host.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -171,3 +172,12 @@ def eligible_hosts(users: float, threshold: float | None, followers: FollowerMod
     if threshold == float("inf"):
         return float(min(beta_testers, users))
     return float(users * followers.survival(threshold))
+
+
+def eligible_timeline(days: Sequence[date], users: FloatArray, policy: PolicyParams,
+                      followers: FollowerModel) -> FloatArray:
+    """Eligible hosts day by day for an mDAU path (accounts, not millions) under a policy."""
+    return np.array([
+        eligible_hosts(float(u), policy.threshold_on(d), followers, policy.beta_testers)
+        for d, u in zip(days, users, strict=True)
+    ])

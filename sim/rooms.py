@@ -9,22 +9,25 @@ single huge room shows up in the hour it is live.
 What is simulated event by event (SimPy, one ``Environment`` per day, time in minutes; see
 :mod:`sim.room_stage`):
 
-* each room, as a process: it starts at its (diurnal) start time and ends after its duration;
-* the stage, a ``simpy.Resource`` of 13 slots: the host, up to 2 co-hosts and up to 10
-  speakers each hold a slot; a slot is only requested when one is free, so the resource itself
-  guarantees the cap of 13 (and a counter the cap of 10 invited speakers);
-* requests to speak: at each request the host invites (the listener takes a slot and speaks
-  in a process of their own, then releases it and goes back to listening) or declines (by
-  choice or because the stage is full);
-* moderation: at each removal the listener's id is recorded as removed, a speaking listener is
-  interrupted off the stage, and their rejoin attempt (if any) is blocked.
+* the hosts starting their rooms through the day at their (diurnal) start times; each room is
+  open from its start to its end;
+* the stage of each room, a SimPy resource of 13 slots (``simpy.Container``, level = speakers
+  on stage): the host, up to 2 co-hosts and up to 10 speakers each hold a slot; slots are only
+  requested when free (a request that would overflow would wait, never exceed), so SimPy itself
+  guarantees the cap of 13, and a counter the cap of 10 speakers besides host and co-hosts;
+* requests to speak (a process per room that has any): at each request the host invites (the
+  listener takes a slot and speaks in a process of their own, then releases it and goes back
+  to listening) or declines (by choice, or because the stage is full);
+* moderation (a process per room that has any removals): at each removal the listener's id is
+  recorded as removed, a speaking listener is interrupted off the stage, and their rejoin
+  attempt (if any) is blocked.
 
 What is computed with numpy rather than evented (see :mod:`sim.room_sessions`):
 
 * listener sessions: all sessions of all rooms of the day are drawn at once (Poisson count so
   that steady-state concurrency equals the room's audience; uniform arrivals over the room's
   life; lognormal stays cut at the room's end; ids from a per-room audience pool so a listener
-  can come back). A process per listener would be ~20x slower (CALIBRATION.md);
+  can come back). A process per listener is 30-60x slower (``python -m sim.bench``);
 * the *times* of requests to speak and of removals: Poisson points at a rate per listener-hour
   on the room's listener-time, which picks a listener present at that moment. The host's
   decisions, the stage and the removals themselves are then evented as above;
@@ -43,8 +46,14 @@ Approximations:
 * Weighted peaks: a panel room of weight ``w`` counts as ``w`` identical rooms, so weighted
   peaks are somewhat more variable than the real world's (identical rooms rise and fall
   together); heavy tails survive, they are not averaged away.
-* Listener counts include listeners who are on stage (at most 10 per room), and two visits of
-  the same listener id may overlap in time (visits are drawn independently).
+* Listener counts include listeners who are on stage (at most 10 per room); an invited
+  speaker's listening visit is not stretched to cover their time on stage; two visits of the
+  same listener id may overlap in time (visits are drawn independently).
+* Memory bound: a room expected to have more than ``max_room_sessions`` (default 2M) sessions,
+  i.e. ~100,000+ concurrent listeners for hours, is simulated with a thinned sample of its
+  listeners, each standing for ``scale`` real ones (weights multiply). Its mean and peak
+  concurrency are kept (relative noise at 2M sessions is < 0.1%); its requests to speak are
+  drawn at the full real rate, so the host and stage see the real request stream.
 """
 
 from __future__ import annotations
@@ -186,12 +195,17 @@ def simulate_day(
     rng: np.random.Generator,
     *,
     record_sessions: bool = False,
+    max_room_sessions: float | None = 2_000_000,
 ) -> DayResult:
     """Simulate one day of rooms; see the module docstring for what is evented and computed.
 
     With ``record_sessions`` the result carries every listener session (room, listener_id,
     start_min, end_min, blocked) and every stage seat (room, listener_id or -1 for the host,
     co-hosts and opening speakers, start_min, end_min); it is meant for tests and small runs.
+
+    A room expected to have more than ``max_room_sessions`` listener sessions (only rooms of
+    ~100,000+ concurrent listeners) is simulated with a thinned sample of its listeners, each
+    weighted up by the thinning factor, to bound memory (``None``: never thin).
     """
     params.validate()
     rooms.validate()
@@ -202,8 +216,9 @@ def simulate_day(
     ticketed = np.asarray(rooms.ticketed, dtype=np.bool_)
     n_rooms = int(room_start.shape[0])
 
+    audience = np.asarray(rooms.audience, dtype=np.float64)
     sess = generate_sessions(
-        room_start, room_end, np.asarray(rooms.audience, dtype=np.float64), ticketed, params, rng
+        room_start, room_end, audience, ticketed, params, rng, max_room_sessions
     )
     plan = _stage_plan(sess, room_start, room_end, params, rng)
     log = run_stage(plan)
@@ -220,7 +235,9 @@ def simulate_day(
         end = np.where(blocked, start, np.minimum(end, cut))
     else:
         blocked = np.zeros(start.shape[0], dtype=np.bool_)
-    session_weight = weight[sess.room]
+    # Per listener: the room's weight times the listeners a simulated one stands for.
+    listener_weight = weight * sess.scale
+    session_weight = listener_weight[sess.room]
 
     listeners = minute_concurrency(start, end, session_weight)
     live_rooms = minute_concurrency(room_start, room_end, weight)
@@ -250,10 +267,10 @@ def simulate_day(
     else:
         hourly["joins"] = hourly_count(start, session_weight)
     removal_room = np.asarray(log.removal_room, dtype=np.int64)
-    hourly["removals"] = hourly_count(removal_time, weight[removal_room])
+    hourly["removals"] = hourly_count(removal_time, listener_weight[removal_room])
     blocked_time = np.concatenate([start[blocked], np.asarray(log.blocked_time, dtype=np.float64)])
     blocked_weight = np.concatenate(
-        [session_weight[blocked], weight[np.asarray(log.blocked_room, dtype=np.int64)]]
+        [session_weight[blocked], listener_weight[np.asarray(log.blocked_room, dtype=np.int64)]]
     )
     hourly["rejoins_blocked"] = hourly_count(blocked_time, blocked_weight)
     request_room = np.asarray(log.request_room, dtype=np.int64)
@@ -263,7 +280,7 @@ def simulate_day(
     hourly["speak_requests"] = hourly_count(request_time, request_weight)
     hourly["invites"] = hourly_count(request_time[invited], request_weight[invited])
     hourly["declines"] = hourly_count(request_time[~invited], request_weight[~invited])
-    hourly["messages"] = hourly_count(msg_time, weight[msg_room])
+    hourly["messages"] = hourly_count(msg_time, listener_weight[msg_room])
 
     room_max = np.asarray(log.room_max_speakers, dtype=np.int64)
     session_log = speaker_log = None
@@ -312,20 +329,21 @@ def _stage_plan(
     """Pre-draw everything the stage processes need, sorted by (room, time)."""
     n_rooms = int(room_start.shape[0])
 
-    def points(rate_per_hour: float) -> tuple[list[int], IntArray, FloatArray]:
-        room, session, time = poisson_points(
-            sess.first, sess.start, sess.end, rate_per_hour / 60.0, rng
-        )
+    def points(rate_per_min: float | FloatArray) -> tuple[list[int], IntArray, FloatArray]:
+        room, session, time = poisson_points(sess.first, sess.start, sess.end, rate_per_min, rng)
         order = np.lexsort((time, room))
         room, session, time = room[order], session[order], time[order]
         first = np.searchsorted(room, np.arange(n_rooms + 1), side="left")
         return first.tolist(), sess.listener_id[session], time
 
-    req_first, req_id, req_time = points(params.speak_requests_per_listener_hour)
+    # The host hears every real listener's requests: a thinned room's simulated listeners ask
+    # at ``scale`` times the rate. Removals are not scaled: a simulated listener removed stands
+    # for ``scale`` real ones (their removals and blocked rejoins are weighted up instead).
+    req_first, req_id, req_time = points(params.speak_requests_per_listener_hour / 60 * sess.scale)
     n_req = int(req_time.shape[0])
     req_u = rng.random(n_req)
     req_speak = rng.exponential(params.speak_mean_min, n_req)
-    rem_first, rem_id, rem_time = points(params.removals_per_listener_hour)
+    rem_first, rem_id, rem_time = points(params.removals_per_listener_hour / 60)
     n_rem = int(rem_time.shape[0])
     rem_u = rng.random(n_rem)
     rem_delay = rng.exponential(params.rejoin_delay_mean_min, n_rem)

@@ -115,8 +115,8 @@ def test_muted_then_removed_speaker_is_no_longer_heard_and_cannot_rejoin() -> No
         assert hears((await room.listen(1.0))[listener], GUEST_HZ)
 
         await room.api.act(room.host_token, room.rid, "u1", "mute")
-        heard = (await room.listen())[listener]
-        assert silent_at(heard, GUEST_HZ) and hears(heard, HOST_HZ)
+        muted = (await room.listen())[listener]
+        assert silent_at(muted, GUEST_HZ) and hears(muted, HOST_HZ)
 
         await room.api.act(guest.token, room.rid, "u1", "unmute")
         assert hears((await room.listen(1.0))[listener], GUEST_HZ)

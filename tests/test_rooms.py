@@ -246,6 +246,20 @@ def test_rooms_past_midnight_wrap_onto_the_early_hours() -> None:
     assert hourly["joins"].sum() == result.sessions
 
 
+def test_thinned_huge_room_keeps_its_concurrency() -> None:
+    params = RoomParams(removals_per_listener_hour=0.0)
+    rooms = make_rooms([600.0], [300.0], [60_000.0], weight=[2.0])
+    full = simulate_day(rooms, params, np.random.default_rng(0), max_room_sessions=None)
+    thin = simulate_day(rooms, params, np.random.default_rng(0), max_room_sessions=50_000)
+    assert full.sessions > 800_000 and thin.sessions < 55_000
+    for column in ("listeners_mean", "listeners_peak", "joins", "messages", "speak_requests"):
+        a, b = full.hourly[column].to_numpy(), thin.hourly[column].to_numpy()
+        assert b.sum() == pytest.approx(a.sum(), rel=0.03), column
+    assert thin.hourly["listeners_peak"].max() == pytest.approx(
+        full.hourly["listeners_peak"].max(), rel=0.03
+    )
+
+
 def test_empty_day() -> None:
     result = simulate_day(make_rooms([], [], []), RoomParams(), np.random.default_rng(0))
     assert result.sessions == 0 and result.max_speakers == 0
@@ -319,7 +333,7 @@ room_lists = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rooms=room_lists,
     request_rate=st.floats(0.0, 60.0),
@@ -371,7 +385,7 @@ def test_stage_is_full_under_a_flood_of_requests() -> None:
     assert result.hourly["declines"].sum() > 1_000
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rooms=room_lists,
     removal_rate=st.floats(0.0, 30.0),
