@@ -29,7 +29,7 @@ from media_bench.client import ApiClient
 from media_bench.codec import OpusEncoder
 from media_bench.marks import Signal
 from media_bench.mixer import RoomMixer
-from media_bench.procstat import cpu_seconds, rss_bytes
+from media_bench.procstat import cpu_seconds, machine_cpu, rss_bytes
 
 PACKETS_PER_SECOND = 1 / FRAME_SECONDS
 TARGETS = {
@@ -39,6 +39,13 @@ TARGETS = {
     "arrival_p99_ms": 60.0,
     "join_p95_ms": 150.0,
     "mb_per_listener": 0.5,
+}
+
+
+DESCRIPTIONS = {
+    "shared": "one encode per tick, fanned out through aiortc senders",
+    "direct": "one encode per tick, written straight to SRTP by the mixer",
+    "naive": "aiortc encodes per listener",
 }
 
 
@@ -55,12 +62,14 @@ class BenchConfig:
     probes: int = 3
     bitrate: int = 32_000
     complexity: int = 5
+    speaker_complexity: int = 0
     seed: int = 0
     quick_run: bool = False
+    designs: list[str] = field(default_factory=lambda: ["shared", "direct", "naive"])
 
     @classmethod
     def quick(cls) -> BenchConfig:
-        return cls([25, 100], [10, 20], 4.0, 1.5, 20, tick_ticks=100, probes=2, quick_run=True)
+        return cls([25, 100], [10, 20], 3.0, 1.0, 20, tick_ticks=100, probes=2, quick_run=True)
 
     @classmethod
     def full(cls) -> BenchConfig:
@@ -73,7 +82,7 @@ def tick_costs(config: BenchConfig) -> pd.DataFrame:
     rows = []
     warmup = 20
     for speakers in range(1, 14):
-        mixer = RoomMixer(config.bitrate, config.complexity)
+        mixer = RoomMixer(config.bitrate, config.complexity, config.speaker_complexity)
         names = [f"s{i}" for i in range(speakers)]
         mixer.set_speakers(names, names)
         encoders = [OpusEncoder(config.bitrate, 0) for _ in names]
@@ -121,7 +130,9 @@ class ServerProcess:
         command = [
             sys.executable, "-m", "media_bench", "serve", "--port", "0",
             "--fanout", self.fanout, "--bitrate", str(self.config.bitrate),
-            "--complexity", str(self.config.complexity), "--seed", str(self.config.seed),
+            "--complexity", str(self.config.complexity),
+            "--speaker-complexity", str(self.config.speaker_complexity),
+            "--seed", str(self.config.seed),
         ]  # fmt: skip
         self._process = await asyncio.create_subprocess_exec(
             *command, stdout=asyncio.subprocess.PIPE
@@ -231,9 +242,9 @@ async def measure_window(
     lags: list[float] = []
     stop = asyncio.Event()
     watcher = asyncio.ensure_future(loop_lag(lags, stop))
-    cpu0, gen0, t0 = server.cpu(), time.process_time(), time.monotonic()
+    cpu0, gen0, t0, all0 = server.cpu(), time.process_time(), time.monotonic(), machine_cpu()
     await asyncio.sleep(seconds)
-    cpu1, gen1, t1 = server.cpu(), time.process_time(), time.monotonic()
+    cpu1, gen1, t1, all1 = server.cpu(), time.process_time(), time.monotonic(), machine_cpu()
     stop.set()
     await watcher
     metrics1 = scrape(await swarm.api.metrics_text())
@@ -257,16 +268,18 @@ async def measure_window(
         "server_cores": (cpu1 - cpu0) / elapsed,
         "server_rss_mb": server.rss() / 1e6,
         "loadgen_cores": (gen1 - gen0) / elapsed,
+        "other_cores": ((all1 - all0) - (cpu1 - cpu0) - (gen1 - gen0)) / elapsed,
         "loadgen_lag_p99_ms": float(np.percentile(lags, 99)) * 1000 if lags else math.nan,
         "loss_pct": 100.0 * (1 - received / expected) if expected else math.nan,
         "ticks": ticks,
         "late_ticks": metrics1["spaces_mixer_late_ticks_total"]
         - metrics0["spaces_mixer_late_ticks_total"],
+        "tick_shortfall_pct": max(0.0, 100.0 * (1 - ticks * FRAME_SECONDS / elapsed)),
         "tick_mean_ms": 1000 * tick_time / ticks if ticks else math.nan,
         "packets_sent": metrics1["spaces_rtp_packets_sent_total"]
         - metrics0["spaces_rtp_packets_sent_total"],
     }
-    marks = []
+    marks: list[dict[str, Any]] = []
     for bot in swarm.probes:
         for kind, detector in (
             ("arrival", bot.probe.arrival_marks),
@@ -274,7 +287,7 @@ async def measure_window(
         ):
             marks += [{"kind": kind, "latency_ms": 1000 * v} for v in detector.latencies]
     for kind in ("arrival", "ear"):
-        values = [m["latency_ms"] for m in marks if m["kind"] == kind]
+        values = [float(m["latency_ms"]) for m in marks if m["kind"] == kind]
         row[f"{kind}_p50_ms"] = float(np.percentile(values, 50)) if values else math.nan
         row[f"{kind}_p99_ms"] = float(np.percentile(values, 99)) if values else math.nan
     return row, marks
@@ -328,7 +341,8 @@ async def measure_design(
                     f"  {fanout:6} {row['listeners']:5d} listeners: server "
                     f"{row['server_cores']:.2f} cores, loss {row['loss_pct']:.2f}%, "
                     f"late ticks {row['late_ticks']:.0f}, load generator "
-                    f"{row['loadgen_cores']:.2f} cores",
+                    f"{row['loadgen_cores']:.2f} cores, other processes "
+                    f"{row['other_cores']:.2f} cores",
                     flush=True,
                 )
         finally:
@@ -339,76 +353,112 @@ async def measure_design(
 
 # -- derived figures ---------------------------------------------------------------------------
 def per_listener(rows: pd.DataFrame) -> pd.DataFrame:
-    """Add per-listener CPU and memory relative to the design's baseline (probes only)."""
+    """Add per-listener CPU and memory relative to the design's baseline (probes only).
+
+    CPU is divided by the packets the server actually handed to senders, not by the nominal
+    rate, so a point where the server fell behind (skipped ticks) cannot look cheaper. Points
+    where it fell behind are flagged ``saturated`` and left out of the headline figures.
+    """
     out = []
     for _, group in rows.groupby("design", sort=False):
         group = group.sort_values("listeners").copy()
         base = group.iloc[0]
         added = group["listeners"] - base["listeners"]
-        cores = (group["server_cores"] - base["server_cores"]).clip(lower=1e-9)
-        group["cores_per_listener"] = np.where(added > 0, cores / added.clip(lower=1), np.nan)
-        group["listeners_per_core"] = 1 / group["cores_per_listener"]
-        group["us_per_listener_packet"] = group["cores_per_listener"] / PACKETS_PER_SECOND * 1e6
+        sent_rate = group["packets_sent"] / group["seconds"]
+        extra_rate = sent_rate - sent_rate.iloc[0]
+        extra_cores = group["server_cores"] - base["server_cores"]
+        per_packet = np.where(extra_rate > 0, extra_cores / extra_rate.clip(lower=1e-9), np.nan)
+        group["us_per_listener_packet"] = per_packet * 1e6
+        group["listeners_per_core"] = 1 / (per_packet * PACKETS_PER_SECOND)
         group["mb_per_listener"] = np.where(
             added > 0,
             (group["server_rss_mb"] - base["server_rss_mb"]) / added.clip(lower=1),
             np.nan,
+        )
+        group["saturated"] = (
+            (group["late_ticks"] > 0.01 * group["ticks"])
+            | (group["tick_shortfall_pct"] > 1.0)
+            | (group["loss_pct"] > TARGETS["loss_pct"])
         )
         out.append(group)
     return pd.concat(out, ignore_index=True)
 
 
 def fitted_listeners_per_core(rows: pd.DataFrame, design: str) -> float:
-    """1 / slope of server cores against listeners (least squares over all points)."""
-    group = rows[rows["design"] == design]
+    """1 / (slope of server cores against packets sent per second x 50), unsaturated points."""
+    group = rows[(rows["design"] == design) & ~rows["saturated"].astype(bool)]
     if len(group) < 2:
         return math.nan
-    slope = float(np.polyfit(group["listeners"], group["server_cores"], 1)[0])
-    return 1 / slope if slope > 0 else math.inf
+    rate = group["packets_sent"] / group["seconds"]
+    slope = float(np.polyfit(rate, group["server_cores"], 1)[0])
+    return 1 / (slope * PACKETS_PER_SECOND) if slope > 0 else math.inf
 
 
 def summarise(
     ticks: pd.DataFrame, fanout: pd.DataFrame, joins: list[float], marks: pd.DataFrame
 ) -> pd.DataFrame:
     """One row per headline figure, with its target where the issue sets one."""
-    shared = fanout[(fanout["design"] == "shared") & fanout["listeners_per_core"].notna()]
-    naive = fanout[(fanout["design"] == "naive") & fanout["listeners_per_core"].notna()]
-    top = shared.iloc[-1] if len(shared) else None
+    healthy = fanout["listeners_per_core"].notna() & ~fanout["saturated"].astype(bool)
     join_ms = np.array([j * 1000 for j in joins if not math.isnan(j)])
-    loaded = marks[marks["design"] == "shared"] if len(marks) else marks
-    arrival = loaded[loaded["kind"] == "arrival"]["latency_ms"] if len(loaded) else pd.Series()
-    ear = loaded[loaded["kind"] == "ear"]["latency_ms"] if len(loaded) else pd.Series()
 
     def pct(values: Any, q: float) -> float:
         return float(np.percentile(values, q)) if len(values) else math.nan
 
-    shared_fit = fitted_listeners_per_core(fanout, "shared")
+    def top(design: str) -> dict[str, Any] | None:
+        """The largest listener count a design carried without falling behind."""
+        rows = fanout[(fanout["design"] == design) & healthy]
+        return None if rows.empty else dict(rows.iloc[-1])
+
+    def latency(design: str, kind: str, q: float) -> float:
+        best = top(design)
+        count = best["listeners"] if best is not None else -1
+        chosen = marks[
+            (marks["design"] == design) & (marks["listeners"] == count) & (marks["kind"] == kind)
+        ]
+        return pct(chosen["latency_ms"], q)
+
+    def at_top(design: str, column: str) -> float:
+        best = top(design)
+        return float(best[column]) if best is not None else math.nan
+
     naive_fit = fitted_listeners_per_core(fanout, "naive")
-    figures = [
-        ("tick_13_ms", "mixer tick p99, 13 speakers (ms)",
-         float(ticks[ticks["speakers"] == 13]["p99_ms"].iloc[0]), "<="),
+    tick13 = ticks[ticks["speakers"] == 13]
+    figures: list[tuple[str, str, float, str]] = [
+        ("tick_13_ms", "mixer tick p99, 13 speakers (ms)", float(tick13["p99_ms"].iloc[0]), "<="),
         ("tick_13_mean_ms", "mixer tick mean, 13 speakers (ms)",
-         float(ticks[ticks["speakers"] == 13]["mean_ms"].iloc[0]), ""),
-        ("listeners_per_core", "listeners per core, shared (at the largest count)",
-         float(top["listeners_per_core"]) if top is not None else math.nan, ">="),
-        ("listeners_per_core_fit", "listeners per core, shared (fit over all counts)",
-         shared_fit, ""),
+         float(tick13["mean_ms"].iloc[0]), ""),
+        ("join_p50_ms", "join time p50, shared (ms)", pct(join_ms, 50), ""),
+        ("join_p95_ms", "join time p95, shared (ms)", pct(join_ms, 95), "<="),
         ("naive_listeners_per_core_fit", "listeners per core, naive (fit)", naive_fit, ""),
-        ("fanout_ratio", "listeners per core, shared / naive (fits)",
-         shared_fit / naive_fit if naive_fit else math.nan, ""),
-        ("loss_pct", "loss at the largest shared count (%)",
-         float(top["loss_pct"]) if top is not None else math.nan, "<="),
-        ("naive_loss_pct", "loss at the largest naive count (%)",
-         float(naive.iloc[-1]["loss_pct"]) if len(naive) else math.nan, ""),
-        ("join_p50_ms", "join time p50 (ms)", pct(join_ms, 50), ""),
-        ("join_p95_ms", "join time p95 (ms)", pct(join_ms, 95), "<="),
-        ("arrival_p50_ms", "mouth-to-arrival p50 (ms)", pct(arrival, 50), ""),
-        ("arrival_p99_ms", "mouth-to-arrival p99 (ms)", pct(arrival, 99), "<="),
-        ("ear_p50_ms", "mouth-to-ear after aiortc jitter buffer p50 (ms)", pct(ear, 50), ""),
-        ("ear_p99_ms", "mouth-to-ear after aiortc jitter buffer p99 (ms)", pct(ear, 99), ""),
-        ("mb_per_listener", "server memory per listener (MB)",
-         float(top["mb_per_listener"]) if top is not None else math.nan, "<="),
     ]  # fmt: skip
+    for design in ("shared", "direct"):
+        if design not in set(fanout["design"]):
+            continue
+        fit = fitted_listeners_per_core(fanout, design)
+        prefix = "" if design == "shared" else "direct_"
+        sense = ">=" if design == "shared" else ""
+        le = "<=" if design == "shared" else ""
+        figures += [
+            (f"{prefix}largest_unsaturated", f"{design}: largest count carried without lag",
+             at_top(design, "listeners"), ""),
+            (f"{prefix}listeners_per_core", f"{design}: listeners per core at that count",
+             at_top(design, "listeners_per_core"), sense),
+            (f"{prefix}listeners_per_core_fit", f"{design}: listeners per core (fit)", fit, ""),
+            (f"{prefix}fanout_ratio", f"{design}: listeners per core / naive (fits)",
+             fit / naive_fit if naive_fit and not math.isnan(naive_fit) else math.nan, ""),
+            (f"{prefix}loss_pct", f"{design}: loss at that count (%)",
+             at_top(design, "loss_pct"), le),
+            (f"{prefix}arrival_p50_ms", f"{design}: mouth-to-arrival p50 at that count (ms)",
+             latency(design, "arrival", 50), ""),
+            (f"{prefix}arrival_p99_ms", f"{design}: mouth-to-arrival p99 at that count (ms)",
+             latency(design, "arrival", 99), le),
+            (f"{prefix}ear_p50_ms", f"{design}: mouth-to-ear (aiortc jitter buffer) p50 (ms)",
+             latency(design, "ear", 50), ""),
+            (f"{prefix}ear_p99_ms", f"{design}: mouth-to-ear (aiortc jitter buffer) p99 (ms)",
+             latency(design, "ear", 99), ""),
+            (f"{prefix}mb_per_listener", f"{design}: server memory per listener (MB)",
+             at_top(design, "mb_per_listener"), le),
+        ]  # fmt: skip
     rows = []
     for key, label, value, sense in figures:
         target = TARGETS.get(key) if sense else None
@@ -428,7 +478,8 @@ def print_summary(ticks: pd.DataFrame, fanout: pd.DataFrame, summary: pd.DataFra
     print("  " + "  ".join(cells))
     columns = [
         "design", "listeners", "server_cores", "us_per_listener_packet", "listeners_per_core",
-        "loss_pct", "late_ticks", "mb_per_listener", "arrival_p99_ms", "loadgen_cores",
+        "loss_pct", "late_ticks", "tick_shortfall_pct", "mb_per_listener", "arrival_p99_ms",
+        "loadgen_cores", "other_cores", "saturated",
     ]  # fmt: skip
     print("\nFan-out (server process CPU; baseline row = speakers and probe listeners only):")
     print(fanout[columns].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
@@ -451,14 +502,18 @@ def run_bench(config: BenchConfig, out: Path | None) -> Path:
     writer.timings["tick_cost"] = time.monotonic() - began
 
     async def fanout_runs() -> tuple[list[dict[str, Any]], list[float], list[dict[str, Any]]]:
-        burst = min(config.burst_joins, min(config.listeners))
-        print("shared fan-out ...", flush=True)
-        rows, joins, marks = await measure_design("shared", config.listeners, config, burst)
-        print("naive design (aiortc encodes per listener) ...", flush=True)
-        naive_rows, _, naive_marks = await measure_design(
-            "naive", config.naive_listeners, config, 0
-        )
-        return rows + naive_rows, joins, marks + naive_marks
+        rows: list[dict[str, Any]] = []
+        marks: list[dict[str, Any]] = []
+        joins: list[float] = []
+        for design in config.designs:
+            counts = config.naive_listeners if design == "naive" else config.listeners
+            burst = min(config.burst_joins, min(counts)) if design == "shared" else 0
+            print(f"{design}: {DESCRIPTIONS[design]} ...", flush=True)
+            more_rows, more_joins, more_marks = await measure_design(design, counts, config, burst)
+            rows += more_rows
+            marks += more_marks
+            joins += more_joins
+        return rows, joins, marks
 
     began = time.monotonic()
     rows, joins, marks = asyncio.run(fanout_runs())

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import struct
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -33,6 +34,7 @@ from media_bench.codec import OpusDecoder, OpusEncoder
 from media_bench.marks import MarkDetector, Signal, grid_index
 
 ProbeMode = Literal["count", "arrival", "full"]
+_RTP_HEADER = struct.Struct("!HI")
 RESYNC_FRAMES = 5
 
 
@@ -107,26 +109,38 @@ class AudioProbe:
                 await original(packet, arrival_time_ms=arrival_time_ms)
 
         receiver._handle_rtp_packet = on_rtp  # type: ignore[method-assign]
+        if self.mode == "count":
+            # Skip aiortc's RTP parsing and routing too: read sequence and timestamp only.
+            async def on_data(data: bytes, arrival_time_ms: int = 0) -> None:
+                if len(data) >= 12:
+                    sequence, timestamp = _RTP_HEADER.unpack_from(data, 2)
+                    self.on_header(sequence, timestamp)
+
+            receiver.transport._handle_rtp_data = on_data  # type: ignore[method-assign]
         if self.mode == "full":
             self._task = asyncio.ensure_future(self._play(track))
 
     def on_packet(self, packet: RtpPacket) -> None:
-        now = time.monotonic()
-        self.packets += 1
-        if self.first_arrival is None:
-            self.first_arrival = now
-            self._got_first.set()
-        self._track_sequence(packet.sequence_number)
-        transit = now - packet.timestamp / SAMPLE_RATE
-        if self._transit is not None:
-            self.jitter += (abs(transit - self._transit) - self.jitter) / 16
-        self._transit = transit
+        self.on_header(packet.sequence_number, packet.timestamp)
         if self._decoder is not None:
             pcm = self._decoder.decode(packet.payload)
             if pcm is not None:
                 self.arrival_marks.feed(pcm, time.time())
                 if self.record:
                     self.recording.append(pcm)
+
+    def on_header(self, sequence: int, timestamp: int) -> None:
+        """Count one packet: first arrival, sequence (loss) and timestamp (jitter)."""
+        now = time.monotonic()
+        self.packets += 1
+        if self.first_arrival is None:
+            self.first_arrival = now
+            self._got_first.set()
+        self._track_sequence(sequence)
+        transit = now - timestamp / SAMPLE_RATE
+        if self._transit is not None:
+            self.jitter += (abs(transit - self._transit) - self.jitter) / 16
+        self._transit = transit
 
     def _track_sequence(self, seq: int) -> None:
         if self._base_seq is None:

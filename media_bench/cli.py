@@ -40,9 +40,19 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     mixer.add_argument(
         "--naive-listeners", default=None, help="comma-separated listener counts, naive design"
     )
+    mixer.add_argument(
+        "--designs",
+        default="shared,direct,naive",
+        help="fan-out designs to measure (default shared,direct,naive)",
+    )
     mixer.add_argument("--window", type=float, default=None, help="seconds measured per point")
     mixer.add_argument("--bitrate", type=int, default=32_000, help="Opus bitrate (bits/s)")
-    mixer.add_argument("--complexity", type=int, default=5, help="Opus complexity 0..10")
+    mixer.add_argument(
+        "--complexity", type=int, default=5, help="Opus complexity of the listener mix"
+    )
+    mixer.add_argument(
+        "--speaker-complexity", type=int, default=0, help="Opus complexity of N-1 mixes"
+    )
     mixer.add_argument("--seed", type=int, default=0, help="seed of the user directory")
     mixer.set_defaults(handler=run_bench_mixer)
 
@@ -59,13 +69,23 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
         "--bitrate", type=int, default=defaults.bitrate, help="Opus bitrate, bits/s"
     )
     parser.add_argument(
-        "--complexity", type=int, default=defaults.complexity, help="Opus complexity 0..10"
+        "--complexity",
+        type=int,
+        default=defaults.complexity,
+        help=f"Opus complexity 0..10 of the listener mix (default {defaults.complexity})",
+    )
+    parser.add_argument(
+        "--speaker-complexity",
+        type=int,
+        default=defaults.speaker_complexity,
+        help=f"Opus complexity 0..10 of each N-1 mix (default {defaults.speaker_complexity})",
     )
     parser.add_argument(
         "--fanout",
-        choices=["shared", "naive"],
+        choices=["shared", "direct", "naive"],
         default=defaults.fanout,
-        help="shared: one encode fanned out (default); naive: aiortc encodes per listener",
+        help="shared: one encode fanned out through aiortc senders (default); direct: the "
+        "same packets written straight to SRTP; naive: aiortc encodes per listener",
     )
     parser.add_argument("--users", type=Path, default=None, help="user directory CSV or JSON")
     parser.add_argument(
@@ -91,6 +111,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise CliError("--bitrate must be between 6000 and 510000 bits/s")
     if not 0 <= args.complexity <= 10:
         raise CliError("--complexity must be between 0 and 10")
+    if not 0 <= args.speaker_complexity <= 10:
+        raise CliError("--speaker-complexity must be between 0 and 10")
     if args.generate_users < 1:
         raise CliError("--generate-users must be >= 1")
     if args.token_ttl <= 0:
@@ -104,6 +126,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         host_threshold=args.host_threshold,
         bitrate=args.bitrate,
         complexity=args.complexity,
+        speaker_complexity=args.speaker_complexity,
         fanout=args.fanout,
         users=args.generate_users,
         users_file=args.users,
@@ -163,6 +186,11 @@ def run_bench_mixer(args: argparse.Namespace) -> int:
     config.naive_listeners = parse_counts(
         args.naive_listeners, config.naive_listeners, "--naive-listeners"
     )
+    designs = [d.strip() for d in args.designs.split(",") if d.strip()]
+    unknown = [d for d in designs if d not in ("shared", "direct", "naive")]
+    if unknown or not designs:
+        raise CliError("--designs must list shared, direct and/or naive")
+    config.designs = list(dict.fromkeys(designs))
     if args.window is not None:
         if not 1.0 <= args.window <= 600:
             raise CliError("--window must be between 1 and 600 seconds")
@@ -171,6 +199,9 @@ def run_bench_mixer(args: argparse.Namespace) -> int:
         raise CliError("--bitrate must be between 6000 and 510000 bits/s")
     if not 0 <= args.complexity <= 10:
         raise CliError("--complexity must be between 0 and 10")
+    if not 0 <= args.speaker_complexity <= 10:
+        raise CliError("--speaker-complexity must be between 0 and 10")
+    config.speaker_complexity = args.speaker_complexity
     config.bitrate, config.complexity, config.seed = args.bitrate, args.complexity, args.seed
     if args.out is not None and args.out.exists() and any(args.out.iterdir()):
         raise CliError(f"--out {args.out} exists and is not empty")

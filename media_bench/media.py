@@ -19,6 +19,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtp import RtpPacket
 
+from media_bench.direct import DirectSender, IdleTrack, opus_payload_type
 from media_bench.fanout import SourceTrack
 from media_bench.mixer import RoomMixer, SpeakerInput
 from media_bench.rooms import Room
@@ -35,7 +36,7 @@ class SdpError(ValueError):
 class Peer:
     user_id: str
     pc: RTCPeerConnection
-    track: SourceTrack
+    track: SourceTrack | IdleTrack
 
 
 @dataclass
@@ -44,9 +45,10 @@ class Pending:
 
     user_id: str
     pc: RTCPeerConnection
-    track: SourceTrack
+    track: SourceTrack | IdleTrack
     slot: SpeakerInput
     answer: str
+    sender: RTCRtpSender
 
 
 def opus_only() -> list[Any]:
@@ -83,7 +85,8 @@ class RoomMedia:
         self.mixer = RoomMixer(
             bitrate=settings.bitrate,
             complexity=settings.complexity,
-            encode_listener_mix=settings.fanout == "shared",
+            speaker_complexity=settings.speaker_complexity,
+            encode_listener_mix=settings.fanout != "naive",
             on_levels=self._on_levels,
         )
         self._on_packets_in = on_packets_in
@@ -113,14 +116,18 @@ class RoomMedia:
                 if transceiver.receiver.track is remote:
                     self._hook_receiver(transceiver.receiver, slot)
 
-        track = SourceTrack(self.mixer.listener_source)
+        track: SourceTrack | IdleTrack
+        if self.settings.fanout == "direct":
+            track = IdleTrack()
+        else:
+            track = SourceTrack(self.mixer.listener_source)
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             audio = [t for t in pc.getTransceivers() if t.kind == "audio"]
             if not audio:
                 raise SdpError("sdp offers no audio")
             audio[0].setCodecPreferences(opus_only())
-            pc.addTrack(track)
+            sender = pc.addTrack(track)
             await pc.setLocalDescription(await pc.createAnswer())
         except SdpError:
             await pc.close()
@@ -128,13 +135,16 @@ class RoomMedia:
         except Exception as error:  # aiortc raises assorted errors on bad SDP
             await pc.close()
             raise SdpError(f"sdp rejected: {error}") from error
-        return Pending(user_id, pc, track, slot, pc.localDescription.sdp)
+        return Pending(user_id, pc, track, slot, pc.localDescription.sdp, sender)
 
     def commit(self, pending: Pending) -> None:
         """Attach an answered peer: it hears the room from the next tick on."""
         user_id, pc = pending.user_id, pending.pc
         self.peers[user_id] = Peer(user_id, pc, pending.track)
         self.mixer.inputs[user_id] = pending.slot
+        if isinstance(pending.track, IdleTrack):
+            payload_type = opus_payload_type(pending.answer)
+            self.mixer.direct[user_id] = DirectSender(pending.sender, payload_type)
         self.sync()
 
         @pc.on("connectionstatechange")
@@ -167,7 +177,7 @@ class RoomMedia:
         changed = self.mixer.set_speakers(self.room.speakers(), self.room.mixed())
         for user_id in changed:
             peer = self.peers.get(user_id)
-            if peer is not None:
+            if peer is not None and isinstance(peer.track, SourceTrack):
                 peer.track.switch(self.mixer.source_for(user_id))
         for user_id in [u for u in self.peers if u not in self.room.members]:
             peer = self._detach(user_id)

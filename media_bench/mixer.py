@@ -27,10 +27,14 @@ from media_bench.audio import (
 )
 from media_bench.clock import run_ticks
 from media_bench.codec import OpusDecoder, OpusEncoder
+from media_bench.direct import DirectSender
 from media_bench.fanout import PacketSource
 
 INPUT_DEPTH = 2
 """Frames buffered per speaker: absorbs arrival jitter against the tick, bounds latency."""
+SHRINK_AFTER = 50
+"""A speaker whose buffer never ran below two frames for this many ticks (1 s) is 20 ms
+later than it needs to be: one frame is dropped to take the delay back out."""
 LEVEL_TICKS = 10
 """Audio levels are reported every this many ticks (200 ms)."""
 
@@ -43,6 +47,8 @@ class SpeakerInput:
     frames: deque[Pcm] = field(default_factory=lambda: deque(maxlen=INPUT_DEPTH))
     received: int = 0
     undecodable: int = 0
+    dropped: int = 0
+    _deep_ticks: int = 0
 
     def feed(self, payload: bytes) -> None:
         self.received += 1
@@ -53,6 +59,15 @@ class SpeakerInput:
         self.frames.append(pcm)
 
     def take(self) -> Pcm | None:
+        """The oldest buffered frame, or None (the mixer uses silence)."""
+        if len(self.frames) >= INPUT_DEPTH:
+            self._deep_ticks += 1
+            if self._deep_ticks >= SHRINK_AFTER:
+                self.frames.popleft()
+                self.dropped += 1
+                self._deep_ticks = 0
+        else:
+            self._deep_ticks = 0
         return self.frames.popleft() if self.frames else None
 
 
@@ -79,11 +94,13 @@ class RoomMixer:
         self,
         bitrate: int = 32_000,
         complexity: int = 5,
+        speaker_complexity: int = 0,
         encode_listener_mix: bool = True,
         on_levels: Callable[[dict[str, float]], None] | None = None,
     ) -> None:
         self.bitrate = bitrate
         self.complexity = complexity
+        self.speaker_complexity = speaker_complexity
         self.encode_listener_mix = encode_listener_mix
         self.on_levels = on_levels
         self.listener_source = PacketSource()
@@ -91,6 +108,8 @@ class RoomMixer:
         self.inputs: dict[str, SpeakerInput] = {}
         self.outputs: dict[str, SpeakerOutput] = {}
         self.mixed: set[str] = set()
+        self.direct: dict[str, DirectSender] = {}
+        """Peers served by the stripped path (``--fanout direct``) instead of a track."""
         self.stats = TickStats()
         self._levels: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
@@ -119,7 +138,9 @@ class RoomMixer:
                 changed.append(user_id)
         for user_id in speakers:
             if user_id not in self.outputs:
-                self.outputs[user_id] = SpeakerOutput(OpusEncoder(self.bitrate, self.complexity))
+                self.outputs[user_id] = SpeakerOutput(
+                    OpusEncoder(self.bitrate, self.speaker_complexity)
+                )
                 changed.append(user_id)
         self.mixed = set(mixed)
         return changed
@@ -128,6 +149,7 @@ class RoomMixer:
         """Drop a participant's inbound audio (it left or was removed)."""
         self.inputs.pop(user_id, None)
         self.mixed.discard(user_id)
+        self.direct.pop(user_id, None)
 
     # -- mixing ----------------------------------------------------------------------------
     def tick(self, index: int) -> None:
@@ -153,8 +175,26 @@ class RoomMixer:
             packet = output.encoder.encode(clip16(minus), pts)
             if packet is not None:
                 output.source.publish(index, packet)
+        if self.direct:
+            self._send_direct(index, pts)
         self._track_levels(index, own)
         self._count()
+
+    def _send_direct(self, index: int, pts: int) -> None:
+        """Write this tick's packets straight to the directly served peers."""
+        listener = self.listener_source
+        shared = bytes(listener.item) if listener.tick == index else None
+        sent = 0
+        for user_id, sender in self.direct.items():
+            output = self.outputs.get(user_id)
+            if output is None:
+                payload = shared
+            else:
+                source = output.source
+                payload = bytes(source.item) if source.tick == index else None
+            if payload is not None and sender.send(payload, pts):
+                sent += 1
+        self.stats.sent += sent
 
     def _track_levels(self, index: int, own: dict[str, Pcm]) -> None:
         for user_id, frame in own.items():

@@ -21,3 +21,11 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def machine_cpu() -> float:
+    """CPU seconds used by everything on the machine (all cores, not idle or iowait)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    values = [int(v) for v in fields[:8]]
+    idle = values[3] + values[4]
+    return (sum(values) - idle) / _TICKS

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-FanOut = Literal["shared", "naive"]
+FanOut = Literal["shared", "naive", "direct"]
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,9 @@ class Settings:
     bitrate: int = 32_000
     """Opus bitrate of every mix, bits/s."""
     complexity: int = 5
-    """Opus encoder complexity 0..10."""
+    """Opus complexity 0..10 of the listener mix (encoded once, heard by every listener)."""
+    speaker_complexity: int = 0
+    """Opus complexity of the N-1 mixes (up to 13 encodes per tick, each heard by one)."""
     max_speakers: int = 13
     """Speakers including the host and co-hosts."""
     max_cohosts: int = 2
@@ -24,7 +26,8 @@ class Settings:
     secret: bytes = b"spaces-lab-dev-secret"
     max_body: int = 64 * 1024
     fanout: FanOut = "shared"
-    """``shared``: one encode per tick fanned out; ``naive``: aiortc encodes per listener."""
+    """``shared``: one encode per tick, fanned out through aiortc senders; ``direct``: the same
+    packets written straight to SRTP by the mixer; ``naive``: aiortc encodes per listener."""
     users: int = 10_000
     """Generated directory size when no ``users_file`` is given."""
     users_file: Path | None = None

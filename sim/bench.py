@@ -21,8 +21,11 @@ once (it takes seconds).
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import resource
 import time
 from collections.abc import Callable, Generator
+from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
@@ -213,6 +216,56 @@ def run_bench(
     ]
 
 
+TARGET_REPLICATION_S = 30.0
+TARGET_PEAK_GIB = 2.0
+
+
+def _replication_child(scenario_name: str, seed: int, answer: Connection) -> None:
+    from sim import scenario
+    from sim.model import run_replication
+
+    chosen = scenario.load(scenario_name)
+    started = time.perf_counter()
+    rep = run_replication(chosen, seed=seed, rep=0)
+    seconds = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    answer.send({
+        "seconds": seconds,
+        "peak_gib": peak_kib / 2**20,
+        "sessions": rep.stats["listener_sessions"],
+        "events": rep.stats["room_events"],
+        "days": len(rep.rooms_daily),
+        "sampled_days": int(rep.rooms_daily["sampled"].sum()),
+    })
+    answer.close()
+
+
+def bench_full_replication(scenario_name: str = "baseline", seed: int = 1) -> dict[str, float]:
+    """One replication over the whole 2019-2023 horizon in a fresh process: wall time and the
+    process's peak resident memory (so nothing else this process did is counted)."""
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_replication_child, args=(scenario_name, seed, send))
+    child.start()
+    result: dict[str, float] = receive.recv()
+    child.join()
+    result["sessions_per_s"] = result["sessions"] / result["seconds"]
+    return result
+
+
+def print_full_replication(result: dict[str, float], scenario_name: str) -> None:
+    time_ok = "OK" if result["seconds"] <= TARGET_REPLICATION_S else "ABOVE TARGET"
+    mem_ok = "OK" if result["peak_gib"] <= TARGET_PEAK_GIB else "ABOVE TARGET"
+    print(
+        f"full replication ({scenario_name}, 2019-2023, {result['days']:.0f} days, "
+        f"{result['sampled_days']:.0f} sampled room days): {result['seconds']:.1f} s "
+        f"(target <= {TARGET_REPLICATION_S:.0f} s: {time_ok}), peak memory "
+        f"{result['peak_gib']:.2f} GiB (target <= {TARGET_PEAK_GIB:.0f} GiB: {mem_ok}); "
+        f"{result['sessions']:,.0f} listener sessions, {result['sessions_per_s']:,.0f} sessions/s "
+        f"including everything else the replication does"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sim.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--naive-sessions", type=int, default=100_000)
@@ -220,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mix-rooms", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scenario", default="baseline",
+                        help="scenario for the full-replication timing (default: baseline)")
+    parser.add_argument("--skip-replication", action="store_true",
+                        help="only the listener-session benchmark")
     args = parser.parse_args(argv)
     table = run_bench(
         naive_sessions=args.naive_sessions,
@@ -250,6 +307,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{table['sessions_per_s'].iloc[0]:,.0f} sessions/s = {ratio:.1f}x "
         f"(target >= {TARGET_SESSIONS_PER_S:,}: {verdict})"
     )
+    if not args.skip_replication:
+        print(f"timing one full replication of {args.scenario} in a fresh process ...",
+              flush=True)
+        print_full_replication(bench_full_replication(args.scenario, seed=1), args.scenario)
     return 0
 
 

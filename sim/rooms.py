@@ -17,7 +17,9 @@ What is simulated event by event (SimPy, one ``Environment`` per day, time in mi
   guarantees the cap of 13, and a counter the cap of 10 speakers besides host and co-hosts;
 * requests to speak (a process per room that has any): at each request the host invites (the
   listener takes a slot and speaks in a process of their own, then releases it and goes back
-  to listening) or declines (by choice, or because the stage is full);
+  to listening) or declines (by choice, or because the stage is full). The process wakes only
+  for requests that could change the stage; the others are declined in one go at its next
+  wake-up, with the same outcome as waking for each (checked by a test);
 * moderation (a process per room that has any removals): at each removal the listener's id is
   recorded as removed, a speaking listener is interrupted off the stage, and their rejoin
   attempt (if any) is blocked.
@@ -79,6 +81,7 @@ from sim.room_stage import StagePlan, run_stage
 
 __all__ = [
     "HOURLY_COLUMNS",
+    "HOURLY_DESCRIPTIONS",
     "MAX_COHOSTS",
     "MAX_SPEAKERS",
     "STAGE_CAPACITY",
@@ -94,22 +97,24 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
-HOURLY_COLUMNS: tuple[str, ...] = (
-    "rooms_started",
-    "live_rooms_mean",
-    "live_rooms_peak",
-    "speakers_mean",
-    "speakers_peak",
-    "listeners_mean",
-    "listeners_peak",
-    "joins",
-    "removals",
-    "rejoins_blocked",
-    "speak_requests",
-    "invites",
-    "declines",
-    "messages",
-)
+#: Columns of ``DayResult.hourly`` (besides ``hour``), all weighted to full scale.
+HOURLY_DESCRIPTIONS: dict[str, str] = {
+    "rooms_started": "rooms started in the hour",
+    "live_rooms_mean": "rooms live, mean of the hour's 60 minute samples",
+    "live_rooms_peak": "rooms live, largest minute sample of the hour",
+    "speakers_mean": "people on stage (hosts, co-hosts, speakers), mean of the minute samples",
+    "speakers_peak": "people on stage, largest minute sample",
+    "listeners_mean": "listeners connected, mean of the minute samples",
+    "listeners_peak": "listeners connected, largest minute sample",
+    "joins": "listener sessions started (blocked rejoins excluded)",
+    "removals": "listeners removed by hosts",
+    "rejoins_blocked": "attempts by removed listeners to come back, all blocked",
+    "speak_requests": "requests to speak (invites + declines)",
+    "invites": "requests the host accepted (the listener took a stage slot)",
+    "declines": "requests declined, by choice or because the stage was full",
+    "messages": "messages sent by listeners to the host",
+}
+HOURLY_COLUMNS: tuple[str, ...] = tuple(HOURLY_DESCRIPTIONS)
 
 
 def draw_audience(

@@ -36,7 +36,9 @@ def execute(notebook: Path, workdir: Path, quick: bool = False, timeout: int = 1
             ) -> nbformat.NotebookNode:
     """Run every cell in a fresh kernel whose working directory is ``workdir``; a failing
     cell raises ``nbclient.exceptions.CellExecutionError``."""
-    book = nbformat.read(notebook, as_version=4)
+    book: nbformat.NotebookNode = nbformat.read(  # type: ignore[no-untyped-call]
+        notebook, as_version=4
+    )
     with _environment(quick):
         client = NotebookClient(book, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(workdir)}})
@@ -46,7 +48,8 @@ def execute(notebook: Path, workdir: Path, quick: bool = False, timeout: int = 1
 
 def to_html(book: nbformat.NotebookNode, target: Path) -> Path:
     """Write an executed notebook as a standalone HTML page (charts embedded)."""
-    body, _ = HTMLExporter().from_notebook_node(book)
+    exporter = HTMLExporter()  # type: ignore[no-untyped-call]
+    body, _ = exporter.from_notebook_node(book)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(body)
     return target

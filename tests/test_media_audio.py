@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from media_bench.audio import band_ratio
-from media_bench.bots import Bot, ListenerBot, SpeakerBot
+from media_bench.bots import Bot, ListenerBot, ProbeMode, SpeakerBot
 from media_bench.client import ApiClient, ApiFailure
 from media_bench.harness import running_server
 from media_bench.marks import Signal
+from media_bench.settings import FanOut, Settings
 from media_bench.users import User, UserDirectory
 
 pytestmark = pytest.mark.timeout(90)
@@ -28,10 +29,10 @@ class Room:
         self.api, self.rid, self.host_token = api, rid, host_token
         self.bots: list[Bot] = []
 
-    async def add(self, user: str, hz: float | None = None) -> Bot:
+    async def add(self, user: str, hz: float | None = None, probe: ProbeMode = "arrival") -> Bot:
         token = await self.api.token(user)
         if hz is None:
-            bot: Bot = ListenerBot(self.api, token, self.rid, record=True)
+            bot: Bot = ListenerBot(self.api, token, self.rid, probe, record=True)
         else:
             bot = SpeakerBot(self.api, token, self.rid, Signal(tone_hz=hz), record=True)
         self.bots.append(bot)
@@ -53,9 +54,13 @@ class Room:
         return {bot: np.concatenate([empty, *bot.probe.recording]) for bot in self.bots}
 
 
-def with_room(body: Callable[[Room], Awaitable[Any]]) -> Any:
+def with_room(body: Callable[[Room], Awaitable[Any]], fanout: FanOut = "shared") -> Any:
     async def scenario() -> Any:
-        async with running_server(users=USERS) as running, ApiClient(running.url) as api:
+        settings = Settings(fanout=fanout)
+        async with (
+            running_server(settings, USERS) as running,
+            ApiClient(running.url) as api,
+        ):
             token = await api.token("host")
             rid = (await api.create_room(token, "tones"))["id"]
             room = Room(api, rid, token)
@@ -76,11 +81,13 @@ def silent_at(audio: np.ndarray, hz: float) -> bool:
     return band_ratio(audio, hz) < UNHEARD
 
 
-def test_listeners_hear_both_speakers_and_each_speaker_only_the_other() -> None:
+@pytest.mark.parametrize("fanout", ["shared", "direct", "naive"])
+def test_listeners_hear_both_speakers_and_each_speaker_only_the_other(fanout: FanOut) -> None:
     async def body(room: Room) -> None:
         host = await room.add("host", HOST_HZ)
         guest = await room.add("u1", GUEST_HZ)
-        listeners = [await room.add("u2"), await room.add("u3")]
+        listeners = [await room.add("u2"), await room.add("u3", probe="full")]
+        counter = await room.add("u4", probe="count")
         levels: list[dict[str, Any]] = []
 
         async def watch() -> None:
@@ -99,11 +106,17 @@ def test_listeners_hear_both_speakers_and_each_speaker_only_the_other() -> None:
             assert listener.probe.arrival_marks.latencies  # timing marks came through
         assert hears(heard[host], GUEST_HZ) and silent_at(heard[host], HOST_HZ)
         assert hears(heard[guest], HOST_HZ) and silent_at(heard[guest], GUEST_HZ)
+        # The full aiortc receive path hears the marks too, later (its 80 ms jitter buffer).
+        arrival = np.median(listeners[1].probe.arrival_marks.latencies)
+        assert np.median(listeners[1].probe.played_marks.latencies) > arrival
+        # The cheap counting path sees every packet of a steady stream.
+        received, expected = counter.probe.counters()
+        assert received > 50 and received == expected and counter.probe.jitter < 0.02
         state = await room.api.room(room.host_token, room.rid)
         assert sorted(state["speaking"]) == ["host", "u1"]
-        assert state["listener_count"] == 2
+        assert state["listener_count"] == 3
 
-    with_room(body)
+    with_room(body, fanout)
 
 
 def test_muted_then_removed_speaker_is_no_longer_heard_and_cannot_rejoin() -> None:
@@ -137,7 +150,8 @@ def test_muted_then_removed_speaker_is_no_longer_heard_and_cannot_rejoin() -> No
     with_room(body)
 
 
-def test_moving_a_speaker_back_to_listener_gives_it_the_room_mix() -> None:
+@pytest.mark.parametrize("fanout", ["shared", "direct"])
+def test_moving_a_speaker_back_to_listener_gives_it_the_room_mix(fanout: FanOut) -> None:
     async def body(room: Room) -> None:
         await room.add("host", HOST_HZ)
         guest = await room.add("u1", GUEST_HZ)
@@ -150,5 +164,26 @@ def test_moving_a_speaker_back_to_listener_gives_it_the_room_mix() -> None:
         # Back as a listener: its audio is no longer mixed, and it hears the room mix.
         assert silent_at(heard[listener], GUEST_HZ) and hears(heard[guest], HOST_HZ)
         assert guest.probe.packets >= listener.probe.packets - 10  # no gap at the switch
+
+    with_room(body, fanout)
+
+
+def test_disconnects_leaves_and_ending_the_room_stop_the_media() -> None:
+    async def body(room: Room) -> None:
+        host = await room.add("host", HOST_HZ)
+        quitter, leaver, stayer = await room.add("u1"), await room.add("u2"), await room.add("u3")
+        await quitter.close()  # the client just goes away
+        await room.api.leave(leaver.token, room.rid)
+        for _ in range(50):
+            state = await room.api.room(room.host_token, room.rid)
+            if state["listener_count"] == 1:
+                break
+            await asyncio.sleep(0.1)
+        assert state["listener_count"] == 1
+        heard = await room.listen(1.0)
+        assert len(heard[leaver]) == 0 and hears(heard[stayer], HOST_HZ)
+        await room.api.end_room(room.host_token, room.rid)
+        heard = await room.listen(1.0)
+        assert len(heard[stayer]) == 0 and len(heard[host]) == 0
 
     with_room(body)

@@ -11,7 +11,7 @@ from media_bench.clock import run_ticks
 from media_bench.codec import OpusDecoder, OpusEncoder
 from media_bench.fanout import PacketSource, SourceTrack
 from media_bench.marks import Signal
-from media_bench.mixer import RoomMixer
+from media_bench.mixer import RoomMixer, SpeakerInput
 
 
 def decode_stream(packets) -> np.ndarray:
@@ -118,3 +118,17 @@ def test_clock_is_drift_free_and_reports_late_ticks() -> None:
     # Ticks after the stall catch up to the schedule instead of shifting it.
     assert abs((last_t - first_t) - (last_k - first_k) * 0.02) < 0.015
     assert late and max(late) > 0.02
+
+
+def test_a_speaker_buffer_that_stays_two_deep_is_shrunk() -> None:
+    slot = SpeakerInput()
+    encoder = OpusEncoder()
+    packets = [encoder.encode(Signal(tone_hz=440).frame(k), k * FRAME_SAMPLES) for k in range(80)]
+    payloads = [bytes(p) for p in packets if p is not None]
+    slot.feed(payloads[0])  # one frame early: the buffer now sits two deep
+    taken = 0
+    for payload in payloads[1:]:
+        slot.feed(payload)
+        taken += slot.take() is not None
+    assert slot.dropped == 1 and len(slot.frames) == 0
+    assert taken == len(payloads) - 1  # every frame but the one dropped

@@ -12,12 +12,14 @@ from hypothesis import strategies as st
 
 from sim.bench import naive_concurrency, one_room
 from sim.room_sessions import generate_sessions, minute_concurrency
+from sim.room_stage import StageLog, run_stage
 from sim.rooms import (
     HOURLY_COLUMNS,
     STAGE_CAPACITY,
     DayResult,
     DayRooms,
     RoomParams,
+    _stage_plan,
     draw_audience,
     draw_schedule,
     simulate_day,
@@ -282,6 +284,73 @@ def test_naive_one_process_per_listener_counts_the_same() -> None:
     np.testing.assert_array_equal(
         naive, minute_concurrency(sess.start, sess.end, np.ones(len(sess)))
     )
+
+
+def assert_same_stage(params: RoomParams, day: DayRooms, seed: int) -> tuple[int, int]:
+    """Run the stage with and without batched declines; same outcomes, returns both events."""
+    rng = np.random.default_rng(seed)
+    room_end = day.start_min + day.duration_min
+    sess = generate_sessions(day.start_min, room_end, day.audience, day.ticketed, params, rng)
+    plan = _stage_plan(sess, day.start_min, room_end, params, rng)
+    batched = run_stage(plan)
+    one_by_one = run_stage(dataclasses.replace(plan, batch_declines=False))
+
+    # Same outcomes; only the order in which declines were logged differs.
+    def rows(log: StageLog, *names: str) -> list[tuple[object, ...]]:
+        return sorted(zip(*(getattr(log, name) for name in names), strict=True))
+
+    for names in (
+        ("request_room", "request_time", "request_invited"),
+        ("speaker_room", "speaker_start", "speaker_end", "speaker_id"),
+        ("removal_room", "removal_id", "removal_time"),
+        ("blocked_room", "blocked_time"),
+    ):
+        assert rows(batched, *names) == rows(one_by_one, *names), names
+    assert batched.room_max_speakers == one_by_one.room_max_speakers
+    return batched.events, one_by_one.events
+
+
+def test_batched_declines_match_one_by_one() -> None:
+    params = RoomParams(
+        speak_requests_per_listener_hour=3.0,
+        invite_prob=0.4,
+        initial_speakers_mean=6.0,
+        cohost_prob=0.7,
+        removals_per_listener_hour=0.5,
+    )
+    day = mix_day(60, seed=4, params=params)
+    day.audience = day.audience * 5.0
+    batched, one_by_one = assert_same_stage(params, day, seed=8)
+    assert batched < 0.7 * one_by_one
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    request_rate=st.floats(0.0, 30.0),
+    invite_prob=st.floats(0.0, 1.0),
+    initial=st.floats(0.0, 12.0),
+    speak_mean=st.floats(0.5, 60.0),
+    removal_rate=st.floats(0.0, 5.0),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_batched_declines_are_exact(
+    request_rate: float,
+    invite_prob: float,
+    initial: float,
+    speak_mean: float,
+    removal_rate: float,
+    seed: int,
+) -> None:
+    params = RoomParams(
+        speak_requests_per_listener_hour=request_rate,
+        invite_prob=invite_prob,
+        initial_speakers_mean=initial,
+        speak_mean_min=speak_mean,
+        removals_per_listener_hour=removal_rate,
+        sessions_per_listener=2.0,
+    )
+    day = mix_day(8, seed=seed % 1000, params=params)
+    assert_same_stage(params, day, seed)
 
 
 # --- properties ---------------------------------------------------------------------------------
