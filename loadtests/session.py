@@ -1,0 +1,68 @@
+"""Per-process state shared by the simulated users: the API client and the user directory.
+
+Everything here lives on the bridge loop (aiohttp sessions are bound to their loop) and is
+created lazily, so importing this module starts nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import random
+from dataclasses import dataclass, field
+
+from media_bench.client import ApiClient
+
+
+@dataclass
+class Directory:
+    """User ids this process hands out: hosts (enough followers) and everybody."""
+
+    hosts: list[str]
+    everybody: list[str]
+    _next_host: itertools.count[int] = field(default_factory=itertools.count)
+    _next_user: itertools.count[int] = field(default_factory=itertools.count)
+    offset: int = field(default_factory=lambda: random.Random(os.getpid()).randrange(1 << 30))
+
+    def host_id(self) -> str:
+        return self.hosts[(self.offset + next(self._next_host)) % len(self.hosts)]
+
+    def user_id(self) -> str:
+        return self.everybody[(self.offset + next(self._next_user)) % len(self.everybody)]
+
+
+_clients: dict[str, ApiClient] = {}
+_directories: dict[str, Directory] = {}
+_directory_lock: asyncio.Lock | None = None
+
+
+def client(base_url: str) -> ApiClient:
+    """The process's API client for a server (call on the bridge loop)."""
+    if base_url not in _clients:
+        _clients[base_url] = ApiClient(base_url)
+    return _clients[base_url]
+
+
+async def directory(base_url: str, host_threshold: int) -> Directory:
+    """Fetch the server's users once per process."""
+    global _directory_lock
+    if _directory_lock is None:
+        _directory_lock = asyncio.Lock()
+    async with _directory_lock:
+        if base_url not in _directories:
+            api = client(base_url)
+            hosts = await api.call("GET", f"/users?min_followers={host_threshold}&limit=10000")
+            everybody = await api.call("GET", "/users?limit=10000")
+            _directories[base_url] = Directory(
+                hosts=[u["id"] for u in hosts["users"]],
+                everybody=[u["id"] for u in everybody["users"]],
+            )
+        return _directories[base_url]
+
+
+async def close_all() -> None:
+    """Close this process's API clients (at the end of a test)."""
+    for api in list(_clients.values()):
+        await api.close()
+    _clients.clear()

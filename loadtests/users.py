@@ -1,0 +1,367 @@
+"""Locust users for Spaces rooms: hosts, speakers and listeners with real WebRTC peers.
+
+Every control call is a Locust request (type ``API``) with its response time. Audio is
+reported as requests of type ``AUDIO``: join time (offer to first audio), mouth-to-arrival and
+mouth-to-ear latency of the timing marks, jitter and packet loss per reporting window, so they
+show in the web UI, the CSV and the HTML report like any request.
+
+Listeners are cheap by default: they count packets after SRTP (loss and jitter from RTP
+headers) without decoding. Every ``--probe-every``-th listener of a process also decodes on
+arrival to time the marks, and every ``--full-probe-every``-th runs aiortc's whole receive path
+to time the marks in what a person would hear.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from locust import User, between, events, task
+from locust.exception import StopUser
+
+from loadtests import bridge, session
+from media_bench.bots import Bot, ListenerBot, ProbeMode, SpeakerBot
+from media_bench.client import ApiClient, ApiFailure
+
+T = TypeVar("T")
+API = "API"
+AUDIO = "AUDIO"
+JOIN_TIME = "join: offer to first audio"
+MOUTH_TO_ARRIVAL = "latency: mouth to arrival"
+MOUTH_TO_EAR = "latency: mouth to ear"
+JITTER = "jitter (ms)"
+LOSS = "packet loss (per mille)"
+CALL_TIMEOUT = 30.0
+
+
+class Rejected(Exception):
+    """An expected refusal (sold out, room ended, removed): not a failure of the server."""
+
+
+class SpacesUser(User):
+    """Common plumbing: identity, timed API calls through the asyncio bridge."""
+
+    abstract = True
+    wait_time = between(1.0, 3.0)
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.user_id = ""
+        self.token = ""
+        self.bot: Bot | None = None
+        self.room_id: str | None = None
+        self.options = environment.parsed_options
+
+    @property
+    def api(self) -> ApiClient:
+        return session.client(self.base_url)
+
+    @property
+    def base_url(self) -> str:
+        return str(self.host or "http://127.0.0.1:8080")
+
+    def timed(self, name: str, make: Callable[[], Awaitable[T]],
+              expected: tuple[int, ...] = ()) -> T:
+        """Run one API call on the bridge and report it; refusals in ``expected`` raise
+        :class:`Rejected` and count as successes (the server answered as it should)."""
+        started = time.perf_counter()
+        error: BaseException | None = None
+        try:
+            return bridge.run(_awaitable(make), timeout=CALL_TIMEOUT)
+        except ApiFailure as failure:
+            if failure.status in expected:
+                raise Rejected(failure.reason) from failure
+            error = failure
+            raise
+        except Exception as failure:
+            error = failure
+            raise
+        finally:
+            events.request.fire(
+                request_type=API, name=name, response_time=(time.perf_counter() - started) * 1e3,
+                response_length=0, exception=error, context={},
+            )
+
+    def sign_in(self, user_id: str) -> None:
+        self.user_id = user_id
+        self.token = self.timed("token", lambda: self.api.token(user_id))
+
+    def report_audio(self) -> None:
+        """Report what the bot measured since the last report."""
+        if self.bot is None:
+            return
+        probe = self.bot.probe
+        received, expected = probe.counters()
+        last_received, last_expected = getattr(self, "_window", (0, 0))
+        self._window = (received, expected)
+        if expected - last_expected > 0:
+            lost = max(0, (expected - last_expected) - (received - last_received))
+            _audio(LOSS, 1000.0 * lost / (expected - last_expected))
+            _audio(JITTER, probe.jitter * 1e3)
+        for name, detector in ((MOUTH_TO_ARRIVAL, probe.arrival_marks),
+                               (MOUTH_TO_EAR, probe.played_marks)):
+            seen = getattr(self, f"_seen_{name}", 0)
+            fresh = detector.latencies[seen:]
+            setattr(self, f"_seen_{name}", seen + len(fresh))
+            for latency in fresh:
+                _audio(name, latency * 1e3)
+
+    def join_media(self, bot: Bot) -> None:
+        """Offer/answer over the API, then wait for the first audio packet."""
+        self.bot = bot
+        self._window = (0, 0)
+        self.timed("join (offer/answer)", bot.join, expected=(403, 409))
+        seconds = bridge.run(bot.wait_audio(15.0), timeout=20.0)
+        _audio(JOIN_TIME, seconds * 1e3)
+
+    def drop_media(self) -> None:
+        if self.bot is not None:
+            bot, self.bot = self.bot, None
+            with contextlib.suppress(Exception):
+                bridge.run(bot.close(), timeout=10.0)
+
+    def on_stop(self) -> None:
+        if self.bot is not None and self.room_id is not None:
+            self.report_audio()
+            with contextlib.suppress(Exception, Rejected):
+                room_id = self.room_id
+                self.timed("leave", lambda: self.api.leave(self.token, room_id), (403, 404, 409))
+        self.drop_media()
+
+
+class HostUser(SpacesUser):
+    """Creates a room (sometimes ticketed), speaks in it, accepts requests to speak, moves
+    speakers back, removes a participant now and then, reads messages; ends it on stop."""
+
+    fixed_count = 2
+
+    def on_start(self) -> None:
+        directory = bridge.run(session.directory(self.base_url, self.options.host_threshold))
+        self.sign_in(directory.host_id())
+        ticketed = random.random() < self.options.ticketed_share
+        ticket = {"price": 3.0, "cap": self.options.ticket_cap} if ticketed else None
+        room = self.timed("create room", lambda: self.api.create_room(
+            self.token, title=f"load test {self.user_id}", ticket=ticket))
+        self.room_id = str(room["id"])
+        self.requests: deque[str] = deque()
+        self.listeners: set[str] = set()
+        self.speakers: set[str] = set()
+        self.join_media(SpeakerBot(self.api, self.token, self.room_id, probe="count"))
+        self._events = bridge.submit(self._follow_events(self.room_id))
+
+    async def _follow_events(self, room_id: str) -> None:
+        # Runs on the bridge loop: only plain containers are touched here, no Locust calls;
+        # an error ends the future and is reported from the greenlet (check_events).
+        async for event in self.api.events(self.token, room_id):
+            kind, user = event.get("type"), event.get("user")
+            if kind == "request" and user:
+                self.requests.append(user)
+            elif kind == "joined" and user and event.get("role") == "listener":
+                self.listeners.add(user)
+            elif kind in ("left", "removed") and user:
+                self.listeners.discard(user)
+                self.speakers.discard(user)
+            elif kind == "role" and user:
+                if event.get("role") == "listener":
+                    self.speakers.discard(user)
+                else:
+                    self.speakers.add(user)
+
+    def check_events(self) -> None:
+        """Report once if the room's event stream broke."""
+        if self._events.done() and not getattr(self, "_events_reported", False):
+            self._events_reported = True
+            error = self._events.exception() if not self._events.cancelled() else None
+            if error is not None:
+                events.request.fire(request_type=API, name="room events (SSE)", response_time=0,
+                                    response_length=0, exception=error, context={})
+
+    def act(self, name: str, action: str, target: str) -> None:
+        room_id = self.room_id
+        assert room_id is not None
+        with contextlib.suppress(Rejected):
+            self.timed(name, lambda: self.api.act(self.token, room_id, target, action),
+                       expected=(404, 409))
+
+    @task(6)
+    def accept_requests(self) -> None:
+        while self.requests:
+            self.act("accept request to speak", "accept", self.requests.popleft())
+        self.check_events()
+        self.report_audio()
+
+    @task(2)
+    def move_back_to_listener(self) -> None:
+        if self.speakers:
+            self.act("move speaker to listener", "listener", random.choice(sorted(self.speakers)))
+
+    @task(1)
+    def remove_participant(self) -> None:
+        if self.listeners and random.random() < self.options.remove_share:
+            target = random.choice(sorted(self.listeners))
+            self.listeners.discard(target)
+            self.act("remove participant", "remove", target)
+
+    @task(2)
+    def read_messages(self) -> None:
+        room_id = self.room_id
+        assert room_id is not None
+        self.timed("read messages", lambda: self.api.call(
+            "GET", f"/rooms/{room_id}/messages", self.token))
+
+    def on_stop(self) -> None:
+        self.report_audio()
+        if self.room_id is not None:
+            room_id = self.room_id
+            with contextlib.suppress(Exception, Rejected):
+                self.timed("end room", lambda: self.api.end_room(self.token, room_id), (409,))
+            self.room_id = None
+        if hasattr(self, "_events"):
+            self._events.cancel()
+        self.drop_media()
+
+
+class AudienceUser(SpacesUser):
+    """A participant who finds a live room (buying a ticket when it is ticketed) and joins."""
+
+    abstract = True
+    publishes = False
+
+    def probe_mode(self) -> ProbeMode:
+        return "count"
+
+    def on_start(self) -> None:
+        directory = bridge.run(session.directory(self.base_url, self.options.host_threshold))
+        self.sign_in(directory.user_id())
+        self.enter_a_room()
+
+    def enter_a_room(self) -> None:
+        """Join some live room; waits (without failing) while there is none to join."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            rooms = self.timed("list rooms", lambda: self.api.call("GET", "/rooms", self.token))
+            live = [r for r in rooms["rooms"] if r.get("live") and r.get("host_present")]
+            if not live:
+                self.wait()
+                continue
+            room = random.choice(live)
+            try:
+                self.room_id = str(room["id"])
+                if room.get("ticket"):
+                    self.buy_ticket(self.room_id)
+                bot: Bot
+                if self.publishes:
+                    bot = SpeakerBot(self.api, self.token, self.room_id, probe=self.probe_mode())
+                else:
+                    bot = ListenerBot(self.api, self.token, self.room_id, probe=self.probe_mode())
+                self.join_media(bot)
+                return
+            except Rejected:
+                self.drop_media()
+                self.room_id = None
+                self.wait()
+        raise StopUser()
+
+    def buy_ticket(self, room_id: str) -> None:
+        self.timed("buy ticket", lambda: self.api.buy_ticket(self.token, room_id), (409,))
+
+    def switch_rooms(self) -> None:
+        self.report_audio()
+        room_id = self.room_id
+        if room_id is not None:
+            with contextlib.suppress(Rejected):
+                self.timed("leave", lambda: self.api.leave(self.token, room_id), (403, 404, 409))
+        self.drop_media()
+        self.room_id = None
+        self.enter_a_room()
+
+    def still_in_room(self, make: Callable[[], Awaitable[Any]], name: str) -> bool:
+        """Make a call that fails once the host removed us or ended the room; then move on."""
+        try:
+            self.timed(name, make, expected=(403, 404, 409))
+            return True
+        except Rejected:
+            self.switch_rooms()
+            return False
+
+
+class ListenerUser(AudienceUser):
+    """Listens, sends the host a message, asks to speak now and then, leaves for another room."""
+
+    weight = 10
+    _created = 0
+
+    def probe_mode(self) -> ProbeMode:
+        ListenerUser._created += 1
+        n = ListenerUser._created
+        if self.options.full_probe_every and n % self.options.full_probe_every == 0:
+            return "full"
+        if self.options.probe_every and n % self.options.probe_every == 0:
+            return "arrival"
+        return "count"
+
+    @task(10)
+    def listen(self) -> None:
+        self.report_audio()
+
+    @task(2)
+    def message_host(self) -> None:
+        room_id = self.room_id
+        if room_id is not None:
+            self.still_in_room(lambda: self.api.call(
+                "POST", f"/rooms/{room_id}/messages", self.token, {"text": "great space!"}),
+                "send message")
+
+    @task(1)
+    def ask_to_speak(self) -> None:
+        room_id = self.room_id
+        if room_id is not None and random.random() < 0.2:
+            self.still_in_room(lambda: self.api.call(
+                "POST", f"/rooms/{room_id}/requests", self.token), "request to speak")
+
+    @task(1)
+    def leave_for_another_room(self) -> None:
+        if random.random() < 0.1:
+            self.switch_rooms()
+
+
+class SpeakerUser(AudienceUser):
+    """Joins publishing a voice with timing marks, asks to speak until the host accepts."""
+
+    weight = 1
+    publishes = True
+
+    @task(3)
+    def ask_to_speak(self) -> None:
+        room_id = self.room_id
+        if room_id is None:
+            return
+        try:
+            state = self.timed("room state", lambda: self.api.room(self.token, room_id),
+                               expected=(404,))
+        except Rejected:
+            self.switch_rooms()
+            return
+        if self.user_id in state.get("speakers", []) or self.user_id in state.get("cohosts", []):
+            self.report_audio()
+            return
+        self.still_in_room(lambda: self.api.call(
+            "POST", f"/rooms/{room_id}/requests", self.token), "request to speak")
+
+    @task(1)
+    def step_down_or_leave(self) -> None:
+        if random.random() < 0.15:
+            self.switch_rooms()
+
+
+def _audio(name: str, value: float) -> None:
+    events.request.fire(request_type=AUDIO, name=name, response_time=value, response_length=0,
+                        exception=None, context={})
+
+
+async def _awaitable(make: Callable[[], Awaitable[T]]) -> T:
+    return await make()
