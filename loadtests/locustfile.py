@@ -46,6 +46,10 @@ def add_arguments(parser: Any) -> None:
                        help="every Nth listener decodes on arrival to time marks (0: none)")
     group.add_argument("--full-probe-every", type=int, default=25,
                        help="every Nth listener runs aiortc's full receive path (0: none)")
+    group.add_argument("--storm-rate", type=float, default=20.0,
+                       help="join storm shape: joins per second in the storm (default 20)")
+    group.add_argument("--sim-run", default="",
+                       help="sim-hour shape: sim run folder (default: newest under runs/)")
     group.add_argument("--max-loss-pct", type=float, default=1.0,
                        help="fail the run above this mean packet loss, percent (default 1)")
     group.add_argument("--max-latency-ms", type=float, default=150.0,
@@ -56,6 +60,7 @@ def add_arguments(parser: Any) -> None:
 
 @events.init.add_listener
 def configure(environment: Any, **_: Any) -> None:
+    # shape_sim_hour.py, when loaded after this file, replaces these with the sim's mix
     options = environment.parsed_options
     if options is None:
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadtests.users import AUDIO, LOSS, MOUTH_TO_ARRIVAL
+from loadtests.names import AUDIO, LOSS, MOUTH_TO_ARRIVAL
 
 
 def verdict(stats: Any, options: Any) -> list[str]:

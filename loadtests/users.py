@@ -24,17 +24,11 @@ from locust import User, between, events, task
 from locust.exception import StopUser
 
 from loadtests import bridge, session
+from loadtests.names import API, AUDIO, JITTER, JOIN_TIME, LOSS, MOUTH_TO_ARRIVAL, MOUTH_TO_EAR
 from media_bench.bots import Bot, ListenerBot, ProbeMode, SpeakerBot
 from media_bench.client import ApiClient, ApiFailure
 
 T = TypeVar("T")
-API = "API"
-AUDIO = "AUDIO"
-JOIN_TIME = "join: offer to first audio"
-MOUTH_TO_ARRIVAL = "latency: mouth to arrival"
-MOUTH_TO_EAR = "latency: mouth to ear"
-JITTER = "jitter (ms)"
-LOSS = "packet loss (per mille)"
 CALL_TIMEOUT = 30.0
 
 

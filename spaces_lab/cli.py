@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     main_job.register(commands)
     sim_cli.register(commands)
-    for module in ("media_bench.cli",):
+    for module in ("media_bench.cli", "loadtests.swarm"):
         try:
             importlib.import_module(module).register(commands)
         except ModuleNotFoundError:  # a part still being built is left out of the CLI

@@ -1,0 +1,54 @@
+"""Scrape a server's /metrics at a fixed interval, in a background thread, into tidy rows."""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+from typing import Any
+
+import pandas as pd
+from prometheus_client.parser import text_string_to_metric_families
+
+
+class MetricsSampler:
+    """Rows of (t_s, metric, labels, value) for every sample of every scrape."""
+
+    def __init__(self, url: str, every_s: float = 2.0) -> None:
+        self.url = url.rstrip("/") + "/metrics"
+        self.every_s = every_s
+        self.rows: list[dict[str, Any]] = []
+        self.errors = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="metrics-sampler", daemon=True)
+        self._started = 0.0
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.scrape()  # the final state
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.scrape()
+
+    def scrape(self) -> None:
+        try:
+            with urllib.request.urlopen(self.url, timeout=5) as response:
+                text = response.read().decode()
+        except OSError:
+            self.errors += 1
+            return
+        at = round(time.monotonic() - self._started, 3)
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                self.rows.append({"t_s": at, "metric": sample.name, "labels": labels,
+                                  "value": float(sample.value)})
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=["t_s", "metric", "labels", "value"])

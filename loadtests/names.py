@@ -1,0 +1,10 @@
+"""Names under which a swarm reports to Locust (kept free of Locust imports, so the CLI and
+tests can read them without Locust monkey-patching their process)."""
+
+API = "API"
+AUDIO = "AUDIO"
+JOIN_TIME = "join: offer to first audio"
+MOUTH_TO_ARRIVAL = "latency: mouth to arrival"
+MOUTH_TO_EAR = "latency: mouth to ear"
+JITTER = "jitter (ms)"
+LOSS = "packet loss (per mille)"

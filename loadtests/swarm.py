@@ -1,0 +1,253 @@
+"""`spaces-lab swarm`: a headless Locust swarm against a server, in one command.
+
+Starts a server on loopback unless ``--server`` names one, runs Locust headless with the
+project's locustfile (plus a load shape), samples the server's ``/metrics`` meanwhile, stops
+everything and writes a run folder: Locust's CSV and HTML report, tidy tables of the stats and
+of the metrics over time, and a manifest with the headline figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import loadtests
+from loadtests.metrics_sampler import MetricsSampler
+from loadtests.names import AUDIO, JITTER, JOIN_TIME, LOSS, MOUTH_TO_ARRIVAL, MOUTH_TO_EAR
+from loadtests.server_process import ServerProcess
+from spaces_lab.cli import CliError
+from spaces_lab.runfolder import RunWriter, new_run_dir
+
+PACKAGE_DIR = Path(loadtests.__file__).resolve().parent
+LOCUSTFILE = PACKAGE_DIR / "locustfile.py"
+SHAPES = {
+    "none": None,
+    "ramp": PACKAGE_DIR / "shape_ramp.py",
+    "storm": PACKAGE_DIR / "shape_storm.py",
+    "sim-hour": PACKAGE_DIR / "shape_sim_hour.py",
+}
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    swarm = commands.add_parser(
+        "swarm", help="load-test the server with a Locust swarm of real WebRTC clients",
+        description="Run a headless Locust swarm (hosts, speakers, listeners with real aiortc "
+                    "peers) against a server on loopback, started for the run unless --server "
+                    "is given; writes a run folder with Locust's CSV/HTML and /metrics samples.",
+        epilog="examples: spaces-lab swarm --users 60 --duration 60 --shape storm\n"
+               "          spaces-lab swarm --shape sim-hour --sim-run runs/sim-...",
+    )
+    swarm.add_argument("--users", type=int, default=40, help="peak simulated users (default 40)")
+    swarm.add_argument("--spawn-rate", type=float, default=5.0,
+                       help="users started per second without a shape (default 5)")
+    swarm.add_argument("--duration", type=float, default=45.0,
+                       help="seconds of load (default 45)")
+    swarm.add_argument("--shape", choices=sorted(SHAPES), default="ramp",
+                       help="load shape (default ramp)")
+    swarm.add_argument("--rooms", type=int, default=2,
+                       help="hosts, one room each (the sim-hour shape sets its own)")
+    swarm.add_argument("--sim-run", type=Path, default=None,
+                       help="sim run folder for --shape sim-hour (default: newest in runs/)")
+    swarm.add_argument("--server", default=None,
+                       help="URL of a running server (default: start one on loopback)")
+    swarm.add_argument("--processes", type=int, default=1,
+                       help="Locust worker processes (default 1; -1 for one per core)")
+    swarm.add_argument("--probe-every", type=int, default=10,
+                       help="every Nth listener decodes to time the marks (default 10)")
+    swarm.add_argument("--max-loss-pct", type=float, default=1.0,
+                       help="fail above this mean packet loss in percent (default 1)")
+    swarm.add_argument("--max-latency-ms", type=float, default=150.0,
+                       help="fail above this p99 mouth-to-arrival latency (default 150 ms)")
+    swarm.add_argument("--max-fail-ratio", type=float, default=0.01,
+                       help="fail above this share of failed requests (default 0.01)")
+    swarm.add_argument("--out", type=Path, default=None, help="run folder (default runs/...)")
+    swarm.set_defaults(handler=cmd_swarm)
+
+
+@dataclass
+class SwarmResult:
+    path: Path
+    exit_code: int
+    summary: dict[str, Any]
+
+
+def cmd_swarm(args: argparse.Namespace) -> int:
+    check_arguments(args)
+    result = run_swarm(args)
+    print_summary(result)
+    return result.exit_code
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    if args.users < 3:
+        raise CliError(f"--users: must be >= 3, got {args.users}")
+    if args.rooms < 1 or args.rooms >= args.users:
+        raise CliError(f"--rooms: must be between 1 and --users - 1, got {args.rooms}")
+    if not 5 <= args.duration <= 3600:
+        raise CliError(f"--duration: must be between 5 and 3600 seconds, got {args.duration}")
+    if args.spawn_rate <= 0:
+        raise CliError(f"--spawn-rate: must be > 0, got {args.spawn_rate}")
+    if args.probe_every < 0:
+        raise CliError(f"--probe-every: must be >= 0, got {args.probe_every}")
+    if args.processes == 0 or args.processes < -1:
+        raise CliError(f"--processes: must be >= 1 or -1, got {args.processes}")
+    if args.sim_run is not None and not (args.sim_run / "manifest.json").is_file():
+        raise CliError(f"--sim-run: {args.sim_run} is not a run folder")
+    if args.out is not None and args.out.exists() and any(args.out.iterdir()):
+        raise CliError(f"--out: {args.out} exists and is not empty; nothing was written")
+
+
+def locust_command(args: argparse.Namespace, url: str, folder: Path) -> list[str]:
+    files = str(LOCUSTFILE)
+    shape = SHAPES[args.shape]
+    if shape is not None:
+        files += f",{shape}"
+    command = [
+        sys.executable, "-m", "locust", "-f", files, "--headless", "--host", url,
+        "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{int(args.duration)}s",
+        "--stop-timeout", "15", "--csv", str(folder / "locust"), "--csv-full-history",
+        "--html", str(folder / "report.html"), "--only-summary", "--exit-code-on-error", "0",
+        "--rooms", str(args.rooms), "--probe-every", str(args.probe_every),
+        "--max-loss-pct", str(args.max_loss_pct),
+        "--max-latency-ms", str(args.max_latency_ms), "--max-fail-ratio", str(args.max_fail_ratio),
+    ]
+    if args.sim_run is not None:
+        command += ["--sim-run", str(args.sim_run)]
+    if args.processes != 1:
+        command += ["--processes", str(args.processes)]
+    return command
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_swarm(args: argparse.Namespace) -> SwarmResult:
+    folder = new_run_dir("swarm", args.out, tag=args.shape)
+    writer = RunWriter(path=folder, kind="swarm", parameters={
+        k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+        if k != "handler"})
+    server = None if args.server else ServerProcess(folder / "server.log")
+    url = args.server or ""
+    if server is not None:
+        print(f"starting a server on loopback (log: {server.log})", flush=True)
+        server.start()
+        url = server.url
+    sampler = MetricsSampler(url)
+    sampler.start()
+    command = locust_command(args, url, folder)
+    print(f"swarm: {args.users} users, {args.duration:.0f} s, shape {args.shape}, {url}",
+          flush=True)
+    cpu_before = _children_cpu()
+    started = time.monotonic()
+    try:
+        with (folder / "locust.log").open("w") as log:
+            locust = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False,
+                                    timeout=args.duration + 120)
+    finally:
+        wall = time.monotonic() - started
+        loadgen_cpu = _children_cpu() - cpu_before
+        sampler.stop()
+        server_cpu_before = _children_cpu()
+        if server is not None:
+            server.stop()
+        server_cpu = _children_cpu() - server_cpu_before if server is not None else float("nan")
+    stats = read_stats(folder)
+    metrics = sampler.frame()
+    writer.write_table("stats", stats)
+    writer.write_table("server_metrics", metrics)
+    history = folder / "locust_stats_history.csv"
+    if history.is_file():
+        writer.write_table("history", pd.read_csv(history))
+    summary = summarise(stats, metrics, wall=wall, loadgen_cpu=loadgen_cpu,
+                        server_cpu=server_cpu, duration=args.duration)
+    summary["locust_exit_code"] = locust.returncode
+    summary["verdict_lines"] = [line.strip() for line in (folder / "locust.log").read_text()
+                                .splitlines() if line.startswith("threshold exceeded")]
+    writer.timings["swarm"] = wall
+    writer.extra["summary"] = summary
+    writer.finish()
+    return SwarmResult(path=folder, exit_code=1 if locust.returncode else 0, summary=summary)
+
+
+def read_stats(folder: Path) -> pd.DataFrame:
+    """Locust's stats CSV as a tidy table (one row per request type and name)."""
+    raw = pd.read_csv(folder / "locust_stats.csv")
+    renamed = raw.rename(columns={
+        "Type": "type", "Name": "name", "Request Count": "requests",
+        "Failure Count": "failures", "Median Response Time": "median",
+        "Average Response Time": "mean", "Min Response Time": "min",
+        "Max Response Time": "max", "Requests/s": "per_s",
+    })
+    renamed = renamed.rename(columns=lambda c: f"p{c.rstrip('%')}" if c.endswith("%") else c)
+    keep = ["type", "name", "requests", "failures", "mean", "median", "min", "max", "per_s",
+            "p50", "p95", "p99"]
+    out = renamed[[c for c in keep if c in renamed.columns]].copy()
+    out["type"] = out["type"].fillna("")
+    return out
+
+
+def _row(stats: pd.DataFrame, name: str) -> dict[str, float]:
+    found = stats[(stats["type"] == AUDIO) & (stats["name"] == name)]
+    if found.empty:
+        return {}
+    return {str(k): float(v) for k, v in found.iloc[0].items() if k not in ("type", "name")}
+
+
+def summarise(stats: pd.DataFrame, metrics: pd.DataFrame, wall: float, loadgen_cpu: float,
+              server_cpu: float, duration: float) -> dict[str, Any]:
+    total = stats[stats["name"] == "Aggregated"]
+    requests = int(total["requests"].iloc[0]) if not total.empty else 0
+    failures = int(total["failures"].iloc[0]) if not total.empty else 0
+    listeners = metrics[(metrics["metric"] == "spaces_participants")
+                        & (metrics["labels"] == "role=listener")]
+    peak_listeners = int(listeners.groupby("t_s")["value"].sum().max()) if len(listeners) else 0
+    loadgen_cores = loadgen_cpu / wall if wall > 0 else float("nan")
+    server_cores = server_cpu / wall if wall > 0 else float("nan")
+    return {
+        "requests": requests,
+        "failures": failures,
+        "join_ms": _row(stats, JOIN_TIME),
+        "mouth_to_arrival_ms": _row(stats, MOUTH_TO_ARRIVAL),
+        "mouth_to_ear_ms": _row(stats, MOUTH_TO_EAR),
+        "loss_per_mille": _row(stats, LOSS),
+        "jitter_ms": _row(stats, JITTER),
+        "peak_listeners": peak_listeners,
+        "loadgen_cores": loadgen_cores,
+        "server_cores": server_cores,
+        "listeners_per_loadgen_core": peak_listeners / loadgen_cores if loadgen_cores else 0.0,
+        "wall_s": wall,
+        "duration_s": duration,
+    }
+
+
+def print_summary(result: SwarmResult) -> None:
+    s = result.summary
+
+    def pct(row: dict[str, float], *keys: str) -> str:
+        return ", ".join(f"{k} {row[k]:.0f} ms" for k in keys if k in row) or "none measured"
+
+    share = s["failures"] / s["requests"] if s["requests"] else 0.0
+    print(f"requests {s['requests']:,}, failures {s['failures']:,} ({share:.2%})")
+    print(f"join, offer to first audio: {pct(s['join_ms'], 'p50', 'p95')}")
+    print(f"mouth to arrival: {pct(s['mouth_to_arrival_ms'], 'p50', 'p99')}; "
+          f"mouth to ear: {pct(s['mouth_to_ear_ms'], 'p50', 'p99')}")
+    loss = s["loss_per_mille"].get("mean", float("nan")) / 10
+    print(f"packet loss {loss:.3f}% (mean of windows), jitter "
+          f"{s['jitter_ms'].get('mean', float('nan')):.1f} ms")
+    print(f"peak listeners {s['peak_listeners']}; load generator {s['loadgen_cores']:.2f} cores "
+          f"-> {s['listeners_per_loadgen_core']:,.0f} listeners per load-generator core; "
+          f"server {s['server_cores']:.2f} cores")
+    for line in s["verdict_lines"]:
+        print(line)
+    print(f"verdict: {'PASS' if result.exit_code == 0 else 'FAIL'}")
+    print(f"run folder: {result.path} (report.html, locust_stats.csv)")

@@ -1,0 +1,133 @@
+"""Locust swarms against a live server on loopback (bounded), plus their pure parts.
+
+Locust monkey-patches the process it is imported in, so everything that imports it runs in a
+subprocess here; the test process itself never imports locust.
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+import pytest
+
+from loadtests.mix import HourMix, peak_hour
+from spaces_lab.cli import main
+
+
+def test_the_test_process_never_imports_locust():
+    main(["swarm", "--users", "2"])
+    assert "locust" not in sys.modules and "gevent.monkey" not in sys.modules
+
+CUSTOM_STATS = ("join: offer to first audio", "latency: mouth to arrival", "jitter (ms)",
+                "packet loss (per mille)")
+
+
+def spaces_lab(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "spaces_lab.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def test_peak_hour_mix_scales_to_the_swarm():
+    mix = HourMix(rooms=1_000, speakers=3_500, listeners=40_000)
+    hosts, speakers, listeners = mix.scaled(60)
+    assert hosts + speakers + listeners == 60
+    assert hosts == 1 and speakers == 3 and listeners == 56
+    with pytest.raises(ValueError, match="users"):
+        mix.scaled(2)
+    rooms = pd.DataFrame({
+        "date": pd.to_datetime(["2023-01-01"] * 2 + ["2023-01-08"] * 2), "hour": [20, 21, 20, 21],
+        "live_rooms_mean": [10.0, 12.0, 11.0, 30.0], "speakers_mean": [30.0, 36.0, 33.0, 90.0],
+        "listeners_mean": [100.0, 150.0, 120.0, 900.0], "rep": 0,
+    })
+    busiest = peak_hour(rooms)
+    assert (busiest.date, busiest.hour, busiest.listeners) == ("2023-01-08", 21, 900.0)
+
+
+def test_bridge_lets_greenlets_wait_on_asyncio_concurrently():
+    script = textwrap.dedent("""
+        from gevent import monkey; monkey.patch_all()
+        import asyncio, time, gevent
+        from loadtests import bridge
+
+        async def work(i):
+            await asyncio.sleep(0.3)
+            return i
+
+        started = time.monotonic()
+        jobs = [gevent.spawn(bridge.run, work(i), 5) for i in range(200)]
+        gevent.joinall(jobs)
+        took = time.monotonic() - started
+        assert [j.value for j in jobs] == list(range(200)), "results"
+        assert took < 3.0, f"greenlets waited one after another: {took:.1f} s"
+        try:
+            bridge.run(asyncio.sleep(5), timeout=0.2)
+        except TimeoutError:
+            print("ok")
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--users", "2"], "--users: must be >= 3"),
+        (["--rooms", "0"], "--rooms: must be between 1"),
+        (["--duration", "1"], "--duration: must be between 5"),
+        (["--sim-run", "/nonexistent"], "--sim-run: /nonexistent is not a run folder"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(args, message, capsys, tmp_path):
+    assert main(["swarm", *args, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and err.count("\n") == 0
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def small_sim_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sim") / "run"
+    result = spaces_lab("sim", "run", "--reps", "1", "--no-plots", "--out", str(out),
+                        "--set", "hosting.panel_size=600", "--set", "hosting.beta_panel=20",
+                        "--set", "hosting.room_day_stride=60")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.mark.timeout(300)
+def test_swarm_replaying_a_sim_peak_hour(small_sim_run, tmp_path):
+    out = tmp_path / "swarm"
+    result = spaces_lab("swarm", "--users", "14", "--duration", "25", "--shape", "sim-hour",
+                        "--sim-run", str(small_sim_run), "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verdict: PASS" in result.stdout
+    stats = pd.read_csv(out / "locust_stats.csv")
+    named = set(stats["Name"])
+    for name in CUSTOM_STATS:
+        assert name in named, f"{name} missing from the CSV"
+    assert stats["Failure Count"].sum() == 0, stats[stats["Failure Count"] > 0]
+    joins = stats[stats["Name"] == "join: offer to first audio"]["Request Count"].iloc[0]
+    assert joins >= 8  # audio actually arrived at most participants
+    assert (out / "report.html").stat().st_size > 10_000
+    manifest = json.loads((out / "manifest.json").read_text())
+    summary = manifest["summary"]
+    assert summary["peak_listeners"] >= 5
+    assert summary["loss_per_mille"]["mean"] < 10
+    metrics = pd.read_parquet(out / "server_metrics.parquet")
+    sent = metrics[metrics["metric"] == "spaces_rtp_packets_sent_total"]["value"]
+    assert sent.max() > 1_000
+    assert "sim peak hour" in (out / "locust.log").read_text()
+
+
+@pytest.mark.timeout(300)
+def test_a_threshold_that_is_exceeded_fails_the_run(tmp_path):
+    result = spaces_lab("swarm", "--users", "6", "--duration", "15", "--shape", "none",
+                        "--spawn-rate", "3", "--probe-every", "1", "--max-latency-ms", "0.01",
+                        "--max-loss-pct", "100", "--out", str(tmp_path / "swarm"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "threshold exceeded: p99 mouth-to-arrival" in result.stdout
+    assert "verdict: FAIL" in result.stdout
