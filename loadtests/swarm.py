@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 import loadtests
@@ -210,7 +211,11 @@ def summarise(stats: pd.DataFrame, metrics: pd.DataFrame, wall: float, loadgen_c
     failures = int(total["failures"].iloc[0]) if not total.empty else 0
     listeners = metrics[(metrics["metric"] == "spaces_participants")
                         & (metrics["labels"] == "role=listener")]
-    peak_listeners = int(listeners.groupby("t_s")["value"].sum().max()) if len(listeners) else 0
+    over_time = listeners.groupby("t_s")["value"].sum()
+    peak_listeners = int(over_time.max()) if len(over_time) else 0
+    # listeners held per CPU-second: listener-seconds over the run / CPU-seconds spent
+    listener_seconds = float(np.trapezoid(over_time.to_numpy(), over_time.index.to_numpy())
+                             ) if len(over_time) > 1 else 0.0
     loadgen_cores = loadgen_cpu / wall if wall > 0 else float("nan")
     server_cores = server_cpu / wall if wall > 0 else float("nan")
     return {
@@ -224,7 +229,9 @@ def summarise(stats: pd.DataFrame, metrics: pd.DataFrame, wall: float, loadgen_c
         "peak_listeners": peak_listeners,
         "loadgen_cores": loadgen_cores,
         "server_cores": server_cores,
-        "listeners_per_loadgen_core": peak_listeners / loadgen_cores if loadgen_cores else 0.0,
+        "listener_seconds": listener_seconds,
+        "listeners_per_loadgen_core": listener_seconds / loadgen_cpu if loadgen_cpu else 0.0,
+        "listeners_per_server_core": listener_seconds / server_cpu if server_cpu else 0.0,
         "wall_s": wall,
         "duration_s": duration,
     }
@@ -244,9 +251,12 @@ def print_summary(result: SwarmResult) -> None:
     loss = s["loss_per_mille"].get("mean", float("nan")) / 10
     print(f"packet loss {loss:.3f}% (mean of windows), jitter "
           f"{s['jitter_ms'].get('mean', float('nan')):.1f} ms")
-    print(f"peak listeners {s['peak_listeners']}; load generator {s['loadgen_cores']:.2f} cores "
-          f"-> {s['listeners_per_loadgen_core']:,.0f} listeners per load-generator core; "
-          f"server {s['server_cores']:.2f} cores")
+    print(f"peak listeners {s['peak_listeners']}; {s['listener_seconds']:,.0f} listener-seconds "
+          f"on {s['loadgen_cores']:.2f} load-generator cores and {s['server_cores']:.2f} server "
+          f"cores (run averages)")
+    print(f"listeners per load-generator core {s['listeners_per_loadgen_core']:,.0f}; "
+          f"per server core {s['listeners_per_server_core']:,.0f} (whole server: hosts, "
+          f"speakers, mixing and control calls included)")
     for line in s["verdict_lines"]:
         print(line)
     print(f"verdict: {'PASS' if result.exit_code == 0 else 'FAIL'}")

@@ -17,9 +17,6 @@ FULL_SCALE = 32767
 Pcm = npt.NDArray[np.int16]
 """One mono frame: ``FRAME_SAMPLES`` int16 samples."""
 
-SILENCE: Pcm = np.zeros(FRAME_SAMPLES, dtype=np.int16)
-SILENCE.setflags(write=False)
-
 
 def to_mono(frame: av.AudioFrame) -> Pcm:
     """Down-mix a decoded s16 frame (mono, or packed/planar stereo) to mono int16."""

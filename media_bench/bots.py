@@ -177,7 +177,10 @@ class AudioProbe:
 
 
 class Bot:
-    """One participant: joins a room over the API with a real aiortc peer connection."""
+    """One participant: joins a room over the API with a real aiortc peer connection.
+
+    Nothing touches a loop until ``join``, which must run on the loop the bot then lives on.
+    """
 
     def __init__(
         self,
@@ -191,7 +194,7 @@ class Bot:
         self.api = api
         self.token = token
         self.room_id = room_id
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.pc: RTCPeerConnection | None = None
         self.probe = AudioProbe(mode=probe, record=record)
         self.voice = VoiceTrack(signal) if signal is not None else None
         self.role: str | None = None
@@ -200,20 +203,21 @@ class Bot:
     async def join(self) -> str:
         """Offer, get the answer, connect; returns the role the server gave."""
         self.join_started = time.monotonic()
+        pc = self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         if self.voice is not None:
-            self.pc.addTrack(self.voice)
+            pc.addTrack(self.voice)
         else:
-            self.pc.addTransceiver("audio", direction="recvonly")
+            pc.addTransceiver("audio", direction="recvonly")
 
-        @self.pc.on("track")
+        @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
-            for transceiver in self.pc.getTransceivers():
+            for transceiver in pc.getTransceivers():
                 if transceiver.receiver.track is track:
                     self.probe.attach(transceiver.receiver, track)
 
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        answer = await self.api.join(self.token, self.room_id, self.pc.localDescription.sdp)
-        await self.pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        await pc.setLocalDescription(await pc.createOffer())
+        answer = await self.api.join(self.token, self.room_id, pc.localDescription.sdp)
+        await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
         self.role = str(answer["role"])
         return self.role
 
@@ -232,7 +236,8 @@ class Bot:
         self.probe.stop()
         if self.voice is not None:
             self.voice.stop()
-        await self.pc.close()
+        if self.pc is not None:
+            await self.pc.close()
 
 
 class SpeakerBot(Bot):

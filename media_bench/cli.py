@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from media_bench.settings import Settings
@@ -84,8 +85,9 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
         "--fanout",
         choices=["shared", "direct", "naive"],
         default=defaults.fanout,
-        help="shared: one encode fanned out through aiortc senders (default); direct: the "
-        "same packets written straight to SRTP; naive: aiortc encodes per listener",
+        help="direct: one encode per tick, the same packets written straight to each "
+        "listener's SRTP session (default); shared: the same packets fanned out through "
+        "aiortc senders; naive: aiortc encodes per listener",
     )
     parser.add_argument("--users", type=Path, default=None, help="user directory CSV or JSON")
     parser.add_argument(
@@ -121,8 +123,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise CliError("--max-body must be >= 1024")
     if args.users is not None and not args.users.is_file():
         raise CliError(f"--users {args.users}: no such file")
+    # A fixed secret (shared by several server processes) only when asked for.
     secret = os.environ.get("SPACES_LAB_SECRET", "")
-    return Settings(
+    settings = Settings(
         host_threshold=args.host_threshold,
         bitrate=args.bitrate,
         complexity=args.complexity,
@@ -133,8 +136,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         seed=args.seed,
         token_ttl=args.token_ttl,
         max_body=args.max_body,
-        secret=secret.encode() if secret else Settings().secret,
     )
+    return replace(settings, secret=secret.encode()) if secret else settings
 
 
 def run_serve(args: argparse.Namespace) -> int:

@@ -38,6 +38,11 @@ class PacketSource:
     async def wait(self) -> None:
         await self._event.wait()
 
+    def wake(self) -> None:
+        """Wake everything waiting without publishing (a track moved to another source)."""
+        event, self._event = self._event, asyncio.Event()
+        event.set()
+
 
 class SourceTrack(MediaStreamTrack):
     """An audio track whose frames are whatever its current source publishes."""
@@ -53,13 +58,7 @@ class SourceTrack(MediaStreamTrack):
         """Read from another stream from its next item on."""
         old, self.source = self.source, source
         if old is not source:
-            self._wake(old)
-
-    @staticmethod
-    def _wake(source: PacketSource) -> None:
-        # Waiters on the old source re-read self.source; a fresh event keeps the old one usable.
-        event, source._event = source._event, asyncio.Event()
-        event.set()
+            old.wake()  # our waiting recv() re-reads self.source
 
     async def recv(self) -> Any:
         while True:

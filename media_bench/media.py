@@ -114,7 +114,7 @@ class RoomMedia:
         def on_track(remote: MediaStreamTrack) -> None:
             for transceiver in pc.getTransceivers():
                 if transceiver.receiver.track is remote:
-                    self._hook_receiver(transceiver.receiver, slot)
+                    self._hook_receiver(transceiver.receiver, user_id, slot)
 
         track: SourceTrack | IdleTrack
         if self.settings.fanout == "direct":
@@ -161,12 +161,19 @@ class RoomMedia:
         pending.track.stop()
         await pending.pc.close()
 
-    def _hook_receiver(self, receiver: RTCRtpReceiver, slot: SpeakerInput) -> None:
-        """Decode speaker audio on arrival instead of through aiortc's 80 ms jitter buffer."""
+    def _hook_receiver(self, receiver: RTCRtpReceiver, user_id: str, slot: SpeakerInput) -> None:
+        """Decode speaker audio on arrival instead of through aiortc's 80 ms jitter buffer.
+
+        Audio from anyone who is not in the mix (listeners, muted speakers) is counted and
+        dropped undecoded.
+        """
         counter = self._on_packets_in
 
         async def on_rtp(packet: RtpPacket, arrival_time_ms: int = 0) -> None:
-            slot.feed(packet.payload)
+            if user_id in self.mixer.mixed:
+                slot.feed(packet.payload)
+            else:
+                slot.received += 1
             if counter is not None:
                 counter(1)
 

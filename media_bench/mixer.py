@@ -19,7 +19,6 @@ import numpy as np
 from media_bench.audio import (
     FRAME_SAMPLES,
     FRAME_SECONDS,
-    SILENCE,
     Pcm,
     clip16,
     level_dbov,
@@ -243,8 +242,3 @@ class RoomMixer:
         self.listener_source.close()
         for output in self.outputs.values():
             output.source.close()
-
-
-def silence() -> Pcm:
-    """A fresh silent frame."""
-    return SILENCE.copy()

@@ -114,9 +114,9 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
         "/rooms/{room_id}/participants/{user_id}/{action}",
-        "host and co-hosts (mute, unmute, listener also by the speaker themselves)",
+        "host and co-hosts; a speaker may also mute or step down itself, and only it unmutes",
         "Host powers, action one of: invite (to speak), accept (a request to speak), "
-        "listener (move back), mute, unmute (self only), cohost (max 2), remove (cannot rejoin).",
+        "listener (move back), mute, unmute, cohost (max 2), remove (cannot rejoin).",
     ),
     Route(
         "POST",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -23,9 +24,10 @@ class Settings:
     """Speakers including the host and co-hosts."""
     max_cohosts: int = 2
     token_ttl: float = 3600.0
-    secret: bytes = b"spaces-lab-dev-secret"
+    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    """Token signing key; random per process unless SPACES_LAB_SECRET is set (see the CLI)."""
     max_body: int = 64 * 1024
-    fanout: FanOut = "shared"
+    fanout: FanOut = "direct"
     """``shared``: one encode per tick, fanned out through aiortc senders; ``direct``: the same
     packets written straight to SRTP by the mixer; ``naive``: aiortc encodes per listener."""
     users: int = 10_000

@@ -5,7 +5,8 @@ import math
 import pandas as pd
 import pytest
 
-from media_bench.bench import BenchConfig, fitted_listeners_per_core, per_listener, tick_costs
+from media_bench.bench import BenchConfig, tick_costs
+from media_bench.report import fitted_listeners_per_core, per_listener
 
 
 def test_per_listener_cost_is_relative_to_the_design_baseline() -> None:

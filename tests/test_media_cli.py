@@ -40,6 +40,8 @@ def test_serve_and_bench_register_handlers() -> None:
         (["bench", "mixer", "--listeners", "ten"], "--listeners"),
         (["bench", "mixer", "--naive-listeners", "0"], "--naive-listeners"),
         (["bench", "mixer", "--window", "0.1"], "--window"),
+        (["bench", "mixer", "--designs", "shared,fast"], "--designs"),
+        (["bench", "mixer", "--speaker-complexity", "-1"], "--speaker-complexity"),
     ],
 )
 def test_bad_settings_name_the_field(argv: list[str], field: str) -> None:

@@ -113,10 +113,12 @@ def test_clock_is_drift_free_and_reports_late_ticks() -> None:
         return starts, late
 
     starts, late = asyncio.run(scenario())
-    first_k, first_t = starts[0]
-    last_k, last_t = starts[-1]
-    # Ticks after the stall catch up to the schedule instead of shifting it.
-    assert abs((last_t - first_t) - (last_k - first_k) * 0.02) < 0.015
+    # Each tick's offset from its slot on the grid; medians shrug off a busy machine's hiccups.
+    offsets = [(k, t - k * 0.02) for k, t in starts]
+    before = float(np.median([o for k, o in offsets if k < 10]))
+    after = float(np.median([o for k, o in offsets if k > 20]))
+    # Ticks after the stall return to the original schedule instead of shifting it by 60 ms.
+    assert abs(after - before) < 0.01
     assert late and max(late) > 0.02
 
 

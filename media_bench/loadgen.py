@@ -1,0 +1,271 @@
+"""Load generation against a server process: speaker bots, counting listeners, probes.
+
+The server runs as ``python -m media_bench serve`` in its own process; this process drives
+it, so the generator's CPU is never counted as the server's. ``measure_window`` reads the
+server's CPU from /proc, its counters from /metrics, and the listeners' own counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
+
+from media_bench.audio import FRAME_SECONDS
+from media_bench.bots import Bot, ListenerBot, SpeakerBot
+from media_bench.client import ApiClient
+from media_bench.marks import Signal
+from media_bench.procstat import cpu_seconds, machine_cpu, rss_bytes
+
+if TYPE_CHECKING:
+    from media_bench.bench import BenchConfig
+
+PACKETS_PER_SECOND = 1 / FRAME_SECONDS
+
+
+# -- the server under test ---------------------------------------------------------------------
+class ServerProcess:
+    """``python -m media_bench serve`` on a free loopback port."""
+
+    def __init__(self, fanout: str, config: BenchConfig) -> None:
+        self.fanout = fanout
+        self.config = config
+        self.url = ""
+        self._process: asyncio.subprocess.Process | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    async def start(self) -> None:
+        command = [
+            sys.executable, "-m", "media_bench", "serve", "--port", "0",
+            "--fanout", self.fanout, "--bitrate", str(self.config.bitrate),
+            "--complexity", str(self.config.complexity),
+            "--speaker-complexity", str(self.config.speaker_complexity),
+            "--seed", str(self.config.seed),
+        ]  # fmt: skip
+        self._process = await asyncio.create_subprocess_exec(
+            *command, stdout=asyncio.subprocess.PIPE
+        )
+        assert self._process.stdout is not None
+        line = await asyncio.wait_for(self._process.stdout.readline(), 30)
+        if b"listening on " not in line:
+            raise RuntimeError(f"server did not start: {line!r}")
+        self.url = line.decode().split("listening on ")[1].strip()
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.pid)
+
+    def rss(self) -> int:
+        return rss_bytes(self.pid)
+
+    async def stop(self) -> None:
+        if self._process is None or self._process.returncode is not None:
+            return
+        self._process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self._process.wait(), 10)
+        except TimeoutError:
+            self._process.kill()
+            await self._process.wait()
+
+
+def scrape(text: str) -> dict[str, float]:
+    """The few server metrics the benchmark reads."""
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in (
+                "spaces_mixer_late_ticks_total",
+                "spaces_mixer_tick_seconds_count",
+                "spaces_mixer_tick_seconds_sum",
+                "spaces_rtp_packets_sent_total",
+            ):
+                found[sample.name] = float(sample.value)
+    return found
+
+
+# -- load generation ---------------------------------------------------------------------------
+@dataclass
+class Swarm:
+    api: ApiClient
+    room_id: str
+    users: list[str]
+    listeners: list[Bot] = field(default_factory=list)
+    probes: list[Bot] = field(default_factory=list)
+    speakers: list[Bot] = field(default_factory=list)
+    failures: int = 0
+
+    async def add_listener(self, probe: str = "count") -> Bot:
+        user = self.users.pop()
+        token = await self.api.token(user)
+        bot = ListenerBot(
+            self.api, token, self.room_id, probe="full" if probe == "full" else "count"
+        )
+        (self.probes if probe == "full" else self.listeners).append(bot)
+        await bot.join()
+        await bot.wait_audio(15)
+        return bot
+
+    async def add_many(self, count: int, rate: float) -> list[float]:
+        """Add ``count`` listeners, one started every 1/rate s; their join times (s)."""
+
+        async def one(delay: float) -> float:
+            await asyncio.sleep(delay)
+            try:
+                bot = await self.add_listener()
+            except Exception:
+                self.failures += 1
+                return math.nan
+            return bot.join_seconds or math.nan
+
+        return list(await asyncio.gather(*(one(i / rate) for i in range(count))))
+
+    async def close(self) -> None:
+        bots = self.listeners + self.probes + self.speakers
+        for start in range(0, len(bots), 50):
+            chunk = bots[start : start + 50]
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    asyncio.gather(*(b.close() for b in chunk), return_exceptions=True), 20
+                )
+
+
+async def loop_lag(samples: list[float], stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        before = loop.time()
+        await asyncio.sleep(0.05)
+        samples.append(loop.time() - before - 0.05)
+
+
+async def measure_window(
+    server: ServerProcess, swarm: Swarm, seconds: float
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Everything measured over one window at the current listener count."""
+    listeners = list(swarm.listeners)
+    for bot in swarm.probes + swarm.speakers:
+        bot.probe.arrival_marks.latencies.clear()
+        bot.probe.played_marks.latencies.clear()
+    before = [b.probe.counters() for b in listeners]
+    metrics0 = scrape(await swarm.api.metrics_text())
+    lags: list[float] = []
+    stop = asyncio.Event()
+    watcher = asyncio.ensure_future(loop_lag(lags, stop))
+    cpu0, gen0, t0, all0 = server.cpu(), time.process_time(), time.monotonic(), machine_cpu()
+    await asyncio.sleep(seconds)
+    cpu1, gen1, t1, all1 = server.cpu(), time.process_time(), time.monotonic(), machine_cpu()
+    stop.set()
+    await watcher
+    metrics1 = scrape(await swarm.api.metrics_text())
+    elapsed = t1 - t0
+    received = expected = 0
+    for bot, (got0, exp0) in zip(listeners, before, strict=True):
+        got1, exp1 = bot.probe.counters()
+        got = got1 - got0
+        received += got
+        # A listener that stalled completely shows no sequence gap: count its packets as lost.
+        expected += (exp1 - exp0) if got > 0 else round(elapsed * PACKETS_PER_SECOND)
+    ticks = (
+        metrics1["spaces_mixer_tick_seconds_count"] - metrics0["spaces_mixer_tick_seconds_count"]
+    )
+    tick_time = (
+        metrics1["spaces_mixer_tick_seconds_sum"] - metrics0["spaces_mixer_tick_seconds_sum"]
+    )
+    row = {
+        "listeners": len(listeners) + len(swarm.probes),
+        "seconds": elapsed,
+        "server_cores": (cpu1 - cpu0) / elapsed,
+        "server_rss_mb": server.rss() / 1e6,
+        "loadgen_cores": (gen1 - gen0) / elapsed,
+        "other_cores": max(0.0, ((all1 - all0) - (cpu1 - cpu0) - (gen1 - gen0)) / elapsed),
+        "loadgen_lag_p99_ms": float(np.percentile(lags, 99)) * 1000 if lags else math.nan,
+        "loss_pct": 100.0 * (1 - received / expected) if expected else math.nan,
+        "ticks": ticks,
+        "late_ticks": metrics1["spaces_mixer_late_ticks_total"]
+        - metrics0["spaces_mixer_late_ticks_total"],
+        "tick_shortfall_pct": max(0.0, 100.0 * (1 - ticks * FRAME_SECONDS / elapsed)),
+        "tick_mean_ms": 1000 * tick_time / ticks if ticks else math.nan,
+        "packets_sent": metrics1["spaces_rtp_packets_sent_total"]
+        - metrics0["spaces_rtp_packets_sent_total"],
+    }
+    marks: list[dict[str, Any]] = []
+    for bot in swarm.probes:
+        for kind, detector in (
+            ("arrival", bot.probe.arrival_marks),
+            ("ear", bot.probe.played_marks),
+        ):
+            marks += [{"kind": kind, "latency_ms": 1000 * v} for v in detector.latencies]
+    for kind in ("arrival", "ear"):
+        values = [float(m["latency_ms"]) for m in marks if m["kind"] == kind]
+        row[f"{kind}_p50_ms"] = float(np.percentile(values, 50)) if values else math.nan
+        row[f"{kind}_p99_ms"] = float(np.percentile(values, 99)) if values else math.nan
+    return row, marks
+
+
+async def measure_design(
+    fanout: str, counts: list[int], config: BenchConfig, burst: int
+) -> tuple[list[dict[str, Any]], list[float], list[dict[str, Any]]]:
+    """Ramp one server design through ``counts`` listeners; rows, join times, mark latencies."""
+    server = ServerProcess(fanout, config)
+    await server.start()
+    rows: list[dict[str, Any]] = []
+    joins: list[float] = []
+    marks: list[dict[str, Any]] = []
+    async with ApiClient(server.url) as api:
+        directory = (await api.call("GET", "/users?limit=10000"))["users"]
+        host = next(u["id"] for u in directory if u["can_host"])
+        users = [u["id"] for u in directory if u["id"] != host]
+        host_token = await api.token(host)
+        room = (await api.create_room(host_token, f"bench-{fanout}"))["id"]
+        swarm = Swarm(api, room, users)
+        try:
+            speaker = SpeakerBot(api, host_token, room, probe="count")
+            guest_id = users.pop()
+            guest = SpeakerBot(api, await api.token(guest_id), room, Signal(amplitude=0.2), "count")
+            swarm.speakers += [speaker, guest]
+            for bot in swarm.speakers:
+                await bot.join()
+            await api.act(host_token, room, guest_id, "invite")
+            await api.call("POST", f"/rooms/{room}/invitation/accept", guest.token)
+            for _ in range(config.probes):
+                await swarm.add_listener("full")
+            await asyncio.sleep(config.settle)
+            row, window_marks = await measure_window(server, swarm, config.window)
+            rows.append({"design": fanout, **row})
+            marks += [{"design": fanout, "listeners": row["listeners"], **m} for m in window_marks]
+            if burst:
+                joins = await swarm.add_many(burst, config.burst_rate)
+            for count in counts:
+                missing = count - len(swarm.listeners) - len(swarm.probes)
+                if missing > 0:
+                    await swarm.add_many(missing, config.ramp_rate)
+                await asyncio.sleep(config.settle)
+                row, window_marks = await measure_window(server, swarm, config.window)
+                row["join_failures"] = swarm.failures
+                rows.append({"design": fanout, **row})
+                marks += [
+                    {"design": fanout, "listeners": row["listeners"], **m} for m in window_marks
+                ]
+                print(
+                    f"  {fanout:6} {row['listeners']:5d} listeners: server "
+                    f"{row['server_cores']:.2f} cores, loss {row['loss_pct']:.2f}%, "
+                    f"late ticks {row['late_ticks']:.0f}, load generator "
+                    f"{row['loadgen_cores']:.2f} cores, other processes "
+                    f"{row['other_cores']:.2f} cores",
+                    flush=True,
+                )
+        finally:
+            await server.stop()
+            await swarm.close()
+    return rows, joins, marks
