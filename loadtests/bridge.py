@@ -1,8 +1,10 @@
 """One asyncio loop per process, in a real OS thread, for gevent greenlets to submit to.
 
 Locust runs on gevent and monkey-patches ``threading``; aiortc needs asyncio. The loop is started
-lazily on first use (so after any fork by ``--processes``), in a thread made with gevent's
-*original* ``threading.Thread``. A greenlet submits a coroutine with
+lazily on first use (so after any fork by ``--processes``), in a real OS thread (gevent's
+*original* ``_thread.start_new_thread``: the original ``threading.Thread`` class would still
+start a greenlet) with the real ``selectors`` epoll (gevent's selector would poll through a hub
+in that thread at about twice the CPU per listener). A greenlet submits a coroutine with
 ``asyncio.run_coroutine_threadsafe`` and waits on a gevent ``Event`` that the loop thread sets
 through ``loop.run_callback_threadsafe``: the greenlet yields to the other greenlets meanwhile,
 and nothing polls. Locust events must be fired by the greenlet after the wait, never from
@@ -30,17 +32,27 @@ _owner_pid: int | None = None
 
 
 def _start() -> asyncio.AbstractEventLoop:
-    loop = asyncio.new_event_loop()
-    ready = gevent.monkey.get_original("threading", "Event")()
-    real_thread = gevent.monkey.get_original("threading", "Thread")
+    from loadtests import real_threads
+
+    real_threads.install()
+    # gevent patched `selectors`: asyncio's default selector would run every poll through a
+    # gevent hub in this thread (measured: about twice the CPU per listener). Use the real one.
+    selector_class = gevent.monkey.get_original("selectors", "DefaultSelector")
+    loop = asyncio.SelectorEventLoop(selector_class())
+    # a real OS lock (gevent's are greenlet-aware), held until the loop runs
+    started = gevent.monkey.get_original("_thread", "allocate_lock")()
+    started.acquire()
+    # The original threading.Thread class still starts threads through the patched
+    # _thread module (as greenlets); the original start_new_thread makes a real OS thread.
+    start_thread = gevent.monkey.get_original("_thread", "start_new_thread")
 
     def serve() -> None:
         asyncio.set_event_loop(loop)
-        loop.call_soon(ready.set)
+        loop.call_soon(started.release)
         loop.run_forever()
 
-    real_thread(target=serve, name="asyncio-bridge", daemon=True).start()
-    ready.wait()
+    start_thread(serve, ())
+    started.acquire()  # blocks this thread only briefly, at first use
     return loop
 
 

@@ -1,4 +1,10 @@
-"""Scrape a server's /metrics at a fixed interval, in a background thread, into tidy rows."""
+"""Scrape a server's /metrics at a fixed interval, in a background thread, into tidy rows.
+
+Each scrape also records the CPU seconds used so far by the watched processes (the Locust
+process tree and the server), as ``process_cpu_seconds`` rows labelled by process, so CPU per
+listener can be read over any window of the run (e.g. after the ramp) and not only as an
+average over the whole run.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import urllib.request
 from typing import Any
 
 import pandas as pd
+import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 
@@ -22,6 +29,25 @@ class MetricsSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="metrics-sampler", daemon=True)
         self._started = 0.0
+        self.watched: dict[str, int] = {}
+
+    def watch(self, label: str, pid: int) -> None:
+        """Record the CPU time of this process and its children under ``label``."""
+        self.watched[label] = pid
+
+    def _cpu_rows(self, at: float) -> None:
+        for label, pid in list(self.watched.items()):
+            try:
+                process = psutil.Process(pid)
+                tree = [process, *process.children(recursive=True)]
+                seconds = 0.0
+                for member in tree:
+                    with_children = member.cpu_times()
+                    seconds += with_children.user + with_children.system
+            except psutil.Error:
+                continue
+            self.rows.append({"t_s": at, "metric": "process_cpu_seconds",
+                              "labels": f"process={label}", "value": seconds})
 
     def start(self) -> None:
         self._started = time.monotonic()
@@ -44,6 +70,7 @@ class MetricsSampler:
             self.errors += 1
             return
         at = round(time.monotonic() - self._started, 3)
+        self._cpu_rows(at)
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
                 labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))

@@ -148,12 +148,21 @@ def run_swarm(args: argparse.Namespace) -> SwarmResult:
     command = locust_command(args, url, folder)
     print(f"swarm: {args.users} users, {args.duration:.0f} s, shape {args.shape}, {url}",
           flush=True)
+    if server is not None and server.process is not None:
+        sampler.watch("server", server.process.pid)
     cpu_before = _children_cpu()
     started = time.monotonic()
     try:
         with (folder / "locust.log").open("w") as log:
-            locust = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False,
-                                    timeout=args.duration + 120)
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            sampler.watch("loadgen", process.pid)
+            try:
+                process.wait(timeout=args.duration + 120)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            locust: subprocess.CompletedProcess[bytes] = subprocess.CompletedProcess(
+                command, process.returncode)
     finally:
         wall = time.monotonic() - started
         loadgen_cpu = _children_cpu() - cpu_before
@@ -171,6 +180,7 @@ def run_swarm(args: argparse.Namespace) -> SwarmResult:
         writer.write_table("history", pd.read_csv(history))
     summary = summarise(stats, metrics, wall=wall, loadgen_cpu=loadgen_cpu,
                         server_cpu=server_cpu, duration=args.duration)
+    summary["steady"] = steady_state(metrics, hold_from=args.duration * HOLD_FROM_SHARE)
     summary["locust_exit_code"] = locust.returncode
     summary["verdict_lines"] = [line.strip() for line in (folder / "locust.log").read_text()
                                 .splitlines() if line.startswith("threshold exceeded")]
@@ -237,6 +247,32 @@ def summarise(stats: pd.DataFrame, metrics: pd.DataFrame, wall: float, loadgen_c
     }
 
 
+HOLD_FROM_SHARE = 0.6  # the ramp shape holds from 60% of the run; storm users are all in by then
+
+
+def steady_state(metrics: pd.DataFrame, hold_from: float) -> dict[str, float]:
+    """Listeners held per core of each process over the window after ``hold_from`` seconds:
+    listener-seconds in the window divided by the CPU-seconds each process spent in it."""
+    listeners = metrics[(metrics["metric"] == "spaces_participants")
+                        & (metrics["labels"] == "role=listener")].groupby("t_s")["value"].sum()
+    window = listeners[listeners.index >= hold_from]
+    out: dict[str, float] = {"from_s": hold_from, "listeners_mean": float(window.mean())
+                             if len(window) else 0.0}
+    if len(window) < 2:
+        return out
+    t0, t1 = float(window.index.min()), float(window.index.max())
+    listener_seconds = float(np.trapezoid(window.to_numpy(), window.index.to_numpy()))
+    cpu = metrics[metrics["metric"] == "process_cpu_seconds"]
+    for label in ("loadgen", "server"):
+        series = cpu[cpu["labels"] == f"process={label}"].set_index("t_s")["value"]
+        inside = series[(series.index >= t0) & (series.index <= t1)]
+        if len(inside) >= 2:
+            spent = float(inside.iloc[-1] - inside.iloc[0])
+            out[f"{label}_cores"] = spent / float(inside.index[-1] - inside.index[0])
+            out[f"listeners_per_{label}_core"] = listener_seconds / spent if spent > 0 else 0.0
+    return out
+
+
 def print_summary(result: SwarmResult) -> None:
     s = result.summary
 
@@ -257,6 +293,12 @@ def print_summary(result: SwarmResult) -> None:
     print(f"listeners per load-generator core {s['listeners_per_loadgen_core']:,.0f}; "
           f"per server core {s['listeners_per_server_core']:,.0f} (whole server: hosts, "
           f"speakers, mixing and control calls included)")
+    steady = s.get("steady", {})
+    if "listeners_per_loadgen_core" in steady:
+        print(f"steady state from {steady['from_s']:.0f} s ({steady['listeners_mean']:.0f} "
+              f"listeners): {steady['listeners_per_loadgen_core']:,.0f} listeners per "
+              f"load-generator core, {steady.get('listeners_per_server_core', 0):,.0f} per "
+              f"server core")
     for line in s["verdict_lines"]:
         print(line)
     print(f"verdict: {'PASS' if result.exit_code == 0 else 'FAIL'}")

@@ -287,6 +287,7 @@ class ListenerUser(AudienceUser):
     """Listens, sends the host a message, asks to speak now and then, leaves for another room."""
 
     weight = 10
+    wait_time = between(3.0, 7.0)  # a listener mostly listens; reports every ~5 s
     _created = 0
 
     def probe_mode(self) -> ProbeMode:

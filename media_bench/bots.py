@@ -5,8 +5,10 @@ load test can drive them from its own loop thread.
 
 Receive paths (``ProbeMode``):
 
-- ``count``: count packets after SRTP, with loss and jitter from RTP headers. Cheap enough
-  for one process to hold hundreds of listeners.
+- ``count``: count packets at the socket, with loss and jitter from their RTP headers, which
+  SRTP leaves in clear; STUN and DTLS still go to aiortc, media never reaches its receive path
+  (no SRTP unprotect, no parsing, no queue). The cheapest listener: a load generator holds
+  as many of them per core as a server core serves.
 - ``arrival``: also decode each packet on arrival (as the server does) and time the marks:
   mouth-to-arrival latency.
 - ``full``: also let aiortc's receive path (jitter buffer, decoder thread) run and time the
@@ -117,8 +119,26 @@ class AudioProbe:
                     self.on_header(sequence, timestamp)
 
             receiver.transport._handle_rtp_data = on_data  # type: ignore[method-assign]
+            self._count_at_socket(receiver)
         if self.mode == "full":
             self._task = asyncio.ensure_future(self._play(track))
+
+    def _count_at_socket(self, receiver: RTCRtpReceiver) -> None:
+        """Count media datagrams where the socket hands them to ICE (RFC 5761/7983 demux)."""
+        connection = receiver.transport.transport._connection
+        for protocol in connection._protocols:
+            original = protocol.datagram_received
+
+            def on_datagram(data: bytes | str, addr: tuple[Any, ...],
+                            original: Any = original) -> None:
+                if (isinstance(data, bytes) and len(data) >= 12 and 128 <= data[0] <= 191
+                        and not 192 <= data[1] <= 223):  # RTP, not RTCP
+                    sequence, timestamp = _RTP_HEADER.unpack_from(data, 2)
+                    self.on_header(sequence, timestamp)
+                    return
+                original(data, addr)
+
+            protocol.datagram_received = on_datagram  # type: ignore[method-assign]
 
     def on_packet(self, packet: RtpPacket) -> None:
         self.on_header(packet.sequence_number, packet.timestamp)

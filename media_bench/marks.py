@@ -8,6 +8,7 @@ instant before it arrived (latencies are far below the 0.5 s spacing).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -49,6 +50,12 @@ class Signal:
 
     def frame(self, index: int) -> Pcm:
         """The frame for grid slot ``index``; phase-continuous across slots."""
+        if self.tone_hz is None:
+            # speech repeats every VOICE_CYCLE frames: many speaker bots share one cache
+            return _voice_frame(self.amplitude, self.marks, index % VOICE_CYCLE)
+        return self._synthesise(index)
+
+    def _synthesise(self, index: int) -> Pcm:
         n = (index * FRAME_SAMPLES) % _WRAP + np.arange(FRAME_SAMPLES)
         t = n / SAMPLE_RATE
         if self.marks and is_mark_slot(index):
@@ -59,6 +66,18 @@ class Signal:
             wave = self.amplitude * _voice(t)
         pcm: Pcm = np.round(wave * FULL_SCALE).astype(np.int16)
         return pcm
+
+
+VOICE_CYCLE = 1000
+"""Frames (20 s) after which the speech repeats exactly: every component of ``_voice`` has a
+whole number of cycles in 20 s, and so does the mark grid (25 frames)."""
+
+
+@functools.lru_cache(maxsize=4 * VOICE_CYCLE)
+def _voice_frame(amplitude: float, marks: bool, slot: int) -> Pcm:
+    frame = Signal(tone_hz=None, amplitude=amplitude, marks=marks)._synthesise(slot)
+    frame.setflags(write=False)
+    return frame
 
 
 def _voice(t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

@@ -1,0 +1,203 @@
+"""Measured capacity applied to projected demand: a mixer cost model and the fleet it implies.
+
+The cost model says how many server cores a set of live rooms needs::
+
+    load  = per_room * rooms + per_speaker * speakers + per_listener * listeners
+    cores = load / (1 - per_process)
+
+(a server is one asyncio process on one core, and ``per_process`` of each core goes to the
+process's own upkeep), fitted on a mixer benchmark run folder:
+
+- ``per_room`` and ``per_speaker``: least squares of the mixer's CPU per 20 ms tick against
+  the number of speakers (1..13), divided by the 20 ms period (mixing and the N-1 encodes);
+- ``per_listener``: least squares of the server process's cores against listeners, for the
+  server's default fan-out, on the points the server carried without falling behind;
+- ``per_process``: that regression's intercept less the benchmark room's own mixing. It also
+  holds the benchmark speakers' receive path, which the benchmark cannot separate (two speakers
+  only), so speaker-heavy rooms are somewhat underestimated: the swarm check shows by how much.
+
+Fit quality is the R^2 of both regressions and, when a swarm run folder is given, the model's
+prediction of that swarm's server cores (from the rooms, speakers and listeners the server
+reported over time) against the cores the server really used.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spaces_lab.runfolder import latest_run, read_manifest, read_table
+
+TICK_SECONDS = 0.020
+BENCH_SPEAKERS = 2  # speakers in the benchmark's fan-out room
+SPEAKING_ROLES = ("host", "cohost", "speaker")
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Server cores per live room, per speaker and per listener, with the fit's quality."""
+
+    per_room: float
+    per_speaker: float
+    per_listener: float
+    per_process: float
+    design: str
+    tick_r2: float
+    listener_r2: float
+    listener_points: int
+    source: str = ""
+
+    def load(self, rooms: Any, speakers: Any, listeners: Any) -> Any:
+        """Cores of mixing and sending work for this many rooms, speakers and listeners."""
+        return (self.per_room * np.asarray(rooms) + self.per_speaker * np.asarray(speakers)
+                + self.per_listener * np.asarray(listeners))
+
+    def cores(self, rooms: Any, speakers: Any, listeners: Any) -> Any:
+        """Server cores (one process each) that carry that load."""
+        return self.load(rooms, speakers, listeners) / (1.0 - self.per_process)
+
+    @property
+    def listeners_per_core(self) -> float:
+        return 1.0 / self.per_listener if self.per_listener > 0 else math.inf
+
+    def table(self) -> pd.DataFrame:
+        """The model as a small tidy table for notebooks."""
+        rows = [
+            ("cores per live room", self.per_room, f"tick fit R^2 {self.tick_r2:.3f}"),
+            ("cores per speaker", self.per_speaker, "tick slope: mixing and N-1 encode"),
+            ("cores per listener", self.per_listener,
+             f"fan-out fit R^2 {self.listener_r2:.3f} on {self.listener_points} points"),
+            ("share of a core for process upkeep", self.per_process,
+             "fan-out intercept less the room's mixing"),
+            ("listeners per core", self.listeners_per_core, f"design {self.design}"),
+        ]
+        return pd.DataFrame(rows, columns=["quantity", "value", "basis"])
+
+
+def _linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """(intercept, slope, R^2) of least squares y = a + b x."""
+    slope, intercept = np.polyfit(x, y, 1)
+    predicted = intercept + slope * x
+    total = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - float(((y - predicted) ** 2).sum()) / total if total > 0 else 1.0
+    return float(intercept), float(slope), r2
+
+
+def fit_cost_model(bench_run: Path, design: str | None = None) -> CostModel:
+    """Fit the cost model on a ``spaces-lab bench mixer`` run folder."""
+    ticks = read_table(bench_run, "tick_cost")
+    fanout = read_table(bench_run, "fanout")
+    if design is None:
+        from media_bench.settings import Settings
+
+        design = Settings().fanout
+    room_ms, speaker_ms, tick_r2 = _linear_fit(ticks["speakers"].to_numpy(dtype=float),
+                                               ticks["cpu_mean_ms"].to_numpy(dtype=float))
+    rows = fanout[(fanout["design"] == design) & ~fanout["saturated"].astype(bool)]
+    if len(rows) < 2:
+        raise ValueError(f"{bench_run}: fewer than two unsaturated {design} points to fit")
+    base, per_listener, listener_r2 = _linear_fit(rows["listeners"].to_numpy(dtype=float),
+                                                  rows["server_cores"].to_numpy(dtype=float))
+    per_room = max(room_ms, 0.0) / 1e3 / TICK_SECONDS
+    per_speaker = max(speaker_ms, 0.0) / 1e3 / TICK_SECONDS
+    per_process = min(max(base - per_room - BENCH_SPEAKERS * per_speaker, 0.0), 0.9)
+    return CostModel(per_room=per_room, per_speaker=per_speaker,
+                     per_listener=max(per_listener, 0.0), per_process=per_process,
+                     design=design, tick_r2=tick_r2, listener_r2=listener_r2,
+                     listener_points=len(rows), source=str(bench_run))
+
+
+def swarm_check(model: CostModel, swarm_run: Path) -> dict[str, float]:
+    """The model's server cores for a swarm's load against the cores the server used."""
+    metrics = read_table(swarm_run, "server_metrics")
+    summary = read_manifest(swarm_run).get("summary", {})
+    rooms = metrics[metrics["metric"] == "spaces_rooms_live"].groupby("t_s")["value"].sum()
+    people = metrics[metrics["metric"] == "spaces_participants"]
+    role = people["labels"].str.removeprefix("role=")
+    speakers = people[role.isin(SPEAKING_ROLES)].groupby("t_s")["value"].sum()
+    listeners = people[role == "listener"].groupby("t_s")["value"].sum()
+    frame = pd.concat({"rooms": rooms, "speakers": speakers, "listeners": listeners}, axis=1)
+    frame = frame.fillna(0.0)
+    mean = frame.mean()
+    # one server process: its upkeep plus the load
+    predicted = model.per_process + float(model.load(mean["rooms"], mean["speakers"],
+                                                     mean["listeners"]))
+    measured = float(summary.get("server_cores", math.nan))
+    return {"rooms": float(mean["rooms"]), "speakers": float(mean["speakers"]),
+            "listeners": float(mean["listeners"]), "predicted_cores": predicted,
+            "measured_cores": measured,
+            "error_pct": 100.0 * (predicted - measured) / measured if measured else math.nan}
+
+
+@dataclass(frozen=True)
+class FleetParams:
+    """How cores become servers and money (illustrative defaults: set your own)."""
+
+    cores_per_server: int = 16
+    target_utilisation: float = 0.6  # headroom for bursts and failover
+    usd_per_server_hour: float = 0.70  # assumption: a 16-core cloud instance on demand
+    hours_per_month: float = 730.0
+
+
+def fleet(peaks: pd.DataFrame, model: CostModel, params: FleetParams = FleetParams()
+          ) -> pd.DataFrame:
+    """Cores, servers and monthly cost for peak-hour demand rows (rooms, speakers, listeners
+    columns; any other columns, such as scenario, rep and period, are kept)."""
+    out = peaks.copy()
+    out["mixer_cores"] = model.cores(out["rooms"], out["speakers"], out["listeners"])
+    out["cores_provisioned"] = out["mixer_cores"] / params.target_utilisation
+    out["servers"] = np.ceil(out["cores_provisioned"] / params.cores_per_server)
+    out["usd_per_month"] = out["servers"] * params.usd_per_server_hour * params.hours_per_month
+    return out
+
+
+def peak_demand(rooms: pd.DataFrame, freq: str = "M") -> pd.DataFrame:
+    """Per replication and period, the busiest sampled hour's rooms, speakers and listeners
+    (each the maximum over the period's sampled hours of its weighted per-minute peak)."""
+    period = pd.to_datetime(rooms["date"]).dt.to_period(freq).dt.to_timestamp()
+    grouped = rooms.assign(period=period).groupby(["rep", "period"], as_index=False)[
+        ["live_rooms_peak", "speakers_peak", "listeners_peak"]].max()
+    return grouped.rename(columns={"live_rooms_peak": "rooms", "speakers_peak": "speakers",
+                                   "listeners_peak": "listeners"})
+
+
+def quick_mode() -> bool:
+    return os.environ.get("SPACES_LAB_QUICK", "") not in ("", "0")
+
+
+def _spaces_lab(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "spaces_lab.cli", *args], check=True)
+
+
+def ensure_bench(runs_dir: Path | str = "runs") -> Path:
+    """The newest mixer benchmark run folder, or a quick one made now."""
+    found = latest_run("bench", Path(runs_dir))
+    if found is not None:
+        return found
+    out = Path(runs_dir) / "bench-notebook"
+    _spaces_lab("bench", "mixer", "--quick", "--out", str(out))
+    return out
+
+
+def ensure_swarm(sim_run: Path | None = None, runs_dir: Path | str = "runs") -> Path:
+    """The newest swarm run folder, or a short one made now (replaying the sim's peak hour
+    when a sim run is given)."""
+    found = latest_run("swarm", Path(runs_dir))
+    if found is not None:
+        return found
+    out = Path(runs_dir) / "swarm-notebook"
+    args = ["swarm", "--users", "14" if quick_mode() else "40",
+            "--duration", "20" if quick_mode() else "45", "--out", str(out)]
+    if sim_run is not None:
+        args += ["--shape", "sim-hour", "--sim-run", str(sim_run)]
+    _spaces_lab(*args)
+    return out
+
