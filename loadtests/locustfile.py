@@ -69,6 +69,14 @@ def configure(environment: Any, **_: Any) -> None:
     ListenerUser.weight = options.listener_weight
 
 
+@events.user_error.add_listener
+def count_user_errors(user_instance: Any, exception: Exception, tb: Any, **_: Any) -> None:
+    """An exception escaping a user (e.g. in on_start) is a failed request, so thresholds and
+    the failure count see it, not only the log."""
+    events.request.fire(request_type="USER", name=f"error in {type(user_instance).__name__}",
+                        response_time=0, response_length=0, exception=exception, context={})
+
+
 @events.test_stop.add_listener
 def close_clients(environment: Any, **_: Any) -> None:
     if bridge.started():
