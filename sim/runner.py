@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,11 +127,3 @@ def _nanosecond_dates(frame: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_datetime64_any_dtype(frame[column]):
             frame[column] = frame[column].astype("datetime64[ns]")
     return frame
-
-
-def run_and_write(scenario: Scenario, reps: int, seed: int, out: Path | None = None,
-                  workers: int | None = None, progress: bool = True) -> SimRun:
-    started = time.perf_counter()
-    result = run(scenario, reps=reps, seed=seed, workers=workers, progress=progress)
-    write(result, out, timings={"simulate": time.perf_counter() - started})
-    return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import subprocess
 import sys
 from collections.abc import Sequence
 
@@ -33,6 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
         except ModuleNotFoundError:  # a part still being built is left out of the CLI
             continue
     return parser
+
+
+def run_in_subprocess(*args: str, allowed: tuple[int, ...] = (0,)) -> int:
+    """Run ``spaces-lab ARGS`` in a child process (its own CPU accounting, its own Locust
+    patching); an exit code outside ``allowed`` is a :class:`CliError`."""
+    result = subprocess.run([sys.executable, "-m", "spaces_lab.cli", *args], check=False)
+    if result.returncode not in allowed:
+        raise CliError(f"`spaces-lab {' '.join(args)}` failed with exit code {result.returncode}")
+    return result.returncode
 
 
 def main(argv: Sequence[str] | None = None) -> int:
