@@ -49,6 +49,8 @@ class SpacesUser(User):
         self.bot: Bot | None = None
         self.room_id: str | None = None
         self.options = environment.parsed_options
+        self._window = (0, 0)  # (received, expected) at the last report
+        self._latencies_seen: dict[str, int] = {}
 
     @property
     def api(self) -> ApiClient:
@@ -90,7 +92,7 @@ class SpacesUser(User):
             return
         probe = self.bot.probe
         received, expected = probe.counters()
-        last_received, last_expected = getattr(self, "_window", (0, 0))
+        last_received, last_expected = self._window
         self._window = (received, expected)
         if expected - last_expected > 0:
             lost = max(0, (expected - last_expected) - (received - last_received))
@@ -98,9 +100,9 @@ class SpacesUser(User):
             _audio(JITTER, probe.jitter * 1e3)
         for name, detector in ((MOUTH_TO_ARRIVAL, probe.arrival_marks),
                                (MOUTH_TO_EAR, probe.played_marks)):
-            seen = getattr(self, f"_seen_{name}", 0)
+            seen = self._latencies_seen.get(name, 0)
             fresh = detector.latencies[seen:]
-            setattr(self, f"_seen_{name}", seen + len(fresh))
+            self._latencies_seen[name] = seen + len(fresh)
             for latency in fresh:
                 _audio(name, latency * 1e3)
 
@@ -108,6 +110,7 @@ class SpacesUser(User):
         """Offer/answer over the API, then wait for the first audio packet."""
         self.bot = bot
         self._window = (0, 0)
+        self._latencies_seen = {}
         self.timed("join (offer/answer)", bot.join, expected=(403, 409))
         seconds = bridge.run(bot.wait_audio(15.0), timeout=20.0)
         _audio(JOIN_TIME, seconds * 1e3)
@@ -273,6 +276,10 @@ class AudienceUser(SpacesUser):
         self.room_id = None
         self.enter_a_room()
 
+    def ask_to_speak_now(self, room_id: str) -> None:
+        self.still_in_room(lambda: self.api.call(
+            "POST", f"/rooms/{room_id}/requests", self.token), "request to speak")
+
     def still_in_room(self, make: Callable[[], Awaitable[Any]], name: str) -> bool:
         """Make a call that fails once the host removed us or ended the room; then move on."""
         try:
@@ -315,8 +322,7 @@ class ListenerUser(AudienceUser):
     def ask_to_speak(self) -> None:
         room_id = self.room_id
         if room_id is not None and random.random() < 0.2:
-            self.still_in_room(lambda: self.api.call(
-                "POST", f"/rooms/{room_id}/requests", self.token), "request to speak")
+            self.ask_to_speak_now(room_id)
 
     @task(1)
     def leave_for_another_room(self) -> None:
@@ -344,8 +350,7 @@ class SpeakerUser(AudienceUser):
         if self.user_id in state.get("speakers", []) or self.user_id in state.get("cohosts", []):
             self.report_audio()
             return
-        self.still_in_room(lambda: self.api.call(
-            "POST", f"/rooms/{room_id}/requests", self.token), "request to speak")
+        self.ask_to_speak_now(room_id)
 
     @task(1)
     def step_down_or_leave(self) -> None:

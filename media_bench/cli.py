@@ -7,12 +7,11 @@ import asyncio
 import contextlib
 import os
 import signal
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 from media_bench.settings import Settings
-from spaces_lab.cli import CliError
+from spaces_lab.cli import CliError, dispatch
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -216,10 +215,4 @@ def main(argv: list[str] | None = None) -> int:
     """Standalone entry (``python -m media_bench``): the same subcommands, without the sim."""
     parser = argparse.ArgumentParser(prog="python -m media_bench")
     register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    args = parser.parse_args(argv)
-    try:
-        result: int = args.handler(args)
-    except CliError as error:
-        print(f"media_bench: error: {error}", file=sys.stderr)
-        return 2
-    return result
+    return dispatch(parser, argv)

@@ -46,12 +46,16 @@ def run_in_subprocess(*args: str, allowed: tuple[int, ...] = (0,)) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    return dispatch(build_parser(), argv)
+
+
+def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Parse, run the chosen subcommand's handler; a CliError is one line and exit status 2."""
     args = parser.parse_args(argv)
     try:
         result: int = args.handler(args)
     except CliError as error:
-        print(f"spaces-lab: error: {error}", file=sys.stderr)
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("spaces-lab: interrupted", file=sys.stderr)
