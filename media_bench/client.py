@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import aiohttp
@@ -95,16 +95,24 @@ class ApiClient:
     async def end_room(self, token: str, room_id: str) -> None:
         await self.call("POST", f"/rooms/{room_id}/end", token)
 
-    async def events(self, token: str, room_id: str) -> AsyncIterator[dict[str, Any]]:
+    async def events(self, token: str, room_id: str) -> AsyncGenerator[dict[str, Any]]:
         """The room's server-sent events, until the server closes the stream."""
-        url = f"{self.base_url}/rooms/{room_id}/events"
+        async for event in self._stream(f"/rooms/{room_id}/events", token):
+            yield event
+
+    async def lobby(self, token: str) -> AsyncGenerator[dict[str, Any]]:
+        """The Spaces bar's feed: a ``rooms`` snapshot now and at every change."""
+        async for event in self._stream("/events", token):
+            yield event
+
+    async def _stream(self, path: str, token: str) -> AsyncGenerator[dict[str, Any]]:
         headers = {"Authorization": f"Bearer {token}"}
         timeout = aiohttp.ClientTimeout(total=None, sock_read=60)
-        async with self.session.get(url, headers=headers, timeout=timeout) as response:
-            if response.status >= 400:
-                payload = await response.json(content_type=None)
-                raise ApiFailure(response.status, str(payload.get("error", "")))
-            async for line in response.content:
+        async with self.session.get(self.base_url + path, headers=headers, timeout=timeout) as r:
+            if r.status >= 400:
+                payload = await r.json(content_type=None)
+                raise ApiFailure(r.status, str(payload.get("error", "")))
+            async for line in r.content:
                 if line.startswith(b"data: "):
                     event: dict[str, Any] = json.loads(line[6:])
                     yield event

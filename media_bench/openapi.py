@@ -45,6 +45,21 @@ _TEXT = {
 }
 
 ROUTES: tuple[Route, ...] = (
+    Route(
+        "GET",
+        "/",
+        "anyone",
+        "The Spaces page: the Spaces bar of live rooms, joining, speaking and host controls "
+        "in a browser (static files under `/static/`).",
+        auth=False,
+    ),
+    Route(
+        "GET",
+        "/events",
+        "any token holder",
+        "Server-sent events for the Spaces bar: a `rooms` snapshot (id, title, host, "
+        "speaker and listener counts, speaking, ticket price) now and whenever it changes.",
+    ),
     Route("GET", "/healthz", "anyone", "Liveness probe.", auth=False),
     Route("GET", "/openapi.json", "anyone", "This OpenAPI document.", auth=False),
     Route(
@@ -86,6 +101,12 @@ ROUTES: tuple[Route, ...] = (
         "/rooms/{room_id}",
         "any token holder",
         "Room state: host, co-hosts, speakers, muted, listener count, who is speaking, tickets.",
+    ),
+    Route(
+        "GET",
+        "/rooms/{room_id}/participants",
+        "any token holder",
+        "Members, speakers first (query: limit), with role, muted, requested and invited.",
     ),
     Route("POST", "/rooms/{room_id}/end", "host", "End the room; every peer is disconnected."),
     Route(
@@ -132,7 +153,8 @@ ROUTES: tuple[Route, ...] = (
         "/rooms/{room_id}/events",
         "participant",
         "Server-sent events: joined, left, role, muted, unmuted, invited, request, removed, "
-        "ended, and levels (audio levels and who is speaking, every 200 ms).",
+        "ended, levels (audio levels and who is speaking, every 200 ms), and message (to "
+        "the host and co-hosts only).",
     ),
 )
 

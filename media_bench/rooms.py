@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -81,6 +82,8 @@ class Room:
         self.speaking: list[str] = []
         self._subscribers: dict[int, tuple[str, asyncio.Queue[dict[str, Any]]]] = {}
         self._next_subscriber = itertools.count()
+        self.on_change: Callable[[], None] | None = None
+        """Called after every published event (the lobby watches rooms through it)."""
 
     # -- queries ---------------------------------------------------------------------------
     def role_of(self, user_id: str) -> Role | None:
@@ -124,6 +127,34 @@ class Room:
             },
             "created": self.created,
         }
+
+    def summary(self) -> dict[str, Any]:
+        """What the Spaces bar shows of a live room."""
+        speakers = [m for m in self.members.values() if m.role.speaks]
+        return {
+            "id": self.id,
+            "title": self.title,
+            "host": self.host,
+            "speaker_count": len(speakers),
+            "listener_count": len(self.members) - len(speakers),
+            "speaking": bool(self.speaking),
+            "price": None if self.ticketing is None else self.ticketing.price,
+        }
+
+    def participants(self, limit: int) -> list[dict[str, Any]]:
+        """Members, speakers first, with what a moderator needs to act on them."""
+        order = {Role.HOST: 0, Role.COHOST: 1, Role.SPEAKER: 2, Role.LISTENER: 3}
+        members = sorted(self.members.values(), key=lambda m: (order[m.role], m.joined_at))
+        return [
+            {
+                "user": m.user_id,
+                "role": m.role.value,
+                "muted": m.muted,
+                "requested": m.user_id in self.requests,
+                "invited": m.user_id in self.invited,
+            }
+            for m in members[:limit]
+        ]
 
     # -- guards ----------------------------------------------------------------------------
     def _require_live(self) -> None:
@@ -306,7 +337,11 @@ class Room:
         self._member(user_id)
         message = {"from": user_id, "text": text, "at": time.time()}
         self.messages.append(message)
+        self.publish({"type": "message", **message}, only=self._moderates)
         return message
+
+    def _moderates(self, user_id: str) -> bool:
+        return user_id == self.host or self.role_of(user_id) is Role.COHOST
 
     def read_messages(self, actor: str) -> list[dict[str, Any]]:
         if actor != self.host and self.role_of(actor) is not Role.COHOST:
@@ -332,12 +367,15 @@ class Room:
                     queue.put_nowait({"type": "closed"})
                 del self._subscribers[key]
 
-    def publish(self, event: dict[str, Any]) -> None:
-        """Queue an event for every subscriber; a subscriber that falls behind loses events."""
+    def publish(self, event: dict[str, Any], only: Callable[[str], bool] | None = None) -> None:
+        """Queue an event for every subscriber (or those ``only`` picks); a subscriber that
+        falls behind loses events."""
         event = {"room": self.id, "at": round(time.time(), 3), **event}
-        for _, queue in self._subscribers.values():
-            if not queue.full():
+        for owner, queue in self._subscribers.values():
+            if (only is None or only(owner)) and not queue.full():
                 queue.put_nowait(event)
+        if self.on_change is not None:
+            self.on_change()
 
 
 _ACTIONS = {

@@ -8,10 +8,12 @@ import json
 import math
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from media_bench.lobby import Lobby
 from media_bench.media import RoomMedia, SdpError
 from media_bench.metrics import Metrics
 from media_bench.openapi import openapi_document
@@ -23,6 +25,7 @@ from media_bench.users import UserDirectory
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_MESSAGE = 1000
 SSE_HEARTBEAT = 15.0
+WEB_DIR = Path(__file__).with_name("web")
 
 
 class ApiError(Exception):
@@ -67,12 +70,16 @@ class SpacesServer:
         self.rooms: dict[str, Room] = {}
         self.media: dict[str, RoomMedia] = {}
         self.metrics = Metrics(self._snapshot)
+        self.lobby = Lobby(self._summaries)
         self._background: list[asyncio.Task[None]] = []
 
     # -- wiring ----------------------------------------------------------------------------
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.settings.max_body, middlewares=[json_errors])
         r = app.router
+        r.add_get("/", self.page)
+        r.add_static("/static/", WEB_DIR)
+        r.add_get("/events", self.lobby_events)
         r.add_get("/healthz", self.healthz)
         r.add_get("/openapi.json", self.openapi)
         r.add_get("/metrics", self.prometheus)
@@ -82,6 +89,7 @@ class SpacesServer:
         r.add_get("/rooms", self.list_rooms)
         r.add_post("/rooms", self.create_room)
         r.add_get("/rooms/{room_id}", self.get_room)
+        r.add_get("/rooms/{room_id}/participants", self.list_participants)
         r.add_post("/rooms/{room_id}/end", self.end_room)
         r.add_post("/rooms/{room_id}/tickets", self.buy_ticket)
         r.add_post("/rooms/{room_id}/join", self.join)
@@ -98,10 +106,12 @@ class SpacesServer:
 
     async def _start(self, app: web.Application) -> None:
         self._background.append(asyncio.ensure_future(self.metrics.watch_loop_lag()))
+        self._background.append(asyncio.ensure_future(self.lobby.run()))
 
     async def _stop(self, app: web.Application) -> None:
         for task in self._background:
             task.cancel()
+        self.lobby.close()
         for room in self.rooms.values():
             room.live = False
             room.close_all()
@@ -115,6 +125,9 @@ class SpacesServer:
             for member in room.members.values():
                 by_role[member.role.value] += 1
         return len(live), dict(by_role)
+
+    def _summaries(self) -> list[dict[str, Any]]:
+        return [r.summary() for r in self.rooms.values() if r.live]
 
     # -- helpers ---------------------------------------------------------------------------
     def _caller(self, request: web.Request) -> str:
@@ -158,6 +171,9 @@ class SpacesServer:
             media.sync()
 
     # -- routes: service -------------------------------------------------------------------
+    async def page(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(WEB_DIR / "index.html")
+
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "rooms": len(self.rooms)})
 
@@ -232,6 +248,8 @@ class SpacesServer:
             max_cohosts=self.settings.max_cohosts,
         )
         self.rooms[room.id] = room
+        room.on_change = self.lobby.changed
+        self.lobby.changed()
         self.media[room.id] = RoomMedia(
             room, self.settings, on_packets_in=self.metrics.packets_received.inc
         )
@@ -272,6 +290,17 @@ class SpacesServer:
     async def get_room(self, request: web.Request) -> web.Response:
         self._caller(request)
         return web.json_response(self._room(request).state())
+
+    async def list_participants(self, request: web.Request) -> web.Response:
+        self._caller(request)
+        room = self._room(request)
+        try:
+            limit = int(request.query.get("limit", "200"))
+        except ValueError as error:
+            raise ApiError(400, "limit must be an integer") from error
+        if limit < 1 or limit > 10_000:
+            raise ApiError(400, "limit must be between 1 and 10000")
+        return web.json_response({"room": room.id, "participants": room.participants(limit)})
 
     async def end_room(self, request: web.Request) -> web.Response:
         caller = self._caller(request)
@@ -377,28 +406,44 @@ class SpacesServer:
         caller = self._caller(request)
         room = self._room(request)
         key, queue = room.subscribe(caller)
-        response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-        )
         try:
-            await response.prepare(request)
-            await response.write(b": connected\n\n")
-            while True:
-                try:
-                    event = await asyncio.wait_for(queue.get(), SSE_HEARTBEAT)
-                except TimeoutError:
-                    await response.write(b": heartbeat\n\n")
-                    continue
-                await response.write(f"data: {json.dumps(event)}\n\n".encode())
-                if event.get("type") == "closed":
-                    break
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+            return await stream_events(request, queue)
         finally:
             room.unsubscribe(key)
-        with contextlib.suppress(ConnectionResetError):
-            await response.write_eof()
-        return response
+
+    async def lobby_events(self, request: web.Request) -> web.StreamResponse:
+        self._caller(request)
+        queue = self.lobby.watch()
+        try:
+            return await stream_events(request, queue)
+        finally:
+            self.lobby.unwatch(queue)
+
+
+async def stream_events(
+    request: web.Request, queue: asyncio.Queue[dict[str, Any]]
+) -> web.StreamResponse:
+    """Server-sent events from ``queue`` until a ``closed`` event or the client goes away."""
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    try:
+        await response.prepare(request)
+        await response.write(b": connected\n\n")
+        while True:
+            try:
+                event = await asyncio.wait_for(queue.get(), SSE_HEARTBEAT)
+            except TimeoutError:
+                await response.write(b": heartbeat\n\n")
+                continue
+            await response.write(f"data: {json.dumps(event)}\n\n".encode())
+            if event.get("type") == "closed":
+                break
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    with contextlib.suppress(ConnectionResetError):
+        await response.write_eof()
+    return response
 
 
 def build_app(
