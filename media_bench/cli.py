@@ -159,6 +159,7 @@ def run_serve(args: argparse.Namespace) -> int:
         try:
             async with running_server(settings, users, host=args.host, port=args.port) as run:
                 print(f"spaces-lab serve: listening on {run.url}", flush=True)
+                print(f"the Spaces page: {run.url}/", flush=True)
                 await stop.wait()
         except OSError as error:
             raise CliError(f"--host/--port: cannot listen: {error.strerror}") from error

@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncGenerator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from media_bench.bots import SpeakerBot
 from media_bench.client import ApiClient
 from media_bench.harness import Running
 from media_bench.marks import Signal
+from media_bench.openapi import routes_markdown
 from tests.test_media_api import expect, real_offer, run
 
 pytestmark = pytest.mark.timeout(60)
@@ -147,3 +149,8 @@ def test_messages_reach_the_host_stream_and_no_listener() -> None:
     to_host, to_other = run(body)
     assert to_host == ["hello host"]
     assert to_other == []
+
+
+def test_readme_route_table_is_the_served_one() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert routes_markdown() in readme
