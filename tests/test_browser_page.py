@@ -69,8 +69,11 @@ def on_stage(body: Callable[[Stage], Awaitable[None]], tmp_path: Path) -> None:
             )
             page = await browser.new_page(viewport={"width": 900, "height": 900})
             stage = Stage(api, running.url, page, [])
+            uncaught: list[str] = []
+            page.on("pageerror", lambda error: uncaught.append(str(error)))
             try:
                 await body(stage)
+                assert uncaught == [], uncaught
             finally:
                 for bot in stage.bots:
                     await bot.close()
@@ -163,7 +166,7 @@ def test_browser_listener_hears_the_room_speaks_when_accepted_and_is_removed(
             host_item = page.locator('#speakers li[data-user="host"]')
             await expect(host_item).to_have_class(classes("speaking"))
 
-            # Message the host; ask to speak; the host accepts; the microphone goes out.
+            # Message the host; ask to speak; accept the host's invitation; the microphone goes out.
             await page.fill("#message-text", "hello from the browser")
             await page.click("#message-form button")
             await expect(page.locator("#notice")).to_have_text("Message sent to the host.")
@@ -174,7 +177,8 @@ def test_browser_listener_hears_the_room_speaks_when_accepted_and_is_removed(
             assert band_ratio(before, BROWSER_HZ) < 0.01
             await page.click("#request-speak")
             await expect(page.locator("#request-speak")).to_have_text("Requested")
-            await stage.api.act(host_token, rid, "u2", "accept")
+            await stage.api.act(host_token, rid, "u2", "invite")
+            await page.click("#accept-invite")
             await expect(page.locator("#my-role")).to_have_text("you are a speaker")
             assert await until(lambda: page.evaluate("window.spacesPage.session().publishing"))
             await asyncio.sleep(0.5)

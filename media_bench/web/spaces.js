@@ -365,7 +365,7 @@ function renderRoom(s, room, participants) {
   $("my-role").textContent = ROLE_LABELS[s.role];
 
   const speakers = participants.filter((p) => speaks(p.role));
-  $("speakers").replaceChildren(...speakers.map((p) => speakerItem(p, moderator, room)));
+  $("speakers").replaceChildren(...speakers.map((p) => speakerItem(s, p, room)));
 
   const listener = s.role === "listener";
   $("request-speak").hidden = !listener || s.invited;
@@ -393,7 +393,8 @@ function renderRoom(s, room, participants) {
   );
 }
 
-function speakerItem(p, moderator, room) {
+function speakerItem(s, p, room) {
+  const moderator = s.role === "host" || s.role === "cohost";
   const badge = { host: "Host", cohost: "Co-host", speaker: "Speaker" }[p.role];
   const li = element(
     "li",
@@ -408,7 +409,13 @@ function speakerItem(p, moderator, room) {
   li.classList.toggle("speaking", room.speaking.includes(p.user));
   if (moderator && p.user !== me.user && p.role !== "host") {
     li.append(
-      actionButtons(p.user, p.muted ? null : ["mute", "Mute"], ["listener", "To listener"], ["remove", "Remove"]),
+      actionButtons(
+        p.user,
+        p.muted ? null : ["mute", "Mute"],
+        p.role === "speaker" && s.role === "host" ? ["cohost", "Make co-host"] : null,
+        ["listener", "To listener"],
+        ["remove", "Remove"],
+      ),
     );
   }
   return li;
@@ -501,6 +508,16 @@ function wire() {
       .catch((e) => notice(e.message));
   });
 }
+
+// Closing the tab leaves the room at once instead of when the server's ICE consent times out.
+addEventListener("pagehide", () => {
+  if (!session) return;
+  fetch(`/rooms/${session.roomId}/leave`, {
+    method: "POST",
+    keepalive: true,
+    headers: { Authorization: `Bearer ${me.token}` },
+  });
+});
 
 window.spacesPage = {
   hearing,
