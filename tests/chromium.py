@@ -80,6 +80,4 @@ def launch_args(microphone_wav: Path) -> list[str]:
         "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-audio-capture={microphone_wav}",
         "--autoplay-policy=no-user-gesture-required",
-        # Plain host candidates: the aiortc server cannot resolve mDNS names here.
-        "--disable-features=WebRtcHideLocalIpsWithMdns",
     ]
