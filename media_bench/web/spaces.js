@@ -77,6 +77,7 @@ const money = (price) => `$${Number(price).toFixed(2)}`;
 
 // -- signing in ----------------------------------------------------------------------------
 async function signIn(user) {
+  if (session) await leaveRoom();
   const { token } = await api("POST", "/auth/token", { user });
   Object.assign(me, { user, token });
   const info = await api("GET", `/users/${encodeURIComponent(user)}`);
@@ -86,6 +87,7 @@ async function signIn(user) {
     (info.can_host ? " · can host" : "");
   $("whoami").hidden = false;
   $("start").hidden = !info.can_host || session !== null;
+  $("spaces-bar").dataset.empty = "No live Spaces right now.";
   notice("");
   watchLobby();
 }
