@@ -180,7 +180,8 @@ def run_swarm(args: argparse.Namespace) -> SwarmResult:
         writer.write_table("history", pd.read_csv(history))
     summary = summarise(stats, metrics, wall=wall, loadgen_cpu=loadgen_cpu,
                         server_cpu=server_cpu, duration=args.duration)
-    summary["steady"] = steady_state(metrics, hold_from=args.duration * HOLD_FROM_SHARE)
+    summary["steady"] = steady_state(metrics, hold_from=args.duration * HOLD_FROM_SHARE,
+                                     hold_until=args.duration)
     summary["locust_exit_code"] = locust.returncode
     summary["verdict_lines"] = [line.strip() for line in (folder / "locust.log").read_text()
                                 .splitlines() if line.startswith("threshold exceeded")]
@@ -250,14 +251,15 @@ def summarise(stats: pd.DataFrame, metrics: pd.DataFrame, wall: float, loadgen_c
 HOLD_FROM_SHARE = 0.6  # the ramp shape holds from 60% of the run; storm users are all in by then
 
 
-def steady_state(metrics: pd.DataFrame, hold_from: float) -> dict[str, float]:
-    """Listeners held per core of each process over the window after ``hold_from`` seconds:
-    listener-seconds in the window divided by the CPU-seconds each process spent in it."""
+def steady_state(metrics: pd.DataFrame, hold_from: float, hold_until: float) -> dict[str, float]:
+    """Listeners held per core of each process while the load holds, from ``hold_from`` to
+    ``hold_until`` seconds (the end of the load, before the users stop): listener-seconds in
+    the window divided by the CPU-seconds each process spent in it."""
     listeners = metrics[(metrics["metric"] == "spaces_participants")
                         & (metrics["labels"] == "role=listener")].groupby("t_s")["value"].sum()
-    window = listeners[listeners.index >= hold_from]
-    out: dict[str, float] = {"from_s": hold_from, "listeners_mean": float(window.mean())
-                             if len(window) else 0.0}
+    window = listeners[(listeners.index >= hold_from) & (listeners.index <= hold_until)]
+    out: dict[str, float] = {"from_s": hold_from, "to_s": hold_until,
+                             "listeners_mean": float(window.mean()) if len(window) else 0.0}
     if len(window) < 2:
         return out
     t0, t1 = float(window.index.min()), float(window.index.max())
@@ -295,10 +297,12 @@ def print_summary(result: SwarmResult) -> None:
           f"speakers, mixing and control calls included)")
     steady = s.get("steady", {})
     if "listeners_per_loadgen_core" in steady:
-        print(f"steady state from {steady['from_s']:.0f} s ({steady['listeners_mean']:.0f} "
-              f"listeners): {steady['listeners_per_loadgen_core']:,.0f} listeners per "
-              f"load-generator core, {steady.get('listeners_per_server_core', 0):,.0f} per "
-              f"server core")
+        print(f"steady state {steady['from_s']:.0f}-{steady['to_s']:.0f} s "
+              f"({steady['listeners_mean']:.0f} listeners): "
+              f"{steady['listeners_per_loadgen_core']:,.0f} listeners per load-generator core "
+              f"({steady['loadgen_cores']:.2f} cores), "
+              f"{steady.get('listeners_per_server_core', 0):,.0f} per server core "
+              f"({steady.get('server_cores', float('nan')):.2f} cores)")
     for line in s["verdict_lines"]:
         print(line)
     print(f"verdict: {'PASS' if result.exit_code == 0 else 'FAIL'}")

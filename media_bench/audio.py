@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fractions
+import functools
 
 import av
 import numpy as np
@@ -21,13 +22,16 @@ Pcm = npt.NDArray[np.int16]
 def to_mono(frame: av.AudioFrame) -> Pcm:
     """Down-mix a decoded s16 frame (mono, or packed/planar stereo) to mono int16."""
     data: npt.NDArray[np.int16] = np.asarray(frame.to_ndarray(), dtype=np.int16)
-    channels = len(frame.layout.channels)
+    channels = frame.layout.nb_channels
     if channels == 1:
         mono: Pcm = data.reshape(-1)
         return mono
-    if data.shape[0] == 1:  # packed: L R L R ...
-        data = data.reshape(-1, channels).T
-    mixed: Pcm = (data.astype(np.int32).sum(axis=0) // channels).astype(np.int16)
+    packed = data.shape[0] == 1  # L R L R ...
+    rows = [data[0, c::channels] for c in range(channels)] if packed else list(data)
+    summed = rows[0].astype(np.int32)
+    for row in rows[1:]:
+        summed += row
+    mixed: Pcm = (summed // channels).astype(np.int16)
     return mixed
 
 
@@ -58,11 +62,17 @@ def tone_power(pcm: npt.NDArray[np.int16], hz: float) -> float:
     n = len(pcm)
     if n == 0:
         return 0.0
-    x = pcm.astype(np.float64) / FULL_SCALE
+    re, im = _tone_basis(n, hz) @ pcm
+    return 4.0 * float(re * re + im * im) / (n * n)
+
+
+@functools.lru_cache(maxsize=32)
+def _tone_basis(n: int, hz: float) -> npt.NDArray[np.float64]:
+    """Cosine and sine of ``hz`` over ``n`` samples, scaled from int16 to full scale."""
     t = np.arange(n) / SAMPLE_RATE
-    re = float(np.dot(x, np.cos(2 * np.pi * hz * t)))
-    im = float(np.dot(x, np.sin(2 * np.pi * hz * t)))
-    return 4.0 * (re * re + im * im) / (n * n)
+    basis = np.stack([np.cos(2 * np.pi * hz * t), np.sin(2 * np.pi * hz * t)]) / FULL_SCALE
+    basis.setflags(write=False)
+    return basis
 
 
 def spectrum_peaks(pcm: npt.NDArray[np.int16], count: int = 4) -> list[float]:

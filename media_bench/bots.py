@@ -6,11 +6,13 @@ load test can drive them from its own loop thread.
 Receive paths (``ProbeMode``):
 
 - ``count``: count packets at the socket, with loss and jitter from their RTP headers, which
-  SRTP leaves in clear; STUN and DTLS still go to aiortc, media never reaches its receive path
-  (no SRTP unprotect, no parsing, no queue). The cheapest listener: a load generator holds
-  as many of them per core as a server core serves.
-- ``arrival``: also decode each packet on arrival (as the server does) and time the marks:
-  mouth-to-arrival latency.
+  SRTP leaves in clear; STUN (consent) and DTLS still go to aioice and aiortc, media and the
+  server's RTCP never reach aiortc (no SRTP unprotect, no parsing, no queue). The sockets of
+  count and arrival listeners on a loop share one epoll set, read in one callback per wake-up.
+  The cheapest listener: a load generator core holds about twice as many as a server core
+  serves.
+- ``arrival``: also unprotect and decode each packet at the socket (as the server decodes)
+  and time the marks: mouth-to-arrival latency.
 - ``full``: also let aiortc's receive path (jitter buffer, decoder thread) run and time the
   marks in what ``track.recv()`` returns: mouth-to-ear latency as a person would hear it.
 """
@@ -20,39 +22,89 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import select
 import struct
+import sys
 import time
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import av
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+import pylibsrtp
+from aiortc import (
+    RTCConfiguration,
+    RTCDtlsTransport,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 
-from media_bench.audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, Pcm, to_mono
+from media_bench.audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, TIME_BASE, Pcm, to_mono
 from media_bench.client import ApiClient
 from media_bench.codec import OpusDecoder, OpusEncoder
 from media_bench.marks import MarkDetector, Signal, grid_index
 
 ProbeMode = Literal["count", "arrival", "full"]
 _RTP_HEADER = struct.Struct("!HI")
+_MAX_DATAGRAM = 65535
 RESYNC_FRAMES = 5
+VOICE_BITRATE = 32_000
+
+
+class SharedVoice:
+    """One Opus stream of a ``Signal`` per process, by grid slot, for every speaker bot that
+    publishes it: each frame is encoded once, however many bots send it."""
+
+    KEEP_SLOTS = 4 * RESYNC_FRAMES
+
+    def __init__(self, signal: Signal, bitrate: int) -> None:
+        self.signal = signal
+        self._encoder = OpusEncoder(bitrate, complexity=0)
+        self._payloads: dict[int, bytes] = {}
+        self._first: int | None = None
+
+    def payload(self, slot: int) -> bytes:
+        found = self._payloads.get(slot)
+        if found is None:
+            if self._first is None:
+                self._first = slot
+            packet = self._encoder.encode(self.signal.frame(slot),
+                                          (slot - self._first) * FRAME_SAMPLES)
+            assert packet is not None
+            found = self._payloads[slot] = bytes(packet)
+            for old in [s for s in self._payloads if s <= slot - self.KEEP_SLOTS]:
+                del self._payloads[old]
+        return found
+
+
+_voices: dict[tuple[float | None, float, bool, int], SharedVoice] = {}
+
+
+def shared_voice(signal: Signal, bitrate: int) -> SharedVoice:
+    key = (signal.tone_hz, signal.amplitude, signal.marks, bitrate)
+    if key not in _voices:
+        _voices[key] = SharedVoice(signal, bitrate)
+    return _voices[key]
 
 
 class VoiceTrack(MediaStreamTrack):
     """Publishes ``Signal`` frames, pre-encoded (mono Opus), on the shared 20 ms wall grid.
 
     Frame k goes out at the wall-clock instant of its grid slot, which is when its marks
-    count as spoken; pacing from the grid keeps the stream drift-free.
+    count as spoken; pacing from the grid keeps the stream drift-free. Tracks of the same
+    signal share its encoding (``SharedVoice``).
     """
 
     kind = "audio"
 
-    def __init__(self, signal: Signal, bitrate: int = 32_000) -> None:
+    def __init__(self, signal: Signal, bitrate: int = VOICE_BITRATE) -> None:
         super().__init__()
         self.signal = signal
-        self._encoder = OpusEncoder(bitrate, complexity=0)
+        self._voice = shared_voice(signal, bitrate)
         self._slot: int | None = None
         self._first = 0
         self.sent = 0
@@ -70,10 +122,54 @@ class VoiceTrack(MediaStreamTrack):
         elif delay < -RESYNC_FRAMES * FRAME_SECONDS:
             self._slot = grid_index(time.time())
         slot = self._slot
-        packet = self._encoder.encode(self.signal.frame(slot), (slot - self._first) * FRAME_SAMPLES)
-        assert packet is not None
+        packet = av.Packet(self._voice.payload(slot))
+        packet.pts = (slot - self._first) * FRAME_SAMPLES
+        packet.time_base = TIME_BASE
         self.sent += 1
         return packet
+
+
+class _SocketPoller:
+    """The sockets of the counting and arrival-timing bots on one loop, in an epoll set of
+    their own that the loop watches as one descriptor: each wake-up reads every ready socket
+    in one callback, without a handle per datagram."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        monkey = sys.modules.get("gevent.monkey")  # gevent's patching removes select.epoll
+        epoll = select.epoll if monkey is None else monkey.get_original("select", "epoll")
+        self._epoll: select.epoll = epoll()
+        self._readers: dict[int, Callable[[], None]] = {}
+        loop.add_reader(self._epoll.fileno(), self._ready)
+
+    def add(self, fd: int, reader: Callable[[], None]) -> None:
+        self._readers[fd] = reader
+        try:
+            self._epoll.register(fd, select.EPOLLIN)
+        except FileExistsError:  # a closed socket's descriptor, reused
+            self._epoll.modify(fd, select.EPOLLIN)
+
+    def remove(self, fd: int) -> None:
+        if self._readers.pop(fd, None) is not None:
+            with contextlib.suppress(OSError):
+                self._epoll.unregister(fd)
+
+    def _ready(self) -> None:
+        readers = self._readers
+        for fd, _ in self._epoll.poll(0, len(readers) or 1):
+            reader = readers.get(fd)
+            if reader is not None:
+                reader()
+
+
+_pollers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SocketPoller] = (
+    weakref.WeakKeyDictionary())
+
+
+def _poller() -> _SocketPoller:
+    loop = asyncio.get_running_loop()
+    if loop not in _pollers:
+        _pollers[loop] = _SocketPoller(loop)
+    return _pollers[loop]
 
 
 @dataclass
@@ -92,8 +188,7 @@ class AudioProbe:
     recording: list[Pcm] = field(default_factory=list)
     _base_seq: int | None = None
     _highest: int = -1
-    _cycles: int = 0
-    _last_seq: int = 0
+    """Highest sequence number seen, extended past 16 bits."""
     _transit: float | None = None
     _decoder: OpusDecoder | None = None
     _got_first: asyncio.Event = field(default_factory=asyncio.Event)
@@ -101,49 +196,95 @@ class AudioProbe:
 
     def attach(self, receiver: RTCRtpReceiver, track: MediaStreamTrack) -> None:
         """Take over (``count``, ``arrival``) or tap (``full``) a receiver's RTP handling."""
+        self._decoder = None if self.mode == "count" else OpusDecoder()
+        dtls = receiver.transport
+        for protocol in dtls.transport._connection._protocols:
+            transport: Any = protocol.transport
+            if transport is None:
+                continue
+            if self.mode == "full":
+                # asyncio reads datagrams into 256 KiB buffers: an allocation per packet
+                transport.max_size = _MAX_DATAGRAM
+            else:
+                self._read_socket(protocol, dtls)
+        if self.mode != "full":
+            return
         original = receiver._handle_rtp_packet
-        if self.mode != "count":
-            self._decoder = OpusDecoder()
 
         async def on_rtp(packet: RtpPacket, arrival_time_ms: int = 0) -> None:
             self.on_packet(packet)
-            if self.mode == "full":
-                await original(packet, arrival_time_ms=arrival_time_ms)
+            await original(packet, arrival_time_ms=arrival_time_ms)
 
         receiver._handle_rtp_packet = on_rtp  # type: ignore[method-assign]
-        if self.mode == "count":
-            # Skip aiortc's RTP parsing and routing too: read sequence and timestamp only.
-            async def on_data(data: bytes, arrival_time_ms: int = 0) -> None:
-                if len(data) >= 12:
-                    sequence, timestamp = _RTP_HEADER.unpack_from(data, 2)
-                    self.on_header(sequence, timestamp)
+        self._task = asyncio.ensure_future(self._play(track))
 
-            receiver.transport._handle_rtp_data = on_data  # type: ignore[method-assign]
-            self._count_at_socket(receiver)
-        if self.mode == "full":
-            self._task = asyncio.ensure_future(self._play(track))
+    def _read_socket(self, protocol: Any, dtls: RTCDtlsTransport) -> None:
+        """Read one of the peer's UDP sockets from the loop's poller instead of its transport.
 
-    def _count_at_socket(self, receiver: RTCRtpReceiver) -> None:
-        """Count media datagrams where the socket hands them to ICE (RFC 5761/7983 demux)."""
-        connection = receiver.transport.transport._connection
-        for protocol in connection._protocols:
-            original = protocol.datagram_received
+        RTP is handled on the spot (RFC 5761/7983 demux); a counting listener also drops the
+        server's RTCP sender reports, which it has no use for. STUN (consent) and DTLS still
+        go to aioice and aiortc.
+        """
+        sock = protocol.transport._sock
+        recvfrom = getattr(sock, "_sock", sock).recvfrom  # gevent wraps the OS socket
+        deliver, failed = protocol.datagram_received, protocol.error_received
+        header = _RTP_HEADER.unpack_from
+        counting = self.mode == "count"
 
-            def on_datagram(data: bytes | str, addr: tuple[Any, ...],
-                            original: Any = original) -> None:
-                if (isinstance(data, bytes) and len(data) >= 12 and 128 <= data[0] <= 191
-                        and not 192 <= data[1] <= 223):  # RTP, not RTCP
-                    sequence, timestamp = _RTP_HEADER.unpack_from(data, 2)
-                    self.on_header(sequence, timestamp)
+        def read() -> None:
+            try:
+                data, addr = recvfrom(_MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:
+                failed(error)
+                return
+            if len(data) >= 12 and 127 < data[0] < 192:
+                if not 191 < data[1] < 224:
+                    if counting:
+                        self.on_header(*header(data, 2))
+                    else:
+                        self._on_srtp(dtls, data)
                     return
-                original(data, addr)
+                if counting:
+                    return
+            deliver(data, addr)
 
-            protocol.datagram_received = on_datagram  # type: ignore[method-assign]
+        fd = sock.fileno()
+        poller = _poller()
+        protocol.transport.pause_reading()
+        poller.add(fd, read)
+        closed = protocol.connection_lost
+
+        def connection_lost(exc: Exception | None) -> None:
+            poller.remove(fd)
+            closed(exc)
+
+        protocol.connection_lost = connection_lost
+
+    def _on_srtp(self, dtls: RTCDtlsTransport, data: bytes) -> None:
+        if dtls._rx_srtp is None:
+            return
+        try:
+            plain = dtls._rx_srtp.unprotect(data)
+        except pylibsrtp.Error:
+            return
+        sequence, timestamp = _RTP_HEADER.unpack_from(plain, 2)
+        self.on_header(sequence, timestamp)
+        start = 12 + 4 * (plain[0] & 0x0F)
+        if plain[0] & 0x10 and len(plain) >= start + 4:
+            start += 4 + 4 * int.from_bytes(plain[start + 2 : start + 4], "big")
+        end = len(plain) - plain[-1] if plain[0] & 0x20 else len(plain)
+        if start < end:
+            self._decode(plain[start:end])
 
     def on_packet(self, packet: RtpPacket) -> None:
         self.on_header(packet.sequence_number, packet.timestamp)
+        self._decode(packet.payload)
+
+    def _decode(self, payload: bytes) -> None:
         if self._decoder is not None:
-            pcm = self._decoder.decode(packet.payload)
+            pcm = self._decoder.decode(payload)
             if pcm is not None:
                 self.arrival_marks.feed(pcm, time.time())
                 if self.record:
@@ -153,25 +294,18 @@ class AudioProbe:
         """Count one packet: first arrival, sequence (loss) and timestamp (jitter)."""
         now = time.monotonic()
         self.packets += 1
-        if self.first_arrival is None:
+        if self._base_seq is None:
             self.first_arrival = now
             self._got_first.set()
-        self._track_sequence(sequence)
+            self._base_seq = self._highest = sequence
+        else:
+            ahead = (sequence - self._highest) & 0xFFFF  # a late packet wraps to >= 0x8000
+            if ahead < 0x8000:
+                self._highest += ahead
         transit = now - timestamp / SAMPLE_RATE
         if self._transit is not None:
             self.jitter += (abs(transit - self._transit) - self.jitter) / 16
         self._transit = transit
-
-    def _track_sequence(self, seq: int) -> None:
-        if self._base_seq is None:
-            self._base_seq = seq
-            self._highest = seq
-            self._last_seq = seq
-            return
-        if seq < self._last_seq and self._last_seq - seq > 30000:
-            self._cycles += 1 << 16
-        self._last_seq = seq
-        self._highest = max(self._highest, self._cycles + seq)
 
     @property
     def expected(self) -> int:

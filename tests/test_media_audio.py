@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from media_bench.audio import band_ratio
-from media_bench.bots import Bot, ListenerBot, ProbeMode, SpeakerBot
+from media_bench.bots import AudioProbe, Bot, ListenerBot, ProbeMode, SpeakerBot
 from media_bench.client import ApiClient, ApiFailure
 from media_bench.harness import running_server
 from media_bench.marks import Signal
@@ -187,3 +187,12 @@ def test_disconnects_leaves_and_ending_the_room_stop_the_media() -> None:
         assert len(heard[stayer]) == 0 and len(heard[host]) == 0
 
     with_room(body)
+
+
+def test_the_counting_probe_sees_loss_across_a_sequence_wrap() -> None:
+    probe = AudioProbe(mode="count")
+    for sequence in (65533, 65534, 65535, 1, 2, 4):  # 0 and 3 never arrive
+        probe.on_header(sequence, sequence * 960)
+    assert probe.counters() == (6, 8)
+    probe.on_header(3, 3 * 960)  # late, not a new cycle
+    assert probe.counters() == (7, 8)

@@ -72,6 +72,48 @@ def test_bridge_lets_greenlets_wait_on_asyncio_concurrently():
     assert result.stdout.strip() == "ok"
 
 
+def test_aiortc_receivers_decode_on_the_shared_pool_in_order():
+    script = textwrap.dedent("""
+        from gevent import monkey; monkey.patch_all()
+        import asyncio
+        import aiortc.rtcrtpreceiver as receiver
+        from aiortc.jitterbuffer import JitterFrame
+        from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+        from loadtests import bridge
+        from media_bench.codec import OpusEncoder
+        from media_bench.marks import Signal
+
+        async def main():
+            loop = asyncio.get_running_loop()
+            opus = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2,
+                                         payloadType=111)
+            tracks = []
+            for _ in range(3):  # as RTCRtpReceiver.receive() starts its decoder
+                queue, track = receiver.queue.Queue(), asyncio.Queue()
+                receiver.threading.Thread(target=receiver.decoder_worker, args=(
+                    loop, queue, track, receiver.threading.Event())).start()
+                tracks.append((queue, track))
+            encoder = OpusEncoder(32_000, 0)
+            for slot in range(20):
+                payload = bytes(encoder.encode(Signal().frame(slot), slot * 960))
+                for queue, _ in tracks:
+                    queue.put((opus, JitterFrame(data=payload, timestamp=slot * 960)))
+            for queue, _ in tracks:
+                queue.put(None)
+            for _, track in tracks:
+                frames = [await asyncio.wait_for(track.get(), 5) for _ in range(21)]
+                assert frames[-1] is None, "end of track"
+                assert [f.pts for f in frames[:-1]] == [s * 960 for s in range(20)], "order"
+            print("ok")
+
+        bridge.run(main(), 30)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
