@@ -29,8 +29,11 @@ class Lobby:
 
     def watch(self) -> asyncio.Queue[dict[str, Any]]:
         """A queue that starts with the current snapshot and gets every change after it."""
+        self.flush()  # watchers already here get any pending change first
+        snapshot = self.snapshot()
+        self._last, self._dirty = snapshot["rooms"], False
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(LOBBY_QUEUE)
-        queue.put_nowait(self.snapshot())
+        queue.put_nowait(snapshot)
         self._watchers.add(queue)
         return queue
 
@@ -48,7 +51,7 @@ class Lobby:
 
     def flush(self) -> None:
         """Send the snapshot to every watcher if it differs from the last one sent."""
-        if not self._dirty:
+        if not self._dirty or not self._watchers:  # nobody watching: build nothing
             return
         self._dirty = False
         snapshot = self.snapshot()

@@ -40,6 +40,16 @@ async def real_offer() -> tuple[RTCPeerConnection, str]:
     return pc, pc.localDescription.sdp
 
 
+async def join_peers(api: ApiClient, rid: str, tokens: list[str]) -> list[RTCPeerConnection]:
+    """Join each token's user to the room with a real (receive-only) peer; close them after."""
+    pcs = []
+    for token in tokens:
+        pc, offer = await real_offer()
+        pcs.append(pc)
+        await api.join(token, rid, offer)
+    return pcs
+
+
 async def raw(
     api: ApiClient, method: str, path: str, token: str | None = None, data: bytes = b""
 ) -> tuple[int, Any]:
@@ -205,11 +215,7 @@ def test_only_host_and_cohosts_use_host_powers_and_read_messages() -> None:
     async def body(running: Running, api: ApiClient) -> None:
         host, a, b = await api.token("host"), await api.token("u1"), await api.token("u2")
         rid = (await api.create_room(host, "r"))["id"]
-        pcs = []
-        for token in (host, a, b):
-            pc, offer = await real_offer()
-            pcs.append(pc)
-            await api.join(token, rid, offer)
+        pcs = await join_peers(api, rid, [host, a, b])
         await api.call("POST", f"/rooms/{rid}/requests", b)
         before = await api.room(host, rid)
         for action in ("invite", "accept", "cohost", "remove", "mute", "listener"):
@@ -234,11 +240,7 @@ def test_events_stream_role_changes_and_removal() -> None:
     async def body(running: Running, api: ApiClient) -> list[dict[str, Any]]:
         host, user = await api.token("host"), await api.token("u3")
         rid = (await api.create_room(host, "r"))["id"]
-        pcs = []
-        for token in (host, user):
-            pc, offer = await real_offer()
-            pcs.append(pc)
-            await api.join(token, rid, offer)
+        pcs = await join_peers(api, rid, [host, user])
         events: list[dict[str, Any]] = []
         connected = asyncio.Event()
 

@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiortc import RTCPeerConnection
 
 from media_bench.bots import SpeakerBot
 from media_bench.client import ApiClient
 from media_bench.harness import Running
+from media_bench.lobby import Lobby
 from media_bench.marks import Signal
 from media_bench.openapi import routes_markdown
-from tests.test_media_api import expect, real_offer, run
+from tests.test_media_api import expect, join_peers, run
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -81,13 +81,8 @@ def test_participants_list_roles_requests_and_invitations() -> None:
     async def body(running: Running, api: ApiClient) -> list[dict[str, Any]]:
         host = await api.token("host")
         rid = (await api.create_room(host, "r"))["id"]
-        pcs: list[RTCPeerConnection] = []
-        tokens = {}
-        for user in ("host", "u1", "u2", "u3"):
-            tokens[user] = await api.token(user)
-            pc, offer = await real_offer()
-            pcs.append(pc)
-            await api.join(tokens[user], rid, offer)
+        tokens = {user: await api.token(user) for user in ("host", "u1", "u2", "u3")}
+        pcs = await join_peers(api, rid, list(tokens.values()))
         await api.call("POST", f"/rooms/{rid}/requests", tokens["u1"])
         await api.act(host, rid, "u2", "invite")
         await api.act(host, rid, "u3", "invite")
@@ -121,11 +116,7 @@ def test_messages_reach_the_host_stream_and_no_listener() -> None:
     async def body(running: Running, api: ApiClient) -> tuple[list[str], list[str]]:
         host, writer, other = [await api.token(u) for u in ("host", "u1", "u2")]
         rid = (await api.create_room(host, "r"))["id"]
-        pcs = []
-        for token in (host, writer, other):
-            pc, offer = await real_offer()
-            pcs.append(pc)
-            await api.join(token, rid, offer)
+        pcs = await join_peers(api, rid, [host, writer, other])
         seen: dict[str, list[str]] = {"host": [], "other": []}
 
         async def watch(name: str, token: str) -> None:
@@ -154,3 +145,32 @@ def test_messages_reach_the_host_stream_and_no_listener() -> None:
 def test_readme_route_table_is_the_served_one() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert routes_markdown() in readme
+
+
+def test_lobby_builds_nothing_unwatched_and_a_new_watcher_starts_current() -> None:
+    rooms: list[dict[str, Any]] = [{"id": "r1"}]
+    built: list[int] = []
+
+    def summaries() -> list[dict[str, Any]]:
+        built.append(1)
+        return [dict(r) for r in rooms]
+
+    async def body() -> tuple[list[Any], list[Any]]:
+        lobby = Lobby(summaries)
+        lobby.changed()
+        lobby.flush()
+        assert built == []  # nobody watching
+        first = lobby.watch()
+        rooms.append({"id": "r2"})
+        lobby.changed()
+        second = lobby.watch()  # first gets the pending change before second starts
+        lobby.flush()
+        drained: list[list[Any]] = [[], []]
+        for queue, out in ((first, drained[0]), (second, drained[1])):
+            while not queue.empty():
+                out.append([r["id"] for r in (await queue.get())["rooms"]])
+        return drained[0], drained[1]
+
+    first, second = asyncio.run(body())
+    assert first == [["r1"], ["r1", "r2"]]
+    assert second == [["r1", "r2"]]

@@ -231,23 +231,27 @@ function hear(s, stream) {
   audioContext.createMediaStreamSource(stream).connect(analyser);
   s.analyser = analyser;
   s.meter = setInterval(() => {
-    $("level").value = Math.max(-100, hearing().levelDb);
+    $("level").value = Math.max(-100, levelDb(analyser));
   }, 100);
+}
+
+function levelDb(analyser) {
+  const wave = new Float32Array(analyser.fftSize);
+  analyser.getFloatTimeDomainData(wave);
+  const rms = Math.sqrt(wave.reduce((sum, x) => sum + x * x, 0) / wave.length);
+  return 20 * Math.log10(rms || 1e-10);
 }
 
 /** What this page hears now: level in dBFS and the loudest frequency. */
 function hearing() {
   const analyser = session?.analyser;
   if (!analyser) return { levelDb: -Infinity, peakHz: 0 };
-  const wave = new Float32Array(analyser.fftSize);
-  analyser.getFloatTimeDomainData(wave);
-  const rms = Math.sqrt(wave.reduce((sum, x) => sum + x * x, 0) / wave.length);
   const spectrum = new Float32Array(analyser.frequencyBinCount);
   analyser.getFloatFrequencyData(spectrum);
   let peak = 1;
   for (let i = 2; i < spectrum.length; i++) if (spectrum[i] > spectrum[peak]) peak = i;
   return {
-    levelDb: 20 * Math.log10(rms || 1e-10),
+    levelDb: levelDb(analyser),
     peakHz: (peak * analyser.context.sampleRate) / analyser.fftSize,
   };
 }
