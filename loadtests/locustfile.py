@@ -19,7 +19,7 @@ from locust import events
 from locust.runners import WorkerRunner
 
 from loadtests import bridge, session
-from loadtests.thresholds import verdict
+from loadtests.thresholds import unchecked, verdict
 from loadtests.users import HostUser, ListenerUser, SpeakerUser
 
 __all__ = ["HostUser", "ListenerUser", "SpeakerUser"]
@@ -90,5 +90,7 @@ def judge(environment: Any, **_: Any) -> None:
     problems = verdict(environment.stats, environment.parsed_options)
     for problem in problems:
         print(f"threshold exceeded: {problem}")
+    for missing in unchecked(environment.stats, environment.parsed_options):
+        print(f"threshold not checked: {missing}")
     if problems:
         environment.process_exit_code = 1

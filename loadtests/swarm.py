@@ -184,7 +184,7 @@ def run_swarm(args: argparse.Namespace) -> SwarmResult:
                                      hold_until=args.duration)
     summary["locust_exit_code"] = locust.returncode
     summary["verdict_lines"] = [line.strip() for line in (folder / "locust.log").read_text()
-                                .splitlines() if line.startswith("threshold exceeded")]
+                                .splitlines() if line.startswith(VERDICT_PREFIXES)]
     writer.timings["swarm"] = wall
     writer.extra["summary"] = summary
     writer.finish()
@@ -248,6 +248,7 @@ def summarise(stats: pd.DataFrame, metrics: pd.DataFrame, wall: float, loadgen_c
     }
 
 
+VERDICT_PREFIXES = ("threshold exceeded", "threshold not checked")
 HOLD_FROM_SHARE = 0.6  # the ramp shape holds from 60% of the run; storm users are all in by then
 
 

@@ -25,3 +25,19 @@ def verdict(stats: Any, options: Any) -> list[str]:
         if p99 > options.max_latency_ms:
             problems.append(f"p99 mouth-to-arrival {p99:.0f} ms > {options.max_latency_ms} ms")
     return problems
+
+
+def unchecked(stats: Any, options: Any) -> list[str]:
+    """Thresholds that nothing measured, so the verdict could not check them."""
+    missing = []
+    if options.probe_every and not _measured(stats, MOUTH_TO_ARRIVAL):
+        missing.append(f"--max-latency-ms {options.max_latency_ms}: no probe listener timed a "
+                       "mark (mouth-to-arrival not measured)")
+    if not _measured(stats, LOSS):
+        missing.append(f"--max-loss-pct {options.max_loss_pct}: no packet loss measured")
+    return missing
+
+
+def _measured(stats: Any, name: str) -> bool:
+    entry = stats.entries.get((name, AUDIO))
+    return entry is not None and entry.num_requests > 0

@@ -25,6 +25,7 @@ from locust.exception import StopUser
 
 from loadtests import bridge, session
 from loadtests.names import API, AUDIO, JITTER, JOIN_TIME, LOSS, MOUTH_TO_ARRIVAL, MOUTH_TO_EAR
+from loadtests.probes import probe_mode_of
 from media_bench.bots import Bot, ListenerBot, ProbeMode, SpeakerBot
 from media_bench.client import ApiClient, ApiFailure
 
@@ -298,13 +299,10 @@ class ListenerUser(AudienceUser):
     _created = 0
 
     def probe_mode(self) -> ProbeMode:
-        ListenerUser._created += 1
+        # The first listener of a process is a probe, so even a tiny swarm times its marks.
         n = ListenerUser._created
-        if self.options.full_probe_every and n % self.options.full_probe_every == 0:
-            return "full"
-        if self.options.probe_every and n % self.options.probe_every == 0:
-            return "arrival"
-        return "count"
+        ListenerUser._created += 1
+        return probe_mode_of(n, self.options.probe_every, self.options.full_probe_every)
 
     @task(10)
     def listen(self) -> None:

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from loadtests.mix import HourMix, peak_hour
+from loadtests.probes import probe_mode_of
 from spaces_lab.cli import main
 
 
@@ -43,6 +44,15 @@ def test_peak_hour_mix_scales_to_the_swarm():
     })
     busiest = peak_hour(rooms)
     assert (busiest.date, busiest.hour, busiest.listeners) == ("2023-01-08", 21, 900.0)
+
+
+def test_the_first_listener_is_a_probe_then_every_nth():
+    modes = [probe_mode_of(i, 10, 25) for i in range(50)]
+    assert modes[0] == "arrival", "a swarm with one listener still times marks"
+    assert [i for i, m in enumerate(modes) if m == "arrival"] == [0, 10, 20, 30, 40]
+    assert [i for i, m in enumerate(modes) if m == "full"] == [24, 49]
+    assert modes.count("count") == 43
+    assert {probe_mode_of(i, 0, 0) for i in range(30)} == {"count"}
 
 
 def test_bridge_lets_greenlets_wait_on_asyncio_concurrently():
@@ -147,6 +157,7 @@ def test_swarm_replaying_a_sim_peak_hour(small_sim_run, tmp_path):
                         "--sim-run", str(small_sim_run), "--out", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verdict: PASS" in result.stdout
+    assert "threshold not checked" not in result.stdout
     stats = pd.read_csv(out / "locust_stats.csv")
     named = set(stats["Name"])
     for name in CUSTOM_STATS:
