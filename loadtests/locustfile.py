@@ -13,6 +13,7 @@ exceed the thresholds below.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from locust import events
@@ -43,7 +44,8 @@ def add_arguments(parser: Any) -> None:
     group.add_argument("--host-threshold", type=int, default=600,
                        help="followers the server requires to host (default 600)")
     group.add_argument("--probe-every", type=int, default=10,
-                       help="every Nth listener decodes on arrival to time marks (0: none)")
+                       help="every Nth listener decodes on arrival to time marks, the "
+                            "first one included (0: none)")
     group.add_argument("--full-probe-every", type=int, default=25,
                        help="every Nth listener runs aiortc's full receive path (0: none)")
     group.add_argument("--storm-rate", type=float, default=20.0,
@@ -60,6 +62,8 @@ def add_arguments(parser: Any) -> None:
 
 @events.init.add_listener
 def configure(environment: Any, **_: Any) -> None:
+    # aioice logs every candidate pair of every join at INFO: thousands of lines a swarm
+    logging.getLogger("aioice").setLevel(logging.WARNING)
     # shape_sim_hour.py, when loaded after this file, replaces these with the sim's mix
     options = environment.parsed_options
     if options is None:

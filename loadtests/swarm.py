@@ -62,7 +62,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     swarm.add_argument("--processes", type=int, default=1,
                        help="Locust worker processes (default 1; -1 for one per core)")
     swarm.add_argument("--probe-every", type=int, default=10,
-                       help="every Nth listener decodes to time the marks (default 10)")
+                       help="every Nth listener decodes to time the marks, the first one "
+                            "included (default 10; 0: none)")
+    swarm.add_argument("--full-probe-every", type=int, default=25,
+                       help="every Nth listener runs aiortc's whole receive path to time "
+                            "mouth-to-ear (default 25; 0: none)")
     swarm.add_argument("--max-loss-pct", type=float, default=1.0,
                        help="fail above this mean packet loss in percent (default 1)")
     swarm.add_argument("--max-latency-ms", type=float, default=150.0,
@@ -98,6 +102,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise CliError(f"--spawn-rate: must be > 0, got {args.spawn_rate}")
     if args.probe_every < 0:
         raise CliError(f"--probe-every: must be >= 0, got {args.probe_every}")
+    if args.full_probe_every < 0:
+        raise CliError(f"--full-probe-every: must be >= 0, got {args.full_probe_every}")
     if args.processes == 0 or args.processes < -1:
         raise CliError(f"--processes: must be >= 1 or -1, got {args.processes}")
     if args.sim_run is not None and not (args.sim_run / "manifest.json").is_file():
@@ -117,6 +123,7 @@ def locust_command(args: argparse.Namespace, url: str, folder: Path) -> list[str
         "--stop-timeout", "15", "--csv", str(folder / "locust"), "--csv-full-history",
         "--html", str(folder / "report.html"), "--only-summary", "--exit-code-on-error", "0",
         "--rooms", str(args.rooms), "--probe-every", str(args.probe_every),
+        "--full-probe-every", str(args.full_probe_every),
         "--max-loss-pct", str(args.max_loss_pct),
         "--max-latency-ms", str(args.max_latency_ms), "--max-fail-ratio", str(args.max_fail_ratio),
     ]

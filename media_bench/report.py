@@ -20,6 +20,7 @@ TARGETS = {
     "arrival_p99_ms": 60.0,
     "join_p95_ms": 150.0,
     "mb_per_listener": 0.5,
+    "loadgen_over_server": 1.0,
 }
 LOADGEN_LAG_OK_MS = 20.0
 """Latency probes live in the load generator: above this loop lag they time the generator."""
@@ -67,6 +68,16 @@ def fitted_listeners_per_core(rows: pd.DataFrame, design: str) -> float:
     rate = group["packets_sent"] / group["seconds"]
     slope = float(np.polyfit(rate, group["server_cores"], 1)[0])
     return 1 / (slope * PACKETS_PER_SECOND) if slope > 0 else math.inf
+
+
+def fitted_listeners_per_loadgen_core(rows: pd.DataFrame, design: str) -> float:
+    """1 / (slope of load-generator cores against listeners), unsaturated points: what one
+    core of the (counting) load generator holds, to set beside what one server core serves."""
+    group = rows[(rows["design"] == design) & ~rows["saturated"].astype(bool)]
+    if len(group) < 2:
+        return math.nan
+    slope = float(np.polyfit(group["listeners"], group["loadgen_cores"], 1)[0])
+    return 1 / slope if slope > 0 else math.inf
 
 
 def summarise(
@@ -121,6 +132,7 @@ def summarise(
         if design not in set(fanout["design"]):
             continue
         fit = fitted_listeners_per_core(fanout, design)
+        loadgen_fit = fitted_listeners_per_loadgen_core(fanout, design)
         # the server's default fan-out carries the targets; the other design is for comparison
         prefix = "" if design == HEADLINE else f"{design}_"
         sense = ">=" if design == HEADLINE else ""
@@ -133,6 +145,10 @@ def summarise(
             (f"{prefix}listeners_per_core_fit", f"{design}: listeners per core (fit)", fit, ""),
             (f"{prefix}fanout_ratio", f"{design}: listeners per core / naive (fits)",
              fit / naive_fit if naive_fit and not math.isnan(naive_fit) else math.nan, ""),
+            (f"{prefix}loadgen_listeners_per_core_fit",
+             f"{design}: listeners per load-generator core (fit)", loadgen_fit, ""),
+            (f"{prefix}loadgen_over_server", f"{design}: load-generator / server per core (fits)",
+             loadgen_fit / fit if fit and not math.isnan(fit) else math.nan, sense),
             (f"{prefix}loss_pct", f"{design}: loss at that count (%)",
              at_top(design, "loss_pct"), le),
             (f"{prefix}latency_listeners", f"{design}: largest count the load generator kept up",

@@ -6,7 +6,11 @@ import pandas as pd
 import pytest
 
 from media_bench.bench import BenchConfig, tick_costs
-from media_bench.report import fitted_listeners_per_core, per_listener
+from media_bench.report import (
+    fitted_listeners_per_core,
+    fitted_listeners_per_loadgen_core,
+    per_listener,
+)
 
 
 def test_per_listener_cost_is_relative_to_the_design_baseline() -> None:
@@ -35,6 +39,20 @@ def test_per_listener_cost_is_relative_to_the_design_baseline() -> None:
     assert naive["listeners_per_core"].iloc[1] == pytest.approx(50.0)
     assert fitted_listeners_per_core(out, "shared") == pytest.approx(500.0)
     assert fitted_listeners_per_core(out, "naive") == pytest.approx(50.0)
+
+
+def test_listeners_per_load_generator_core_is_the_marginal_cost() -> None:
+    rows = pd.DataFrame(
+        {
+            "design": ["direct"] * 4,
+            "listeners": [2, 202, 402, 802],
+            # 0.05 cores of fixed cost, 1,000 listeners per core; the last point starved
+            "loadgen_cores": [0.052, 0.252, 0.452, 0.3],
+            "saturated": [False, False, False, True],
+        }
+    )
+    assert fitted_listeners_per_loadgen_core(rows, "direct") == pytest.approx(1000.0)
+    assert math.isnan(fitted_listeners_per_loadgen_core(rows, "shared"))
 
 
 def test_a_point_where_the_server_fell_behind_is_flagged_and_left_out() -> None:

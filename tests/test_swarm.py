@@ -131,6 +131,7 @@ def test_aiortc_receivers_decode_on_the_shared_pool_in_order():
         (["--rooms", "0"], "--rooms: must be between 1"),
         (["--duration", "1"], "--duration: must be between 5"),
         (["--sim-run", "/nonexistent"], "--sim-run: /nonexistent is not a run folder"),
+        (["--full-probe-every", "-1"], "--full-probe-every: must be >= 0"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(args, message, capsys, tmp_path):
