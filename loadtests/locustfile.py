@@ -20,6 +20,7 @@ from locust import events
 from locust.runners import WorkerRunner
 
 from loadtests import bridge, session
+from loadtests.names import FULL_PROBE_EVERY, PROBE_EVERY
 from loadtests.thresholds import unchecked, verdict
 from loadtests.users import HostUser, ListenerUser, SpeakerUser
 
@@ -43,11 +44,12 @@ def add_arguments(parser: Any) -> None:
                        help="chance a host's moderation turn removes a listener (default 0.2)")
     group.add_argument("--host-threshold", type=int, default=600,
                        help="followers the server requires to host (default 600)")
-    group.add_argument("--probe-every", type=int, default=10,
+    group.add_argument("--probe-every", type=int, default=PROBE_EVERY,
                        help="every Nth listener decodes on arrival to time marks, the "
-                            "first one included (0: none)")
-    group.add_argument("--full-probe-every", type=int, default=25,
-                       help="every Nth listener runs aiortc's full receive path (0: none)")
+                            f"first one included (default {PROBE_EVERY}; 0: none)")
+    group.add_argument("--full-probe-every", type=int, default=FULL_PROBE_EVERY,
+                       help="every Nth listener runs aiortc's full receive path "
+                            f"(default {FULL_PROBE_EVERY}; 0: none)")
     group.add_argument("--storm-rate", type=float, default=20.0,
                        help="join storm shape: joins per second in the storm (default 20)")
     group.add_argument("--sim-run", default="",

@@ -8,3 +8,8 @@ MOUTH_TO_ARRIVAL = "latency: mouth to arrival"
 MOUTH_TO_EAR = "latency: mouth to ear"
 JITTER = "jitter (ms)"
 LOSS = "packet loss (per mille)"
+
+PROBE_EVERY = 20
+"""Default: every 20th listener of a process (the first included) decodes to time the marks."""
+FULL_PROBE_EVERY = 50
+"""Default: every 50th listener runs aiortc's whole receive path (mouth-to-ear)."""

@@ -22,7 +22,16 @@ import pandas as pd
 
 import loadtests
 from loadtests.metrics_sampler import MetricsSampler
-from loadtests.names import AUDIO, JITTER, JOIN_TIME, LOSS, MOUTH_TO_ARRIVAL, MOUTH_TO_EAR
+from loadtests.names import (
+    AUDIO,
+    FULL_PROBE_EVERY,
+    JITTER,
+    JOIN_TIME,
+    LOSS,
+    MOUTH_TO_ARRIVAL,
+    MOUTH_TO_EAR,
+    PROBE_EVERY,
+)
 from loadtests.server_process import ServerProcess
 from spaces_lab.cli import CliError
 from spaces_lab.runfolder import RunWriter, new_run_dir
@@ -61,12 +70,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                        help="URL of a running server (default: start one on loopback)")
     swarm.add_argument("--processes", type=int, default=1,
                        help="Locust worker processes (default 1; -1 for one per core)")
-    swarm.add_argument("--probe-every", type=int, default=10,
+    swarm.add_argument("--probe-every", type=int, default=PROBE_EVERY,
                        help="every Nth listener decodes to time the marks, the first one "
-                            "included (default 10; 0: none)")
-    swarm.add_argument("--full-probe-every", type=int, default=25,
+                            "included (default %(default)s; 0: none)")
+    swarm.add_argument("--full-probe-every", type=int, default=FULL_PROBE_EVERY,
                        help="every Nth listener runs aiortc's whole receive path to time "
-                            "mouth-to-ear (default 25; 0: none)")
+                            "mouth-to-ear (default %(default)s; 0: none)")
     swarm.add_argument("--max-loss-pct", type=float, default=1.0,
                        help="fail above this mean packet loss in percent (default 1)")
     swarm.add_argument("--max-latency-ms", type=float, default=150.0,
