@@ -189,7 +189,8 @@ class AudioProbe:
     _base_seq: int | None = None
     _highest: int = -1
     """Highest sequence number seen, extended past 16 bits."""
-    _transit: float | None = None
+    _last: tuple[float, int] | None = None
+    """(arrival, RTP timestamp) of the previous packet."""
     _decoder: OpusDecoder | None = None
     _got_first: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
@@ -302,10 +303,13 @@ class AudioProbe:
             ahead = (sequence - self._highest) & 0xFFFF  # a late packet wraps to >= 0x8000
             if ahead < 0x8000:
                 self._highest += ahead
-        transit = now - timestamp / SAMPLE_RATE
-        if self._transit is not None:
-            self.jitter += (abs(transit - self._transit) - self.jitter) / 16
-        self._transit = transit
+        if self._last is not None:
+            last_arrival, last_timestamp = self._last
+            # RTP timestamps wrap at 2**32 (and start anywhere): take the difference signed
+            stamped = ((timestamp - last_timestamp + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+            deviation = (now - last_arrival) - stamped / SAMPLE_RATE
+            self.jitter += (abs(deviation) - self.jitter) / 16
+        self._last = (now, timestamp)
 
     @property
     def expected(self) -> int:

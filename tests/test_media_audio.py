@@ -196,3 +196,18 @@ def test_the_counting_probe_sees_loss_across_a_sequence_wrap() -> None:
     assert probe.counters() == (6, 8)
     probe.on_header(3, 3 * 960)  # late, not a new cycle
     assert probe.counters() == (7, 8)
+
+
+def test_jitter_follows_arrivals_across_an_rtp_timestamp_wrap(monkeypatch) -> None:
+    clock = {"now": 100.0}
+    monkeypatch.setattr("media_bench.bots.time.monotonic", lambda: clock["now"])
+    probe = AudioProbe(mode="count")
+    start = 2**32 - 5 * 960  # wraps after five packets
+    for k in range(40):
+        clock["now"] = 100.0 + 0.02 * k
+        probe.on_header(k, (start + 960 * k) & 0xFFFFFFFF)
+    assert probe.jitter < 1e-6, "steady arrivals across the wrap are not jitter"
+    for k in range(40, 400):
+        clock["now"] = 100.0 + 0.02 * k + (0.005 if k % 2 else 0.0)
+        probe.on_header(k, (start + 960 * k) & 0xFFFFFFFF)
+    assert 0.004 < probe.jitter < 0.006  # RFC 3550: alternating 5 ms deviation converges to 5 ms
