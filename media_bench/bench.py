@@ -105,12 +105,32 @@ def tick_costs(config: BenchConfig) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def codec_reference(frames: int = 250) -> dict[str, float]:
+    """CPU microseconds per 20 ms frame of the Opus encodes the mixer does, at complexity 0 and
+    5: a yardstick of this machine's speed today, so runs on other days can be compared."""
+    signal = Signal()
+    pcm = [signal.frame(k) for k in range(frames)]
+    out = {}
+    for complexity in (0, 5):
+        encoder = OpusEncoder(32_000, complexity)
+        for k in range(20):  # warm-up
+            encoder.encode(pcm[k], k * FRAME_SAMPLES)
+        began = time.thread_time()
+        for k, frame in enumerate(pcm):
+            encoder.encode(frame, (k + 20) * FRAME_SAMPLES)
+        out[f"opus_encode_c{complexity}_us"] = (time.thread_time() - began) / frames * 1e6
+    return out
+
+
 def run_bench(config: BenchConfig, out: Path | None) -> Path:
     from spaces_lab.runfolder import RunWriter, new_run_dir
 
     path = new_run_dir("bench", out)
     writer = RunWriter(path, kind="bench-mixer", parameters=asdict(config), seed=config.seed)
     began = time.monotonic()
+    reference = codec_reference()
+    print(f"machine yardstick: Opus encode (mono, 32 kbps) {reference['opus_encode_c0_us']:.0f} us "
+          f"per frame at complexity 0, {reference['opus_encode_c5_us']:.0f} us at 5", flush=True)
     print("mixer tick cost, 1..13 speakers ...", flush=True)
     ticks = tick_costs(config)
     writer.timings["tick_cost"] = time.monotonic() - began
@@ -142,6 +162,7 @@ def run_bench(config: BenchConfig, out: Path | None) -> Path:
     writer.write_table("latency", mark_table)
     writer.write_table("summary", summary)
     writer.extra["targets"] = TARGETS
+    writer.extra["machine_yardstick"] = reference
     writer.finish()
     print_summary(ticks, fanout, summary)
     print(f"\nrun folder: {path}")

@@ -83,3 +83,11 @@ def test_tick_cost_covers_1_to_13_speakers() -> None:
     table = tick_costs(config)
     assert list(table["speakers"]) == list(range(1, 14))
     assert (table["p50_ms"] > 0).all() and (table["ticks"] == 5).all()
+
+
+def test_the_machine_yardstick_times_both_encoder_settings() -> None:
+    from media_bench.bench import codec_reference
+
+    reference = codec_reference(frames=30)
+    assert set(reference) == {"opus_encode_c0_us", "opus_encode_c5_us"}
+    assert all(5 < us < 20_000 for us in reference.values()), reference
