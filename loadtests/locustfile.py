@@ -40,6 +40,9 @@ def add_arguments(parser: Any) -> None:
                        help="share of rooms that sell tickets (default 0.25)")
     group.add_argument("--ticket-cap", type=int, default=1000,
                        help="tickets per ticketed room (default 1000)")
+    group.add_argument("--invite-share", type=float, default=0.5,
+                       help="chance a host's invitation turn invites a listener to speak "
+                            "(default 0.5)")
     group.add_argument("--remove-share", type=float, default=0.2,
                        help="chance a host's moderation turn removes a listener (default 0.2)")
     group.add_argument("--host-threshold", type=int, default=600,

@@ -18,6 +18,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from locust import User, between, events, task
@@ -148,6 +149,7 @@ class HostUser(SpacesUser):
         self.requests: deque[str] = deque()
         self.listeners: set[str] = set()
         self.speakers: set[str] = set()
+        self.former_speakers: set[str] = set()
         self.join_media(SpeakerBot(self.api, self.token, self.room_id, probe="count"))
         self._events = bridge.submit(self._follow_events(self.room_id))
 
@@ -163,11 +165,15 @@ class HostUser(SpacesUser):
             elif kind in ("left", "removed") and user:
                 self.listeners.discard(user)
                 self.speakers.discard(user)
+                self.former_speakers.discard(user)
             elif kind == "role" and user:
                 if event.get("role") == "listener":
                     self.speakers.discard(user)
+                    self.listeners.add(user)
+                    self.former_speakers.add(user)
                 else:
                     self.speakers.add(user)
+                    self.listeners.discard(user)
 
     def check_events(self) -> None:
         """Report once if the room's event stream broke."""
@@ -196,6 +202,16 @@ class HostUser(SpacesUser):
     def move_back_to_listener(self) -> None:
         if self.speakers:
             self.act("move speaker to listener", "listener", random.choice(sorted(self.speakers)))
+
+    @task(2)
+    def invite_to_speak(self) -> None:
+        # Hosts invite back people who spoke before, else anyone listening. Speaker users
+        # accept; a listener user has no microphone and lets the invitation lapse.
+        if random.random() >= self.options.invite_share:
+            return
+        candidates = sorted(self.former_speakers & self.listeners) or sorted(self.listeners)
+        if candidates:
+            self.act("invite to speak", "invite", random.choice(candidates))
 
     @task(1)
     def remove_participant(self) -> None:
@@ -257,12 +273,16 @@ class AudienceUser(SpacesUser):
                 else:
                     bot = ListenerBot(self.api, self.token, self.room_id, probe=self.probe_mode())
                 self.join_media(bot)
+                self.joined(self.room_id)
                 return
             except Rejected:
                 self.drop_media()
                 self.room_id = None
                 self.wait()
         raise StopUser()
+
+    def joined(self, room_id: str) -> None:
+        """Called once the media of ``room_id`` flows."""
 
     def buy_ticket(self, room_id: str) -> None:
         self.timed("buy ticket", lambda: self.api.buy_ticket(self.token, room_id), (409,))
@@ -329,15 +349,44 @@ class ListenerUser(AudienceUser):
 
 
 class SpeakerUser(AudienceUser):
-    """Joins publishing a voice with timing marks, asks to speak until the host accepts."""
+    """Joins publishing a voice with timing marks, asks to speak until the host accepts, and
+    accepts the host's invitation to speak (it follows the room's events to see one)."""
 
     weight = 1
     publishes = True
+
+    def on_start(self) -> None:
+        self.invitations: deque[str] = deque()
+        self._events: Future[None] | None = None
+        super().on_start()
+
+    def joined(self, room_id: str) -> None:
+        self._events = bridge.submit(self._follow_events(room_id))
+
+    async def _follow_events(self, room_id: str) -> None:
+        # On the bridge loop: plain containers only, no Locust calls.
+        async for event in self.api.events(self.token, room_id):
+            if event.get("type") == "invited" and event.get("user") == self.user_id:
+                self.invitations.append(room_id)
+
+    def drop_media(self) -> None:
+        if self._events is not None:
+            self._events.cancel()
+            self._events = None
+        self.invitations.clear()
+        super().drop_media()
 
     @task(3)
     def ask_to_speak(self) -> None:
         room_id = self.room_id
         if room_id is None:
+            return
+        if room_id in self.invitations:
+            self.invitations.clear()
+            with contextlib.suppress(Rejected):
+                self.timed("accept invitation to speak", lambda: self.api.call(
+                    "POST", f"/rooms/{room_id}/invitation/accept", self.token),
+                    expected=(403, 404, 409))
             return
         try:
             state = self.timed("room state", lambda: self.api.room(self.token, room_id),

@@ -47,12 +47,14 @@ def test_peak_hour_mix_scales_to_the_swarm():
 
 
 def test_the_first_listener_is_a_probe_then_every_nth():
-    modes = [probe_mode_of(i, 10, 25) for i in range(50)]
-    assert modes[0] == "arrival", "a swarm with one listener still times marks"
-    assert [i for i, m in enumerate(modes) if m == "arrival"] == [0, 10, 20, 30, 40]
-    assert [i for i, m in enumerate(modes) if m == "full"] == [24, 49]
-    assert modes.count("count") == 43
+    modes = [probe_mode_of(i, 10, 25) for i in range(60)]
+    assert modes[:2] == ["arrival", "full"], "a swarm with two listeners times both latencies"
+    assert [i for i, m in enumerate(modes) if m == "arrival"] == [0, 10, 20, 30, 40, 50]
+    assert [i for i, m in enumerate(modes) if m == "full"] == [1, 26, 51]
+    assert modes.count("count") == 51
     assert {probe_mode_of(i, 0, 0) for i in range(30)} == {"count"}
+    assert {probe_mode_of(i, 1, 0) for i in range(5)} == {"arrival"}
+    assert {probe_mode_of(i, 0, 1) for i in range(5)} == {"full"}
 
 
 def test_bridge_lets_greenlets_wait_on_asyncio_concurrently():
