@@ -156,8 +156,13 @@ def small_sim_run(tmp_path_factory):
 @pytest.mark.timeout(300)
 def test_swarm_replaying_a_sim_peak_hour(small_sim_run, tmp_path):
     out = tmp_path / "swarm"
+    # Latency targets belong to the benchmarks: on a shared machine one stalled mark in a
+    # 14-user swarm is its p99, so the latency threshold is loose here and the test checks
+    # instead that marks were timed, and timed right (a mark is due every 0.5 s: detections
+    # at random would have a median near 250 ms).
     result = spaces_lab("swarm", "--users", "14", "--duration", "25", "--shape", "sim-hour",
-                        "--sim-run", str(small_sim_run), "--out", str(out))
+                        "--sim-run", str(small_sim_run), "--out", str(out),
+                        "--max-latency-ms", "2000")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verdict: PASS" in result.stdout
     assert "threshold not checked" not in result.stdout
@@ -166,6 +171,8 @@ def test_swarm_replaying_a_sim_peak_hour(small_sim_run, tmp_path):
     for name in CUSTOM_STATS:
         assert name in named, f"{name} missing from the CSV"
     assert stats["Failure Count"].sum() == 0, stats[stats["Failure Count"] > 0]
+    arrival = stats[stats["Name"] == "latency: mouth to arrival"]
+    assert arrival["Request Count"].iloc[0] >= 10 and arrival["50%"].iloc[0] < 150
     joins = stats[stats["Name"] == "join: offer to first audio"]["Request Count"].iloc[0]
     assert joins >= 8  # audio actually arrived at most participants
     assert (out / "report.html").stat().st_size > 10_000
