@@ -20,7 +20,7 @@ from locust import events
 from locust.runners import WorkerRunner
 
 from loadtests import bridge, session
-from loadtests.names import FULL_PROBE_EVERY, PROBE_EVERY
+from loadtests.names import EXCEEDED, FULL_PROBE_EVERY, PROBE_EVERY, UNCHECKED
 from loadtests.thresholds import unchecked, verdict
 from loadtests.users import HostUser, ListenerUser, SpeakerUser
 
@@ -98,8 +98,8 @@ def judge(environment: Any, **_: Any) -> None:
         return
     problems = verdict(environment.stats, environment.parsed_options)
     for problem in problems:
-        print(f"threshold exceeded: {problem}")
+        print(f"{EXCEEDED}: {problem}")
     for missing in unchecked(environment.stats, environment.parsed_options):
-        print(f"threshold not checked: {missing}")
+        print(f"{UNCHECKED}: {missing}")
     if problems:
         environment.process_exit_code = 1

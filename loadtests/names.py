@@ -9,6 +9,10 @@ MOUTH_TO_EAR = "latency: mouth to ear"
 JITTER = "jitter (ms)"
 LOSS = "packet loss (per mille)"
 
+EXCEEDED = "threshold exceeded"
+UNCHECKED = "threshold not checked"
+"""Prefixes of the verdict lines the locustfile prints and ``spaces-lab swarm`` collects."""
+
 PROBE_EVERY = 20
 """Default: every 20th listener of a process (the first included) decodes to time the marks."""
 FULL_PROBE_EVERY = 50

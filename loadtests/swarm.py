@@ -24,6 +24,7 @@ import loadtests
 from loadtests.metrics_sampler import MetricsSampler
 from loadtests.names import (
     AUDIO,
+    EXCEEDED,
     FULL_PROBE_EVERY,
     JITTER,
     JOIN_TIME,
@@ -31,6 +32,7 @@ from loadtests.names import (
     MOUTH_TO_ARRIVAL,
     MOUTH_TO_EAR,
     PROBE_EVERY,
+    UNCHECKED,
 )
 from loadtests.server_process import ServerProcess
 from spaces_lab.cli import CliError
@@ -200,7 +202,7 @@ def run_swarm(args: argparse.Namespace) -> SwarmResult:
                                      hold_until=args.duration)
     summary["locust_exit_code"] = locust.returncode
     summary["verdict_lines"] = [line.strip() for line in (folder / "locust.log").read_text()
-                                .splitlines() if line.startswith(VERDICT_PREFIXES)]
+                                .splitlines() if line.startswith((EXCEEDED, UNCHECKED))]
     writer.timings["swarm"] = wall
     writer.extra["summary"] = summary
     writer.finish()
@@ -264,7 +266,6 @@ def summarise(stats: pd.DataFrame, metrics: pd.DataFrame, wall: float, loadgen_c
     }
 
 
-VERDICT_PREFIXES = ("threshold exceeded", "threshold not checked")
 HOLD_FROM_SHARE = 0.6  # the ramp shape holds from 60% of the run; storm users are all in by then
 
 

@@ -14,13 +14,13 @@ def verdict(stats: Any, options: Any) -> list[str]:
     if total.num_requests and total.num_failures / total.num_requests > options.max_fail_ratio:
         problems.append(f"failures {total.num_failures}/{total.num_requests} "
                         f"> {options.max_fail_ratio:.1%}")
-    loss = stats.entries.get((LOSS, AUDIO))
-    if loss is not None and loss.num_requests:
+    loss = _measured(stats, LOSS)
+    if loss is not None:
         loss_pct = loss.avg_response_time / 10  # reported per mille
         if loss_pct > options.max_loss_pct:
             problems.append(f"packet loss {loss_pct:.2f}% > {options.max_loss_pct}%")
-    latency = stats.entries.get((MOUTH_TO_ARRIVAL, AUDIO))
-    if latency is not None and latency.num_requests:
+    latency = _measured(stats, MOUTH_TO_ARRIVAL)
+    if latency is not None:
         p99 = latency.get_response_time_percentile(0.99)
         if p99 > options.max_latency_ms:
             problems.append(f"p99 mouth-to-arrival {p99:.0f} ms > {options.max_latency_ms} ms")
@@ -30,14 +30,15 @@ def verdict(stats: Any, options: Any) -> list[str]:
 def unchecked(stats: Any, options: Any) -> list[str]:
     """Thresholds that nothing measured, so the verdict could not check them."""
     missing = []
-    if options.probe_every and not _measured(stats, MOUTH_TO_ARRIVAL):
+    if options.probe_every and _measured(stats, MOUTH_TO_ARRIVAL) is None:
         missing.append(f"--max-latency-ms {options.max_latency_ms}: no probe listener timed a "
                        "mark (mouth-to-arrival not measured)")
-    if not _measured(stats, LOSS):
+    if _measured(stats, LOSS) is None:
         missing.append(f"--max-loss-pct {options.max_loss_pct}: no packet loss measured")
     return missing
 
 
-def _measured(stats: Any, name: str) -> bool:
+def _measured(stats: Any, name: str) -> Any:
+    """The AUDIO stats entry of ``name``, or None when nothing was reported under it."""
     entry = stats.entries.get((name, AUDIO))
-    return entry is not None and entry.num_requests > 0
+    return entry if entry is not None and entry.num_requests else None

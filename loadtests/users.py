@@ -53,6 +53,8 @@ class SpacesUser(User):
         self.options = environment.parsed_options
         self._window = (0, 0)  # (received, expected) at the last report
         self._latencies_seen: dict[str, int] = {}
+        self._events: Future[None] | None = None
+        self._events_reported = False
 
     @property
     def api(self) -> ApiClient:
@@ -117,7 +119,37 @@ class SpacesUser(User):
         seconds = bridge.run(bot.wait_audio(15.0), timeout=20.0)
         _audio(JOIN_TIME, seconds * 1e3)
 
+    def follow_room_events(self, room_id: str,
+                           on_event: Callable[[dict[str, Any]], None]) -> None:
+        """Follow a room's events until ``drop_media``. ``on_event`` runs on the bridge loop,
+        so it may only touch plain containers, never Locust; a broken stream is reported from
+        the greenlet by ``check_events``."""
+        async def follow() -> None:
+            async for event in self.api.events(self.token, room_id):
+                on_event(event)
+
+        self.stop_following()
+        self._events = bridge.submit(follow())
+        self._events_reported = False
+
+    def stop_following(self) -> None:
+        if self._events is not None:
+            self._events.cancel()
+            self._events = None
+
+    def check_events(self) -> None:
+        """Report once if the room's event stream broke."""
+        stream = self._events
+        if stream is None or not stream.done() or stream.cancelled() or self._events_reported:
+            return
+        self._events_reported = True
+        error = stream.exception()
+        if error is not None:
+            events.request.fire(request_type=API, name="room events (SSE)", response_time=0,
+                                response_length=0, exception=error, context={})
+
     def drop_media(self) -> None:
+        self.stop_following()
         if self.bot is not None:
             bot, self.bot = self.bot, None
             with contextlib.suppress(Exception):
@@ -151,38 +183,27 @@ class HostUser(SpacesUser):
         self.speakers: set[str] = set()
         self.former_speakers: set[str] = set()
         self.join_media(SpeakerBot(self.api, self.token, self.room_id, probe="count"))
-        self._events = bridge.submit(self._follow_events(self.room_id))
+        self.follow_room_events(self.room_id, self._on_event)
 
-    async def _follow_events(self, room_id: str) -> None:
-        # Runs on the bridge loop: only plain containers are touched here, no Locust calls;
-        # an error ends the future and is reported from the greenlet (check_events).
-        async for event in self.api.events(self.token, room_id):
-            kind, user = event.get("type"), event.get("user")
-            if kind == "request" and user:
-                self.requests.append(user)
-            elif kind == "joined" and user and event.get("role") == "listener":
-                self.listeners.add(user)
-            elif kind in ("left", "removed") and user:
-                self.listeners.discard(user)
-                self.speakers.discard(user)
-                self.former_speakers.discard(user)
-            elif kind == "role" and user:
-                if event.get("role") == "listener":
-                    self.speakers.discard(user)
-                    self.listeners.add(user)
-                    self.former_speakers.add(user)
-                else:
-                    self.speakers.add(user)
-                    self.listeners.discard(user)
-
-    def check_events(self) -> None:
-        """Report once if the room's event stream broke."""
-        if self._events.done() and not getattr(self, "_events_reported", False):
-            self._events_reported = True
-            error = self._events.exception() if not self._events.cancelled() else None
-            if error is not None:
-                events.request.fire(request_type=API, name="room events (SSE)", response_time=0,
-                                    response_length=0, exception=error, context={})
+    def _on_event(self, event: dict[str, Any]) -> None:
+        kind, user = event.get("type"), event.get("user")
+        if not user:
+            return
+        if kind == "request":
+            self.requests.append(user)
+        elif kind == "joined" and event.get("role") == "listener":
+            self.listeners.add(user)
+        elif kind in ("left", "removed"):
+            self.listeners.discard(user)
+            self.speakers.discard(user)
+            self.former_speakers.discard(user)
+        elif kind == "role" and event.get("role") == "listener":
+            self.speakers.discard(user)
+            self.listeners.add(user)
+            self.former_speakers.add(user)
+        elif kind == "role":
+            self.speakers.add(user)
+            self.listeners.discard(user)
 
     def act(self, name: str, action: str, target: str) -> None:
         room_id = self.room_id
@@ -234,8 +255,6 @@ class HostUser(SpacesUser):
             with contextlib.suppress(Exception, Rejected):
                 self.timed("end room", lambda: self.api.end_room(self.token, room_id), (409,))
             self.room_id = None
-        if hasattr(self, "_events"):
-            self._events.cancel()
         self.drop_media()
 
 
@@ -319,7 +338,6 @@ class ListenerUser(AudienceUser):
     _created = 0
 
     def probe_mode(self) -> ProbeMode:
-        # The first listener of a process is a probe, so even a tiny swarm times its marks.
         n = ListenerUser._created
         ListenerUser._created += 1
         return probe_mode_of(n, self.options.probe_every, self.options.full_probe_every)
@@ -355,34 +373,25 @@ class SpeakerUser(AudienceUser):
     weight = 1
     publishes = True
 
-    def on_start(self) -> None:
-        self.invitations: deque[str] = deque()
-        self._events: Future[None] | None = None
-        super().on_start()
+    invited = False
+    """Set from the room's event stream when the host invites this user to speak."""
 
     def joined(self, room_id: str) -> None:
-        self._events = bridge.submit(self._follow_events(room_id))
+        self.invited = False
+        self.follow_room_events(room_id, self._on_event)
 
-    async def _follow_events(self, room_id: str) -> None:
-        # On the bridge loop: plain containers only, no Locust calls.
-        async for event in self.api.events(self.token, room_id):
-            if event.get("type") == "invited" and event.get("user") == self.user_id:
-                self.invitations.append(room_id)
-
-    def drop_media(self) -> None:
-        if self._events is not None:
-            self._events.cancel()
-            self._events = None
-        self.invitations.clear()
-        super().drop_media()
+    def _on_event(self, event: dict[str, Any]) -> None:
+        if event.get("type") == "invited" and event.get("user") == self.user_id:
+            self.invited = True
 
     @task(3)
     def ask_to_speak(self) -> None:
         room_id = self.room_id
         if room_id is None:
             return
-        if room_id in self.invitations:
-            self.invitations.clear()
+        self.check_events()
+        if self.invited:
+            self.invited = False
             with contextlib.suppress(Rejected):
                 self.timed("accept invitation to speak", lambda: self.api.call(
                     "POST", f"/rooms/{room_id}/invitation/accept", self.token),

@@ -60,24 +60,25 @@ def per_listener(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)
 
 
-def fitted_listeners_per_core(rows: pd.DataFrame, design: str) -> float:
-    """1 / (slope of server cores against packets sent per second x 50), unsaturated points."""
+def _inverse_slope(rows: pd.DataFrame, design: str, x: str, cores: str) -> float:
+    """1 / (slope of ``cores`` against ``x``) over a design's unsaturated points."""
     group = rows[(rows["design"] == design) & ~rows["saturated"].astype(bool)]
     if len(group) < 2:
         return math.nan
-    rate = group["packets_sent"] / group["seconds"]
-    slope = float(np.polyfit(rate, group["server_cores"], 1)[0])
-    return 1 / (slope * PACKETS_PER_SECOND) if slope > 0 else math.inf
+    slope = float(np.polyfit(group[x], group[cores], 1)[0])
+    return 1 / slope if slope > 0 else math.inf
+
+
+def fitted_listeners_per_core(rows: pd.DataFrame, design: str) -> float:
+    """1 / (slope of server cores against packets sent per second x 50), unsaturated points."""
+    rows = rows.assign(packet_rate=rows["packets_sent"] / rows["seconds"])
+    return _inverse_slope(rows, design, "packet_rate", "server_cores") / PACKETS_PER_SECOND
 
 
 def fitted_listeners_per_loadgen_core(rows: pd.DataFrame, design: str) -> float:
     """1 / (slope of load-generator cores against listeners), unsaturated points: what one
     core of the (counting) load generator holds, to set beside what one server core serves."""
-    group = rows[(rows["design"] == design) & ~rows["saturated"].astype(bool)]
-    if len(group) < 2:
-        return math.nan
-    slope = float(np.polyfit(group["listeners"], group["loadgen_cores"], 1)[0])
-    return 1 / slope if slope > 0 else math.inf
+    return _inverse_slope(rows, design, "listeners", "loadgen_cores")
 
 
 def summarise(
