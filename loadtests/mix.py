@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from spaces_lab.runfolder import latest_run, read_table
+from spaces_core.runfolder import latest_run, read_table
 
 
 @dataclass(frozen=True)

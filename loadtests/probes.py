@@ -3,7 +3,7 @@ imports, so tests can check it without Locust monkey-patching their process)."""
 
 from __future__ import annotations
 
-from media_bench.bots import ProbeMode
+from media_bench.client.bots import ProbeMode
 
 
 def probe_mode_of(index: int, probe_every: int, full_probe_every: int) -> ProbeMode:

@@ -12,7 +12,7 @@ import os
 import random
 from dataclasses import dataclass, field
 
-from media_bench.client import ApiClient
+from media_bench.client.api import ApiClient
 
 
 @dataclass

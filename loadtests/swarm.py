@@ -35,8 +35,8 @@ from loadtests.names import (
     UNCHECKED,
 )
 from loadtests.server_process import ServerProcess
-from spaces_lab.cli import CliError
-from spaces_lab.runfolder import RunWriter, new_run_dir
+from spaces_core.errors import CliError
+from spaces_core.runfolder import RunWriter, new_run_dir
 
 PACKAGE_DIR = Path(loadtests.__file__).resolve().parent
 LOCUSTFILE = PACKAGE_DIR / "locustfile.py"

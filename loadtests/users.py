@@ -27,8 +27,9 @@ from locust.exception import StopUser
 from loadtests import bridge, session
 from loadtests.names import API, AUDIO, JITTER, JOIN_TIME, LOSS, MOUTH_TO_ARRIVAL, MOUTH_TO_EAR
 from loadtests.probes import probe_mode_of
-from media_bench.bots import Bot, ListenerBot, ProbeMode, SpeakerBot
-from media_bench.client import ApiClient, ApiFailure
+from media_bench.client.api import ApiClient
+from media_bench.client.bots import Bot, ListenerBot, ProbeMode, SpeakerBot
+from spaces_core.errors import Refused
 
 T = TypeVar("T")
 CALL_TIMEOUT = 30.0
@@ -72,7 +73,7 @@ class SpacesUser(User):
         error: BaseException | None = None
         try:
             return bridge.run(_awaitable(make), timeout=CALL_TIMEOUT)
-        except ApiFailure as failure:
+        except Refused as failure:
             if failure.status in expected:
                 raise Rejected(failure.reason) from failure
             error = failure

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from sim import scenario as scenarios
 from sim.runner import SimRun, load, run, write
 from sim.summary import headline, mdau_fan, mdau_vs_actuals, peak_hours, quantiles, revenue_by
 from sim.users import fit_table, required_extra_growth, required_spaces_lift
+from spaces_core.settings import quick_mode
 
 __all__ = [
     "SimRun",
@@ -49,16 +49,11 @@ def simulate(scenario: str = "baseline", reps: int = 8, seed: int = 1,
     return result
 
 
-#: what a notebook runs when SPACES_LAB_QUICK is set (CI): seconds, not minutes
+#: what a notebook runs in quick mode (CI): seconds, not minutes
 QUICK_REPS = 2
 QUICK_OVERRIDES: dict[str, dict[str, Any]] = {
     "hosting": {"panel_size": 1_000, "beta_panel": 30, "room_day_stride": 28},
 }
-
-
-def quick_mode() -> bool:
-    """True when notebooks should run small, seeded parameters (set by the test suite)."""
-    return os.environ.get("SPACES_LAB_QUICK", "") not in ("", "0")
 
 
 def ensure_run(scenario: str = "baseline", overrides: Mapping[str, Mapping[str, Any]] | None = None,

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from spaces_lab.cli import CliError
+from spaces_core.errors import CliError
 
 DEFAULT_REPS = 8
 DEFAULT_SEED = 1

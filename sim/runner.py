@@ -15,7 +15,7 @@ from tqdm import tqdm
 from sim.model import Replication, run_replication
 from sim.scenario import Scenario
 from sim.users import resolve_targets
-from spaces_lab.runfolder import RunWriter, new_run_dir, read_manifest
+from spaces_core.runfolder import RunWriter, new_run_dir, read_manifest
 
 TABLES = ("users", "eligibility", "rooms", "rooms_daily", "revenue", "payouts")
 

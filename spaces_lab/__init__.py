@@ -1,8 +1,5 @@
-"""Spaces Lab: simulation and load-testing harness for live audio rooms."""
+"""Spaces Lab's application layer: the CLI, the main job and the capacity plan."""
 
-from importlib.metadata import PackageNotFoundError, version
+from spaces_core import __version__
 
-try:
-    __version__ = version("spaces-lab")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+__all__ = ["__version__"]

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spaces_lab.cli import run_in_subprocess
-from spaces_lab.runfolder import latest_run, read_manifest, read_table
+from spaces_core.runfolder import latest_run, read_manifest, read_table
+from spaces_lab.child import run_in_subprocess
 
 TICK_SECONDS = 0.020
 BENCH_SPEAKERS = 2  # speakers in the benchmark's fan-out room
@@ -94,7 +94,7 @@ def fit_cost_model(bench_run: Path, design: str | None = None) -> CostModel:
     ticks = read_table(bench_run, "tick_cost")
     fanout = read_table(bench_run, "fanout")
     if design is None:
-        from media_bench.settings import Settings
+        from media_bench.server.settings import Settings
 
         design = Settings().fanout
     room_ms, speaker_ms, tick_r2 = _linear_fit(ticks["speakers"].to_numpy(dtype=float),
@@ -184,7 +184,7 @@ def ensure_swarm(sim_run: Path | None = None, runs_dir: Path | str = "runs") -> 
     if found is not None:
         return found
     out = Path(runs_dir) / "swarm-notebook"
-    from sim.api import quick_mode
+    from spaces_core.settings import quick_mode
 
     args = ["swarm", "--users", "14" if quick_mode() else "40",
             "--duration", "20" if quick_mode() else "45", "--out", str(out)]

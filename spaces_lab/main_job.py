@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from spaces_lab.cli import CliError, run_in_subprocess
+from spaces_core.errors import CliError
+from spaces_lab.child import run_in_subprocess
 
 DEFAULT_REPS = 4
 SCENARIOS = ("baseline", "analyst-day", "spaces-boost")
@@ -48,8 +49,8 @@ def _step(number: int, text: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from sim import api
+    from spaces_core.runfolder import new_run_dir
     from spaces_lab import capacity, notebooks
-    from spaces_lab.runfolder import new_run_dir
 
     if args.reps < 1:
         raise CliError(f"--reps: must be >= 1, got {args.reps}")
@@ -90,7 +91,7 @@ def write_index(pages: list[Path]) -> Path:
 
 def print_summary(sims: dict[str, Any], capacity: Any, index: Path, seconds: float) -> None:
     from sim import summary
-    from spaces_lab.runfolder import latest_run, read_manifest
+    from spaces_core.runfolder import latest_run, read_manifest
 
     for name, run in sims.items():
         q = summary.mdau_vs_actuals(run.users).set_index("quarter").loc["2023Q4"]

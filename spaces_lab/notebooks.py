@@ -11,6 +11,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
+from spaces_core.settings import QUICK_ENV
+
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
 
@@ -21,15 +23,15 @@ def notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
 
 @contextmanager
 def _environment(quick: bool) -> Iterator[None]:
-    before = os.environ.get("SPACES_LAB_QUICK")
-    os.environ["SPACES_LAB_QUICK"] = "1" if quick else "0"
+    before = os.environ.get(QUICK_ENV)
+    os.environ[QUICK_ENV] = "1" if quick else "0"
     try:
         yield
     finally:
         if before is None:
-            os.environ.pop("SPACES_LAB_QUICK", None)
+            os.environ.pop(QUICK_ENV, None)
         else:
-            os.environ["SPACES_LAB_QUICK"] = before
+            os.environ[QUICK_ENV] = before
 
 
 def execute(notebook: Path, workdir: Path, quick: bool = False, timeout: int = 1800

@@ -17,12 +17,13 @@ import numpy as np
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
-from media_bench.audio import band_ratio
-from media_bench.bots import Bot, ListenerBot, SpeakerBot
-from media_bench.client import ApiClient, ApiFailure
-from media_bench.harness import running_server
-from media_bench.marks import Signal
-from media_bench.users import User, UserDirectory
+from media_bench.client.api import ApiClient
+from media_bench.client.bots import Bot, ListenerBot, SpeakerBot
+from media_bench.client.marks import Signal
+from media_bench.common.audio import band_ratio
+from media_bench.server.harness import running_server
+from media_bench.server.users import User, UserDirectory
+from spaces_core.errors import Refused
 from tests.chromium import ARTIFACTS, launch_args, system_chromium, write_tone
 
 pytestmark = pytest.mark.timeout(180)
@@ -256,7 +257,7 @@ def test_browser_host_starts_a_space_is_heard_and_moderates(tmp_path: Path) -> N
             assert (await api.room(token, rid))["listener_count"] == 2
             rejoin = ListenerBot(api, guest_token, rid)
             stage.bots.append(rejoin)
-            with pytest.raises(ApiFailure) as refused:
+            with pytest.raises(Refused) as refused:
                 await rejoin.join()
             assert refused.value.status == 403
             await page.screenshot(path=screenshot_path("spaces-room-host.png"))

@@ -9,11 +9,12 @@ import aiohttp
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
-from media_bench.client import ApiClient, ApiFailure
-from media_bench.harness import Running, running_server
-from media_bench.openapi import ROUTES
-from media_bench.settings import Settings
-from media_bench.users import User, UserDirectory
+from media_bench.client.api import ApiClient
+from media_bench.server.harness import Running, running_server
+from media_bench.server.openapi import ROUTES
+from media_bench.server.settings import Settings
+from media_bench.server.users import User, UserDirectory
+from spaces_core.errors import Refused
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -60,7 +61,7 @@ async def raw(
 
 
 async def expect(status: int, call: Awaitable[Any]) -> str:
-    with pytest.raises(ApiFailure) as info:
+    with pytest.raises(Refused) as info:
         await call
     assert info.value.status == status, info.value
     assert info.value.reason
@@ -182,7 +183,7 @@ def test_concurrent_ticket_purchases_never_exceed_the_cap() -> None:
             try:
                 await api.buy_ticket(token, rid)
                 return 201
-            except ApiFailure as failure:
+            except Refused as failure:
                 assert failure.reason == "sold out"
                 return failure.status
 

@@ -7,13 +7,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from media_bench.audio import band_ratio
-from media_bench.bots import AudioProbe, Bot, ListenerBot, ProbeMode, SpeakerBot
-from media_bench.client import ApiClient, ApiFailure
-from media_bench.harness import running_server
-from media_bench.marks import Signal
-from media_bench.settings import FanOut, Settings
-from media_bench.users import User, UserDirectory
+from media_bench.client.api import ApiClient
+from media_bench.client.bots import AudioProbe, Bot, ListenerBot, ProbeMode, SpeakerBot
+from media_bench.client.marks import Signal
+from media_bench.common.audio import band_ratio
+from media_bench.server.harness import running_server
+from media_bench.server.settings import FanOut, Settings
+from media_bench.server.users import User, UserDirectory
+from spaces_core.errors import Refused
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -141,7 +142,7 @@ def test_muted_then_removed_speaker_is_no_longer_heard_and_cannot_rejoin() -> No
 
         again = SpeakerBot(room.api, guest.token, room.rid, Signal(tone_hz=GUEST_HZ))
         room.bots.append(again)
-        with pytest.raises(ApiFailure) as refused:
+        with pytest.raises(Refused) as refused:
             await again.join()
         assert refused.value.status == 403 and "removed" in refused.value.reason
         state = await room.api.room(room.host_token, room.rid)
@@ -200,7 +201,7 @@ def test_the_counting_probe_sees_loss_across_a_sequence_wrap() -> None:
 
 def test_jitter_follows_arrivals_across_an_rtp_timestamp_wrap(monkeypatch) -> None:
     clock = {"now": 100.0}
-    monkeypatch.setattr("media_bench.bots.time.monotonic", lambda: clock["now"])
+    monkeypatch.setattr("media_bench.client.bots.time.monotonic", lambda: clock["now"])
     probe = AudioProbe(mode="count")
     start = 2**32 - 5 * 960  # wraps after five packets
     for k in range(40):

@@ -5,8 +5,9 @@ import math
 import pandas as pd
 import pytest
 
-from media_bench.bench import BenchConfig, tick_costs
-from media_bench.report import (
+from media_bench.client.bench import tick_costs
+from media_bench.client.bench_config import BenchConfig
+from media_bench.client.report import (
     fitted_listeners_per_core,
     fitted_listeners_per_loadgen_core,
     per_listener,
@@ -86,7 +87,7 @@ def test_tick_cost_covers_1_to_13_speakers() -> None:
 
 
 def test_the_machine_yardstick_times_both_encoder_settings() -> None:
-    from media_bench.bench import codec_reference
+    from media_bench.client.bench import codec_reference
 
     reference = codec_reference(frames=30)
     assert set(reference) == {"opus_encode_c0_us", "opus_encode_c5_us"}

@@ -10,23 +10,23 @@ from pathlib import Path
 
 import pytest
 
-from media_bench import cli
-from spaces_lab.cli import CliError
+from media_bench.client import bench_command
+from media_bench.server import options
+from spaces_core.errors import CliError
+from spaces_lab.cli import build_parser
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="spaces-lab")
-    cli.register(top.add_subparsers(dest="command", required=True))
-    return top
+    return build_parser()
 
 
 def test_serve_and_bench_register_handlers() -> None:
     args = parser().parse_args(["serve", "--port", "9000", "--host-threshold", "100"])
-    assert args.handler is cli.run_serve and args.port == 9000
-    settings = cli.settings_from(args)
+    assert args.handler is options.run_serve and args.port == 9000
+    settings = options.settings_from(args)
     assert settings.host_threshold == 100 and settings.bitrate == 32_000
     args = parser().parse_args(["bench", "mixer", "--quick", "--out", "x"])
-    assert args.handler is cli.run_bench_mixer and args.quick and args.out == Path("x")
+    assert args.handler is bench_command.run_bench_mixer and args.quick and args.out == Path("x")
 
 
 @pytest.mark.parametrize(
@@ -62,7 +62,7 @@ def test_bad_user_file_is_a_cli_error(tmp_path: Path) -> None:
 def test_serve_runs_a_real_server_until_terminated(tmp_path: Path) -> None:
     users = tmp_path / "users.json"
     users.write_text(json.dumps([{"id": "ann", "followers": 900}]))
-    command = [sys.executable, "-m", "media_bench", "serve", "--port", "0", "--users", str(users)]
+    command = [sys.executable, "-m", "media_bench.server", "--port", "0", "--users", str(users)]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         assert process.stdout is not None
         line = process.stdout.readline()

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from media_bench.bots import SpeakerBot
-from media_bench.client import ApiClient
-from media_bench.harness import Running
-from media_bench.lobby import Lobby
-from media_bench.marks import Signal
-from media_bench.openapi import routes_markdown
+from media_bench.client.api import ApiClient
+from media_bench.client.bots import SpeakerBot
+from media_bench.client.marks import Signal
+from media_bench.server.harness import Running
+from media_bench.server.lobby import Lobby
+from media_bench.server.openapi import routes_markdown
 from tests.test_media_api import expect, join_peers, run
 
 pytestmark = pytest.mark.timeout(60)

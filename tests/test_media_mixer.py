@@ -6,12 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from media_bench.audio import FRAME_SAMPLES, band_ratio
-from media_bench.clock import run_ticks
-from media_bench.codec import OpusDecoder, OpusEncoder
-from media_bench.fanout import PacketSource, SourceTrack
-from media_bench.marks import Signal
-from media_bench.mixer import RoomMixer, SpeakerInput
+from media_bench.client.marks import Signal
+from media_bench.common.audio import FRAME_SAMPLES, band_ratio
+from media_bench.common.codec import OpusDecoder, OpusEncoder
+from media_bench.server.clock import run_ticks
+from media_bench.server.fanout import PacketSource, SourceTrack
+from media_bench.server.mixer import RoomMixer, SpeakerInput
 
 
 def decode_stream(packets) -> np.ndarray:

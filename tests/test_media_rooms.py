@@ -4,7 +4,8 @@ import copy
 
 import pytest
 
-from media_bench.rooms import Role, Room, RoomError, Ticketing
+from media_bench.server.rooms import Role, Room, Ticketing
+from spaces_core.errors import Refused
 
 
 def room_with(listeners: int, ticketing: Ticketing | None = None) -> Room:
@@ -30,9 +31,9 @@ def snapshot(room: Room) -> dict[str, object]:
     )
 
 
-def refused(room: Room, status: int, call, *args) -> RoomError:
+def refused(room: Room, status: int, call, *args) -> Refused:
     before = snapshot(room)
-    with pytest.raises(RoomError) as info:
+    with pytest.raises(Refused) as info:
         call(*args)
     assert info.value.status == status
     assert snapshot(room) == before

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from media_bench.tokens import TokenError, TokenSigner
-from media_bench.users import UserDirectory
+from media_bench.server.tokens import TokenError, TokenSigner
+from media_bench.server.users import UserDirectory
 
 
 def test_token_round_trip() -> None:

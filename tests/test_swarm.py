@@ -92,8 +92,8 @@ def test_aiortc_receivers_decode_on_the_shared_pool_in_order():
         from aiortc.jitterbuffer import JitterFrame
         from aiortc.rtcrtpparameters import RTCRtpCodecParameters
         from loadtests import bridge
-        from media_bench.codec import OpusEncoder
-        from media_bench.marks import Signal
+        from media_bench.common.codec import OpusEncoder
+        from media_bench.client.marks import Signal
 
         async def main():
             loop = asyncio.get_running_loop()

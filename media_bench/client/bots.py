@@ -43,10 +43,17 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 
-from media_bench.audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, TIME_BASE, Pcm, to_mono
-from media_bench.client import ApiClient
-from media_bench.codec import OpusDecoder, OpusEncoder
-from media_bench.marks import MarkDetector, Signal, grid_index
+from media_bench.client.api import ApiClient
+from media_bench.client.marks import MarkDetector, Signal, grid_index
+from media_bench.common.audio import (
+    FRAME_SAMPLES,
+    FRAME_SECONDS,
+    SAMPLE_RATE,
+    TIME_BASE,
+    Pcm,
+    to_mono,
+)
+from media_bench.common.codec import OpusDecoder, OpusEncoder
 
 ProbeMode = Literal["count", "arrival", "full"]
 _RTP_HEADER = struct.Struct("!HI")

@@ -8,14 +8,7 @@ from typing import Any
 
 import aiohttp
 
-
-class ApiFailure(Exception):
-    """The server refused a request: its status and JSON reason."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"{status}: {reason}")
-        self.status = status
-        self.reason = reason
+from spaces_core.errors import Refused
 
 
 class ApiClient:
@@ -47,7 +40,7 @@ class ApiClient:
         self._session = None
 
     async def call(self, method: str, path: str, token: str | None = None, body: Any = None) -> Any:
-        """One request; returns the JSON answer or raises ``ApiFailure``."""
+        """One request; returns the JSON answer or raises ``Refused``."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         async with self.session.request(
             method, self.base_url + path, json=body, headers=headers
@@ -55,7 +48,7 @@ class ApiClient:
             payload = await response.json(content_type=None)
             if response.status >= 400:
                 reason = payload.get("error", "") if isinstance(payload, dict) else str(payload)
-                raise ApiFailure(response.status, reason)
+                raise Refused(response.status, reason)
             return payload
 
     async def token(self, user_id: str) -> str:
@@ -111,7 +104,7 @@ class ApiClient:
         async with self.session.get(self.base_url + path, headers=headers, timeout=timeout) as r:
             if r.status >= 400:
                 payload = await r.json(content_type=None)
-                raise ApiFailure(r.status, str(payload.get("error", "")))
+                raise Refused(r.status, str(payload.get("error", "")))
             async for line in r.content:
                 if line.startswith(b"data: "):
                     event: dict[str, Any] = json.loads(line[6:])

@@ -13,26 +13,20 @@ from typing import Any
 
 from aiohttp import web
 
-from media_bench.lobby import Lobby
-from media_bench.media import RoomMedia, SdpError
-from media_bench.metrics import Metrics
-from media_bench.openapi import openapi_document
-from media_bench.rooms import ACTIONS, Room, RoomError, Ticketing
-from media_bench.settings import Settings
-from media_bench.tokens import TokenError, TokenSigner
-from media_bench.users import UserDirectory
+from media_bench.server.lobby import Lobby
+from media_bench.server.media import RoomMedia, SdpError
+from media_bench.server.metrics import Metrics
+from media_bench.server.openapi import openapi_document
+from media_bench.server.rooms import ACTIONS, Room, Ticketing
+from media_bench.server.settings import Settings
+from media_bench.server.tokens import TokenError, TokenSigner
+from media_bench.server.users import UserDirectory
+from spaces_core.errors import Refused
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_MESSAGE = 1000
 SSE_HEARTBEAT = 15.0
 WEB_DIR = Path(__file__).with_name("web")
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 def error_response(status: int, reason: str) -> web.Response:
@@ -44,7 +38,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     """Every refusal is a JSON ``{"error": ...}`` with its 4xx status."""
     try:
         return await handler(request)
-    except (ApiError, RoomError) as error:
+    except Refused as error:
         return error_response(error.status, error.reason)
     except web.HTTPRequestEntityTooLarge as error:
         return error_response(413, f"body too large: {error.text or error.reason}")
@@ -134,20 +128,20 @@ class SpacesServer:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
-            raise ApiError(401, "missing bearer token")
+            raise Refused(401, "missing bearer token")
         try:
             user_id = self.signer.verify(token.strip())
         except TokenError as error:
-            raise ApiError(401, str(error)) from error
+            raise Refused(401, str(error)) from error
         if self.users.get(user_id) is None:
-            raise ApiError(401, f"token names unknown user {user_id}")
+            raise Refused(401, f"token names unknown user {user_id}")
         return user_id
 
     def _room(self, request: web.Request) -> Room:
         room_id = request.match_info["room_id"]
         room = self.rooms.get(room_id)
         if room is None:
-            raise ApiError(404, f"unknown room {room_id}")
+            raise Refused(404, f"unknown room {room_id}")
         return room
 
     @staticmethod
@@ -155,14 +149,14 @@ class SpacesServer:
         raw = await request.read()
         if not raw.strip():
             if required:
-                raise ApiError(400, "body must be a JSON object")
+                raise Refused(400, "body must be a JSON object")
             return {}
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as error:
-            raise ApiError(400, f"malformed JSON: {error}") from error
+            raise Refused(400, f"malformed JSON: {error}") from error
         if not isinstance(body, dict):
-            raise ApiError(400, "body must be a JSON object")
+            raise Refused(400, "body must be a JSON object")
         return body
 
     def _sync(self, room: Room) -> None:
@@ -188,9 +182,9 @@ class SpacesServer:
         body = await self._body(request)
         user_id = body.get("user")
         if not isinstance(user_id, str) or not user_id:
-            raise ApiError(400, "field 'user' must be a user id string")
+            raise Refused(400, "field 'user' must be a user id string")
         if self.users.get(user_id) is None:
-            raise ApiError(404, f"unknown user {user_id}")
+            raise Refused(404, f"unknown user {user_id}")
         return web.json_response(
             {"token": self.signer.issue(user_id), "expires_in": self.signer.ttl}
         )
@@ -198,7 +192,7 @@ class SpacesServer:
     def _user_json(self, user_id: str) -> dict[str, Any]:
         user = self.users.get(user_id)
         if user is None:
-            raise ApiError(404, f"unknown user {user_id}")
+            raise Refused(404, f"unknown user {user_id}")
         return {
             "id": user.id,
             "followers": user.followers,
@@ -213,9 +207,9 @@ class SpacesServer:
             minimum = int(request.query.get("min_followers", "0"))
             limit = int(request.query.get("limit", "100"))
         except ValueError as error:
-            raise ApiError(400, "min_followers and limit must be integers") from error
+            raise Refused(400, "min_followers and limit must be integers") from error
         if limit < 1 or limit > 10_000:
-            raise ApiError(400, "limit must be between 1 and 10000")
+            raise Refused(400, "limit must be between 1 and 10000")
         found = [u.id for u in self.users.all() if u.followers >= minimum][:limit]
         return web.json_response({"users": [self._user_json(u) for u in found]})
 
@@ -230,12 +224,12 @@ class SpacesServer:
         body = await self._body(request, required=False)
         title = body.get("title", "")
         if not isinstance(title, str) or len(title) > 200:
-            raise ApiError(400, "field 'title' must be a string of at most 200 characters")
+            raise Refused(400, "field 'title' must be a string of at most 200 characters")
         ticketing = self._ticketing(body.get("ticket"))
         user = self.users.get(caller)
         assert user is not None
         if user.followers < self.settings.host_threshold:
-            raise ApiError(
+            raise Refused(
                 403,
                 f"hosting needs {self.settings.host_threshold} followers; "
                 f"{caller} has {user.followers}",
@@ -277,14 +271,14 @@ class SpacesServer:
         if raw is None:
             return None
         if not isinstance(raw, dict):
-            raise ApiError(400, "field 'ticket' must be an object with price and cap")
+            raise Refused(400, "field 'ticket' must be an object with price and cap")
         price, cap = raw.get("price"), raw.get("cap")
         if isinstance(price, bool) or not isinstance(price, int | float):
-            raise ApiError(400, "field 'ticket.price' must be a number")
+            raise Refused(400, "field 'ticket.price' must be a number")
         if not math.isfinite(price) or price < 0:
-            raise ApiError(400, "field 'ticket.price' must be a finite number >= 0")
+            raise Refused(400, "field 'ticket.price' must be a finite number >= 0")
         if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
-            raise ApiError(400, "field 'ticket.cap' must be an integer >= 1")
+            raise Refused(400, "field 'ticket.cap' must be an integer >= 1")
         return Ticketing(float(price), cap)
 
     async def get_room(self, request: web.Request) -> web.Response:
@@ -297,9 +291,9 @@ class SpacesServer:
         try:
             limit = int(request.query.get("limit", "200"))
         except ValueError as error:
-            raise ApiError(400, "limit must be an integer") from error
+            raise Refused(400, "limit must be an integer") from error
         if limit < 1 or limit > 10_000:
-            raise ApiError(400, "limit must be between 1 and 10000")
+            raise Refused(400, "limit must be between 1 and 10000")
         return web.json_response({"room": room.id, "participants": room.participants(limit)})
 
     async def end_room(self, request: web.Request) -> web.Response:
@@ -327,21 +321,21 @@ class SpacesServer:
         body = await self._body(request)
         sdp, kind = body.get("sdp"), body.get("type", "offer")
         if kind != "offer":
-            raise ApiError(400, "field 'type' must be 'offer'")
+            raise Refused(400, "field 'type' must be 'offer'")
         if not isinstance(sdp, str) or not sdp.strip():
-            raise ApiError(400, "field 'sdp' must be an SDP offer string")
+            raise Refused(400, "field 'sdp' must be an SDP offer string")
         room.check_join(caller)
         media = self.media.get(room.id)
         if media is None:
-            raise ApiError(409, f"room {room.id} has ended")
+            raise Refused(409, f"room {room.id} has ended")
         try:
             pending = await media.connect(caller, sdp)
         except SdpError as error:
-            raise ApiError(400, f"malformed SDP: {error}") from error
+            raise Refused(400, f"malformed SDP: {error}") from error
         # The room may have changed while candidates were gathered: check again.
         try:
             member = room.join(caller)
-        except RoomError:
+        except Refused:
             await media.discard(pending)
             raise
         media.commit(pending)
@@ -378,10 +372,10 @@ class SpacesServer:
         room = self._room(request)
         action = request.match_info["action"]
         if action not in ACTIONS:
-            raise ApiError(404, f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+            raise Refused(404, f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
         target = request.match_info["user_id"]
         if self.users.get(target) is None:
-            raise ApiError(404, f"unknown user {target}")
+            raise Refused(404, f"unknown user {target}")
         room.act(caller, action, target)
         self._sync(room)
         return web.json_response(room.state())
@@ -393,7 +387,7 @@ class SpacesServer:
         body = await self._body(request)
         text = body.get("text")
         if not isinstance(text, str) or not text.strip() or len(text) > MAX_MESSAGE:
-            raise ApiError(400, f"field 'text' must be 1..{MAX_MESSAGE} characters")
+            raise Refused(400, f"field 'text' must be 1..{MAX_MESSAGE} characters")
         message = room.send_message(caller, text)
         return web.json_response(message, status=201)
 

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from media_bench.audio import FRAME_SECONDS
-from media_bench.settings import Settings
+from media_bench.common.audio import FRAME_SECONDS
+from media_bench.server.settings import Settings
 
 PACKETS_PER_SECOND = 1 / FRAME_SECONDS
 

@@ -1,7 +1,7 @@
 """Room rules of a Twitter-Spaces-style audio room, with no media in them.
 
 Every method checks everything first and only then changes state, so a refused call
-(a ``RoomError``) leaves the room exactly as it was.
+(a ``Refused``) leaves the room exactly as it was.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from spaces_core.errors import Refused
+
 
 class Role(StrEnum):
     HOST = "host"
@@ -25,15 +27,6 @@ class Role(StrEnum):
     @property
     def speaks(self) -> bool:
         return self is not Role.LISTENER
-
-
-class RoomError(Exception):
-    """A refused request: an HTTP status and a one-line reason."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 @dataclass
@@ -159,34 +152,34 @@ class Room:
     # -- guards ----------------------------------------------------------------------------
     def _require_live(self) -> None:
         if not self.live:
-            raise RoomError(409, f"room {self.id} has ended")
+            raise Refused(409, f"room {self.id} has ended")
 
     def _require_moderator(self, actor: str) -> None:
         if self.role_of(actor) not in (Role.HOST, Role.COHOST) and actor != self.host:
-            raise RoomError(403, "only the host and co-hosts may do this")
+            raise Refused(403, "only the host and co-hosts may do this")
 
     def _member(self, user_id: str) -> Member:
         member = self.members.get(user_id)
         if member is None:
-            raise RoomError(404, f"user {user_id} is not in room {self.id}")
+            raise Refused(404, f"user {user_id} is not in room {self.id}")
         return member
 
     def _require_seat(self) -> None:
         if self.speaking_slots() >= self.max_speakers:
-            raise RoomError(409, f"room already has {self.max_speakers} speakers")
+            raise Refused(409, f"room already has {self.max_speakers} speakers")
 
     # -- joining and tickets ---------------------------------------------------------------
     def check_join(self, user_id: str) -> Role:
-        """The role a user would join with; RoomError if it may not join."""
+        """The role a user would join with; Refused if it may not join."""
         self._require_live()
         if user_id in self.banned:
-            raise RoomError(403, f"user {user_id} was removed from this room")
+            raise Refused(403, f"user {user_id} was removed from this room")
         if user_id in self.members:
-            raise RoomError(409, f"user {user_id} is already in the room")
+            raise Refused(409, f"user {user_id} is already in the room")
         if user_id == self.host:
             return Role.HOST
         if self.ticketing is not None and user_id not in self.tickets:
-            raise RoomError(403, "this room is ticketed and the user holds no ticket")
+            raise Refused(403, "this room is ticketed and the user holds no ticket")
         return Role.LISTENER
 
     def join(self, user_id: str) -> Member:
@@ -208,20 +201,20 @@ class Room:
         """Give the user a ticket; returns tickets sold. Never exceeds the cap."""
         self._require_live()
         if self.ticketing is None:
-            raise RoomError(409, "this room is free; it sells no tickets")
+            raise Refused(409, "this room is free; it sells no tickets")
         if user_id in self.tickets:
-            raise RoomError(409, f"user {user_id} already holds a ticket")
+            raise Refused(409, f"user {user_id} already holds a ticket")
         if user_id == self.host:
-            raise RoomError(409, "the host needs no ticket")
+            raise Refused(409, "the host needs no ticket")
         if len(self.tickets) >= self.ticketing.cap:
-            raise RoomError(409, "sold out")
+            raise Refused(409, "sold out")
         self.tickets.add(user_id)
         return len(self.tickets)
 
     def end(self, actor: str) -> None:
         self._require_live()
         if actor != self.host:
-            raise RoomError(403, "only the host may end the room")
+            raise Refused(403, "only the host may end the room")
         self.live = False
         self.publish({"type": "ended"})
         self.close_all()
@@ -238,7 +231,7 @@ class Room:
         self._require_live()
         member = self._member(user_id)
         if member.role.speaks:
-            raise RoomError(409, f"user {user_id} already speaks")
+            raise Refused(409, f"user {user_id} already speaks")
         self.requests.add(user_id)
         self.publish({"type": "request", "user": user_id})
 
@@ -246,7 +239,7 @@ class Room:
         self._require_live()
         member = self._member(user_id)
         if user_id not in self.invited:
-            raise RoomError(409, f"user {user_id} has no invitation to speak")
+            raise Refused(409, f"user {user_id} has no invitation to speak")
         self._require_seat()
         self.invited.discard(user_id)
         self.requests.discard(user_id)
@@ -257,9 +250,9 @@ class Room:
         self._require_live()
         handler = _ACTIONS.get(action)
         if handler is None:
-            raise RoomError(404, f"unknown action {action!r}")
+            raise Refused(404, f"unknown action {action!r}")
         if actor not in self.members and actor != self.host:
-            raise RoomError(403, f"user {actor} is not in room {self.id}")
+            raise Refused(403, f"user {actor} is not in room {self.id}")
         self_service = action in ("mute", "unmute", "listener") and actor == target
         if not self_service:
             self._require_moderator(actor)
@@ -268,7 +261,7 @@ class Room:
     def _invite(self, actor: str, target: str) -> None:
         member = self._member(target)
         if member.role.speaks:
-            raise RoomError(409, f"user {target} already speaks")
+            raise Refused(409, f"user {target} already speaks")
         self._require_seat()
         self.invited.add(target)
         self.publish({"type": "invited", "user": target, "by": actor})
@@ -276,7 +269,7 @@ class Room:
     def _accept(self, actor: str, target: str) -> None:
         member = self._member(target)
         if target not in self.requests:
-            raise RoomError(409, f"user {target} has not asked to speak")
+            raise Refused(409, f"user {target} has not asked to speak")
         self._require_seat()
         self.requests.discard(target)
         self.invited.discard(target)
@@ -285,18 +278,18 @@ class Room:
     def _to_listener(self, actor: str, target: str) -> None:
         member = self._member(target)
         if member.role is Role.HOST:
-            raise RoomError(409, "the host always speaks")
+            raise Refused(409, "the host always speaks")
         if not member.role.speaks:
-            raise RoomError(409, f"user {target} is already a listener")
+            raise Refused(409, f"user {target} is already a listener")
         member.muted = False
         self._set_role(member, Role.LISTENER)
 
     def _mute(self, actor: str, target: str, muted: bool = True) -> None:
         member = self._member(target)
         if not member.role.speaks:
-            raise RoomError(409, f"user {target} is a listener and has nothing to mute")
+            raise Refused(409, f"user {target} is a listener and has nothing to mute")
         if not muted and actor != target:
-            raise RoomError(403, "only speakers unmute themselves")
+            raise Refused(403, "only speakers unmute themselves")
         member.muted = muted
         self.publish({"type": "muted" if muted else "unmuted", "user": target, "by": actor})
 
@@ -306,10 +299,10 @@ class Room:
     def _cohost(self, actor: str, target: str) -> None:
         member = self._member(target)
         if member.role in (Role.HOST, Role.COHOST):
-            raise RoomError(409, f"user {target} is already a {member.role.value}")
+            raise Refused(409, f"user {target} is already a {member.role.value}")
         cohosts = [m for m in self.members.values() if m.role is Role.COHOST]
         if len(cohosts) >= self.max_cohosts:
-            raise RoomError(409, f"room already has {self.max_cohosts} co-hosts")
+            raise Refused(409, f"room already has {self.max_cohosts} co-hosts")
         if not member.role.speaks:
             self._require_seat()
         self.invited.discard(target)
@@ -318,7 +311,7 @@ class Room:
 
     def _remove(self, actor: str, target: str) -> None:
         if target == self.host:
-            raise RoomError(409, "the host cannot be removed")
+            raise Refused(409, "the host cannot be removed")
         self._member(target)
         del self.members[target]
         self.banned.add(target)
@@ -345,7 +338,7 @@ class Room:
 
     def read_messages(self, actor: str) -> list[dict[str, Any]]:
         if actor != self.host and self.role_of(actor) is not Role.COHOST:
-            raise RoomError(403, "only the host and co-hosts read messages")
+            raise Refused(403, "only the host and co-hosts read messages")
         return list(self.messages)
 
     # -- events ----------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from sim import followers
+
 
 @dataclass(frozen=True)
 class User:
@@ -19,13 +21,8 @@ class User:
 
 
 def sample_followers(n: int, seed: int) -> npt.NDArray[np.int64]:
-    """Follower counts from the sim's fitted distribution, or a lognormal stand-in."""
-    try:
-        from sim.followers import sample_followers as sim_sample
-    except ImportError:
-        rng = np.random.default_rng(seed)
-        return np.floor(rng.lognormal(mean=np.log(61.0), sigma=1.6, size=n)).astype(np.int64)
-    return np.asarray(sim_sample(n, seed), dtype=np.int64)
+    """Follower counts from the sim's fitted distribution."""
+    return np.asarray(followers.sample_followers(n, seed), dtype=np.int64)
 
 
 class UserDirectory:

@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from spaces_lab import __version__
+from spaces_core import __version__
 
 MANIFEST = "manifest.json"
 DEFAULT_RUNS_DIR = Path("runs")

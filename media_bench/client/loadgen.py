@@ -1,6 +1,6 @@
 """Load generation against a server process: speaker bots, counting listeners, probes.
 
-The server runs as ``python -m media_bench serve`` in its own process; this process drives
+The server runs as ``python -m media_bench.server`` in its own process; this process drives
 it, so the generator's CPU is never counted as the server's. ``measure_window`` reads the
 server's CPU from /proc, its counters from /metrics, and the listeners' own counters.
 """
@@ -14,26 +14,24 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
-from media_bench.audio import FRAME_SECONDS
-from media_bench.bots import Bot, ListenerBot, SpeakerBot
-from media_bench.client import ApiClient
-from media_bench.marks import Signal
-from media_bench.procstat import cpu_seconds, machine_cpu, rss_bytes
-
-if TYPE_CHECKING:
-    from media_bench.bench import BenchConfig
+from media_bench.client.api import ApiClient
+from media_bench.client.bench_config import BenchConfig
+from media_bench.client.bots import Bot, ListenerBot, SpeakerBot
+from media_bench.client.marks import Signal
+from media_bench.client.procstat import cpu_seconds, machine_cpu, rss_bytes
+from media_bench.common.audio import FRAME_SECONDS
 
 PACKETS_PER_SECOND = 1 / FRAME_SECONDS
 
 
 # -- the server under test ---------------------------------------------------------------------
 class ServerProcess:
-    """``python -m media_bench serve`` on a free loopback port."""
+    """``python -m media_bench.server`` on a free loopback port."""
 
     def __init__(self, fanout: str, config: BenchConfig) -> None:
         self.fanout = fanout
@@ -48,7 +46,7 @@ class ServerProcess:
 
     async def start(self) -> None:
         command = [
-            sys.executable, "-m", "media_bench", "serve", "--port", "0",
+            sys.executable, "-m", "media_bench.server", "--port", "0",
             "--fanout", self.fanout, "--bitrate", str(self.config.bitrate),
             "--complexity", str(self.config.complexity),
             "--speaker-complexity", str(self.config.speaker_complexity),

@@ -7,7 +7,7 @@ from typing import Any
 import av
 import numpy as np
 
-from media_bench.audio import FRAME_SAMPLES, SAMPLE_RATE, TIME_BASE, Pcm, to_frame, to_mono
+from media_bench.common.audio import FRAME_SAMPLES, SAMPLE_RATE, TIME_BASE, Pcm, to_frame, to_mono
 
 
 class OpusEncoder:

@@ -19,11 +19,11 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtp import RtpPacket
 
-from media_bench.direct import DirectSender, IdleTrack, opus_payload_type
-from media_bench.fanout import SourceTrack
-from media_bench.mixer import RoomMixer, SpeakerInput
-from media_bench.rooms import Room
-from media_bench.settings import Settings
+from media_bench.server.direct import DirectSender, IdleTrack, opus_payload_type
+from media_bench.server.fanout import SourceTrack
+from media_bench.server.mixer import RoomMixer, SpeakerInput
+from media_bench.server.rooms import Room
+from media_bench.server.settings import Settings
 
 log = logging.getLogger(__name__)
 

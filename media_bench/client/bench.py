@@ -10,53 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from media_bench.audio import FRAME_SAMPLES
-from media_bench.codec import OpusEncoder
-from media_bench.loadgen import measure_design
-from media_bench.marks import Signal
-from media_bench.mixer import RoomMixer
-from media_bench.procstat import machine_cpu
-from media_bench.report import HEADLINE, TARGETS, per_listener, print_summary, summarise
+from media_bench.client.bench_config import BenchConfig
+from media_bench.client.loadgen import measure_design
+from media_bench.client.marks import Signal
+from media_bench.client.procstat import machine_cpu
+from media_bench.client.report import HEADLINE, TARGETS, per_listener, print_summary, summarise
+from media_bench.common.audio import FRAME_SAMPLES
+from media_bench.common.codec import OpusEncoder
+from media_bench.server.mixer import RoomMixer
+from spaces_core.runfolder import RunWriter, new_run_dir
 
 DESCRIPTIONS = {
     "shared": "one encode per tick, fanned out through aiortc senders",
     "direct": "one encode per tick, written straight to SRTP by the mixer",
     "naive": "aiortc encodes per listener",
 }
-
-
-@dataclass
-class BenchConfig:
-    listeners: list[int]
-    naive_listeners: list[int]
-    window: float
-    settle: float
-    burst_joins: int
-    burst_rate: float = 20.0
-    ramp_rate: float = 40.0
-    tick_ticks: int = 300
-    probes: int = 3
-    bitrate: int = 32_000
-    complexity: int = 5
-    speaker_complexity: int = 0
-    seed: int = 0
-    quick_run: bool = False
-    designs: list[str] = field(default_factory=lambda: ["shared", "direct", "naive"])
-
-    @classmethod
-    def quick(cls) -> BenchConfig:
-        return cls([25, 100], [10, 20], 3.0, 1.0, 20, tick_ticks=100, probes=2, quick_run=True)
-
-    @classmethod
-    def full(cls) -> BenchConfig:
-        return cls([50, 100, 200, 300, 400], [10, 20, 40], 8.0, 2.0, 40)
 
 
 def tick_costs(config: BenchConfig) -> pd.DataFrame:
@@ -123,8 +98,6 @@ def codec_reference(frames: int = 250) -> dict[str, float]:
 
 
 def run_bench(config: BenchConfig, out: Path | None) -> Path:
-    from spaces_lab.runfolder import RunWriter, new_run_dir
-
     path = new_run_dir("bench", out)
     writer = RunWriter(path, kind="bench-mixer", parameters=asdict(config), seed=config.seed)
     reference = codec_reference()

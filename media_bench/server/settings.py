@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-FanOut = Literal["shared", "naive", "direct"]
+FanOut = Literal["shared", "direct", "naive"]
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from media_bench.rooms import ACTIONS
+from media_bench.server.rooms import ACTIONS
 
 
 @dataclass(frozen=True)

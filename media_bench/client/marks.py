@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from media_bench.audio import FRAME_SAMPLES, FRAME_SECONDS, FULL_SCALE, SAMPLE_RATE, Pcm, tone_power
+from media_bench.common.audio import (
+    FRAME_SAMPLES,
+    FRAME_SECONDS,
+    FULL_SCALE,
+    SAMPLE_RATE,
+    Pcm,
+    tone_power,
+)
 
 MARK_EVERY = 25
 """Frames between marks (0.5 s)."""

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from media_bench.server import SpacesServer
-from media_bench.settings import Settings
-from media_bench.users import UserDirectory
+from media_bench.server.app import SpacesServer
+from media_bench.server.settings import Settings
+from media_bench.server.users import UserDirectory
 
 
 @dataclass

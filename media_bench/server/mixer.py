@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from media_bench.audio import (
+from media_bench.common.audio import (
     FRAME_SAMPLES,
     FRAME_SECONDS,
     Pcm,
@@ -24,10 +24,10 @@ from media_bench.audio import (
     level_dbov,
     to_frame,
 )
-from media_bench.clock import run_ticks
-from media_bench.codec import OpusDecoder, OpusEncoder
-from media_bench.direct import DirectSender
-from media_bench.fanout import PacketSource
+from media_bench.common.codec import OpusDecoder, OpusEncoder
+from media_bench.server.clock import run_ticks
+from media_bench.server.direct import DirectSender
+from media_bench.server.fanout import PacketSource
 
 INPUT_DEPTH = 2
 """Frames buffered per speaker: absorbs arrival jitter against the tick, bounds latency."""

@@ -1,0 +1,75 @@
+"""``spaces-lab bench mixer``: its options and their checks."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from media_bench.server.options import FANOUTS, add_codec_arguments, check_codec_arguments
+from spaces_core.errors import CliError
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bench = commands.add_parser("bench", help="benchmarks of the mixing core")
+    which = bench.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    mixer = which.add_parser(
+        "mixer",
+        help="tick cost, listeners per core vs the naive design, join time, latency, memory",
+        description="Benchmark the mixing server; writes a run folder and prints a summary.",
+    )
+    mixer.add_argument("--out", type=Path, default=None, help="run folder (default runs/...)")
+    mixer.add_argument("--quick", action="store_true", help="small smoke run (< ~60 s)")
+    mixer.add_argument(
+        "--listeners", default=None, help="comma-separated listener counts, shared fan-out"
+    )
+    mixer.add_argument(
+        "--naive-listeners", default=None, help="comma-separated listener counts, naive design"
+    )
+    mixer.add_argument(
+        "--designs",
+        default=",".join(FANOUTS),
+        help=f"fan-out designs to measure (default {','.join(FANOUTS)})",
+    )
+    mixer.add_argument("--window", type=float, default=None, help="seconds measured per point")
+    add_codec_arguments(mixer)
+    mixer.add_argument("--seed", type=int, default=0, help="seed of the user directory")
+    mixer.set_defaults(handler=run_bench_mixer)
+
+
+def parse_counts(text: str | None, default: list[int], flag: str) -> list[int]:
+    if text is None:
+        return default
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise CliError(f"{flag} must be comma-separated integers") from error
+    if not counts or any(c < 1 or c > 5000 for c in counts):
+        raise CliError(f"{flag} must list counts between 1 and 5000")
+    return sorted(set(counts))
+
+
+def run_bench_mixer(args: argparse.Namespace) -> int:
+    from media_bench.client.bench import run_bench
+    from media_bench.client.bench_config import BenchConfig
+
+    config = BenchConfig.quick() if args.quick else BenchConfig.full()
+    config.listeners = parse_counts(args.listeners, config.listeners, "--listeners")
+    config.naive_listeners = parse_counts(
+        args.naive_listeners, config.naive_listeners, "--naive-listeners"
+    )
+    designs = [d.strip() for d in args.designs.split(",") if d.strip()]
+    unknown = [d for d in designs if d not in FANOUTS]
+    if unknown or not designs:
+        raise CliError(f"--designs must list {', '.join(FANOUTS)} (any of them)")
+    config.designs = list(dict.fromkeys(designs))
+    if args.window is not None:
+        if not 1.0 <= args.window <= 600:
+            raise CliError("--window must be between 1 and 600 seconds")
+        config.window = args.window
+    check_codec_arguments(args)
+    config.speaker_complexity = args.speaker_complexity
+    config.bitrate, config.complexity, config.seed = args.bitrate, args.complexity, args.seed
+    if args.out is not None and args.out.exists() and any(args.out.iterdir()):
+        raise CliError(f"--out {args.out} exists and is not empty")
+    run_bench(config, args.out)
+    return 0

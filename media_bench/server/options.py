@@ -1,0 +1,151 @@
+"""The server's command-line options, declared once: ``spaces-lab serve`` and
+``python -m media_bench.server`` take them all, ``spaces-lab bench mixer`` the codec ones."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+from dataclasses import replace
+from pathlib import Path
+from typing import get_args
+
+from media_bench.server.settings import FanOut, Settings
+from spaces_core.commands import dispatch
+from spaces_core.errors import CliError
+
+FANOUTS: tuple[str, ...] = get_args(FanOut)
+SECRET_ENV = "SPACES_LAB_SECRET"
+"""A fixed token-signing secret (shared by several server processes), only when set."""
+
+
+def add_codec_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = Settings()
+    parser.add_argument(
+        "--bitrate", type=int, default=defaults.bitrate,
+        help=f"Opus bitrate, bits/s (default {defaults.bitrate})",
+    )
+    parser.add_argument(
+        "--complexity", type=int, default=defaults.complexity,
+        help=f"Opus complexity 0..10 of the listener mix (default {defaults.complexity})",
+    )
+    parser.add_argument(
+        "--speaker-complexity", type=int, default=defaults.speaker_complexity,
+        help=f"Opus complexity 0..10 of each N-1 mix (default {defaults.speaker_complexity})",
+    )
+
+
+def check_codec_arguments(args: argparse.Namespace) -> None:
+    """CliError naming the first bad codec option."""
+    if not 6_000 <= args.bitrate <= 510_000:
+        raise CliError("--bitrate must be between 6000 and 510000 bits/s")
+    if not 0 <= args.complexity <= 10:
+        raise CliError("--complexity must be between 0 and 10")
+    if not 0 <= args.speaker_complexity <= 10:
+        raise CliError("--speaker-complexity must be between 0 and 10")
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = Settings()
+    parser.add_argument(
+        "--host-threshold", type=int, default=defaults.host_threshold,
+        help=f"followers needed to create a room (default {defaults.host_threshold})",
+    )
+    add_codec_arguments(parser)
+    parser.add_argument(
+        "--fanout", choices=FANOUTS, default=defaults.fanout,
+        help="direct: one encode per tick, the same packets written straight to each "
+        "listener's SRTP session (default); shared: the same packets fanned out through "
+        "aiortc senders; naive: aiortc encodes per listener",
+    )
+    parser.add_argument("--users", type=Path, default=None, help="user directory CSV or JSON")
+    parser.add_argument(
+        "--generate-users", type=int, default=defaults.users,
+        help="users to generate from the follower distribution when --users is not given",
+    )
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed for generated users")
+    parser.add_argument(
+        "--token-ttl", type=float, default=defaults.token_ttl, help="token lifetime, seconds"
+    )
+    parser.add_argument(
+        "--max-body", type=int, default=defaults.max_body, help="largest request body, bytes"
+    )
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Validated settings; CliError names the first bad field."""
+    if args.host_threshold < 0:
+        raise CliError("--host-threshold must be >= 0")
+    check_codec_arguments(args)
+    if args.generate_users < 1:
+        raise CliError("--generate-users must be >= 1")
+    if args.token_ttl <= 0:
+        raise CliError("--token-ttl must be > 0")
+    if args.max_body < 1024:
+        raise CliError("--max-body must be >= 1024")
+    if args.users is not None and not args.users.is_file():
+        raise CliError(f"--users {args.users}: no such file")
+    secret = os.environ.get(SECRET_ENV, "")
+    settings = Settings(
+        host_threshold=args.host_threshold,
+        bitrate=args.bitrate,
+        complexity=args.complexity,
+        speaker_complexity=args.speaker_complexity,
+        fanout=args.fanout,
+        users=args.generate_users,
+        users_file=args.users,
+        seed=args.seed,
+        token_ttl=args.token_ttl,
+        max_body=args.max_body,
+    )
+    return replace(settings, secret=secret.encode()) if secret else settings
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Everything ``serve`` takes: where to listen and the server's settings."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any free)")
+    add_settings_arguments(parser)
+    parser.set_defaults(handler=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    if not 0 <= args.port <= 65535:
+        raise CliError("--port must be between 0 and 65535")
+    settings = settings_from(args)
+    from media_bench.server.harness import running_server
+    from media_bench.server.users import UserDirectory
+
+    try:
+        users = UserDirectory.load(settings.users_file) if settings.users_file is not None else None
+    except (ValueError, OSError) as error:
+        raise CliError(f"--users: {error}") from error
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            async with running_server(settings, users, host=args.host, port=args.port) as run:
+                print(f"spaces-lab serve: listening on {run.url}", flush=True)
+                print(f"the Spaces page: {run.url}/", flush=True)
+                await stop.wait()
+        except OSError as error:
+            raise CliError(f"--host/--port: cannot listen: {error.strerror}") from error
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (``python -m media_bench.server``): the server and nothing else."""
+    parser = argparse.ArgumentParser(
+        prog="python -m media_bench.server",
+        description="Run the live audio-room server: one asyncio process on one core.",
+    )
+    add_serve_arguments(parser)
+    return dispatch(parser, argv)
