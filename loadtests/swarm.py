@@ -63,6 +63,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                        help="seconds of load (default 45)")
     swarm.add_argument("--shape", choices=sorted(SHAPES), default="ramp",
                        help="load shape (default ramp)")
+    swarm.add_argument("--server", default=None,
+                       help="URL of a running server (default: start one on loopback)")
     swarm.add_argument("--processes", type=int, default=1,
                        help="Locust worker processes (default 1; -1 for one per core)")
     add_swarm_options(swarm)

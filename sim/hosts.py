@@ -1,4 +1,4 @@
-"""Who may host, who does: the policy timeline and a stratified panel of host accounts.
+"""Who may host, who does: eligibility under ``sim.policy`` and a stratified panel of hosts.
 
 Eligible hosts are computed: mDAU times the share of accounts at or above the follower
 threshold in force (the beta's few thousand testers before that). Who actually hosts is
