@@ -14,8 +14,9 @@ import urllib.request
 from typing import Any
 
 import pandas as pd
-import psutil
 from prometheus_client.parser import text_string_to_metric_families
+
+from media_bench.client.process_meter import cpu_seconds
 
 
 class MetricsSampler:
@@ -38,13 +39,8 @@ class MetricsSampler:
     def _cpu_rows(self, at: float) -> None:
         for label, pid in list(self.watched.items()):
             try:
-                process = psutil.Process(pid)
-                tree = [process, *process.children(recursive=True)]
-                seconds = 0.0
-                for member in tree:
-                    with_children = member.cpu_times()
-                    seconds += with_children.user + with_children.system
-            except psutil.Error:
+                seconds = cpu_seconds(pid, include_children=True)
+            except ProcessLookupError:
                 continue
             self.rows.append({"t_s": at, "metric": "process_cpu_seconds",
                               "labels": f"process={label}", "value": seconds})

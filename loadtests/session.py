@@ -17,7 +17,7 @@ from media_bench.client.api import ApiClient
 
 @dataclass
 class Directory:
-    """User ids this process hands out: hosts (enough followers) and everybody."""
+    """User ids this process hands out: hosts (those the server says can host) and everybody."""
 
     hosts: list[str]
     everybody: list[str]
@@ -44,19 +44,18 @@ def client(base_url: str) -> ApiClient:
     return _clients[base_url]
 
 
-async def directory(base_url: str, host_threshold: int) -> Directory:
-    """Fetch the server's users once per process."""
+async def directory(base_url: str) -> Directory:
+    """Fetch the server's users once per process; the server decides who can host."""
     global _directory_lock
     if _directory_lock is None:
         _directory_lock = asyncio.Lock()
     async with _directory_lock:
         if base_url not in _directories:
             api = client(base_url)
-            hosts = await api.call("GET", f"/users?min_followers={host_threshold}&limit=10000")
-            everybody = await api.call("GET", "/users?limit=10000")
+            users = (await api.call("GET", "/users?limit=10000"))["users"]
             _directories[base_url] = Directory(
-                hosts=[u["id"] for u in hosts["users"]],
-                everybody=[u["id"] for u in everybody["users"]],
+                hosts=[u["id"] for u in users if u["can_host"]],
+                everybody=[u["id"] for u in users],
             )
         return _directories[base_url]
 

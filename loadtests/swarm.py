@@ -9,7 +9,6 @@ of the metrics over time, and a manifest with the headline figures.
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import time
@@ -25,16 +24,16 @@ from loadtests.metrics_sampler import MetricsSampler
 from loadtests.names import (
     AUDIO,
     EXCEEDED,
-    FULL_PROBE_EVERY,
     JITTER,
     JOIN_TIME,
     LOSS,
     MOUTH_TO_ARRIVAL,
     MOUTH_TO_EAR,
-    PROBE_EVERY,
     UNCHECKED,
 )
-from loadtests.server_process import ServerProcess
+from loadtests.swarm_options import add_swarm_options, locust_flags
+from media_bench.client.process_meter import reap_measured
+from media_bench.client.server_process import ServerProcess
 from spaces_core.errors import CliError
 from spaces_core.runfolder import RunWriter, new_run_dir
 
@@ -64,26 +63,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                        help="seconds of load (default 45)")
     swarm.add_argument("--shape", choices=sorted(SHAPES), default="ramp",
                        help="load shape (default ramp)")
-    swarm.add_argument("--rooms", type=int, default=2,
-                       help="hosts, one room each (the sim-hour shape sets its own)")
-    swarm.add_argument("--sim-run", type=Path, default=None,
-                       help="sim run folder for --shape sim-hour (default: newest in runs/)")
     swarm.add_argument("--server", default=None,
                        help="URL of a running server (default: start one on loopback)")
     swarm.add_argument("--processes", type=int, default=1,
                        help="Locust worker processes (default 1; -1 for one per core)")
-    swarm.add_argument("--probe-every", type=int, default=PROBE_EVERY,
-                       help="every Nth listener decodes to time the marks, the first one "
-                            "included (default %(default)s; 0: none)")
-    swarm.add_argument("--full-probe-every", type=int, default=FULL_PROBE_EVERY,
-                       help="every Nth listener runs aiortc's whole receive path to time "
-                            "mouth-to-ear (default %(default)s; 0: none)")
-    swarm.add_argument("--max-loss-pct", type=float, default=1.0,
-                       help="fail above this mean packet loss in percent (default 1)")
-    swarm.add_argument("--max-latency-ms", type=float, default=150.0,
-                       help="fail above this p99 mouth-to-arrival latency (default 150 ms)")
-    swarm.add_argument("--max-fail-ratio", type=float, default=0.01,
-                       help="fail above this share of failed requests (default 0.01)")
+    add_swarm_options(swarm)
     swarm.add_argument("--out", type=Path, default=None, help="run folder (default runs/...)")
     swarm.set_defaults(handler=cmd_swarm)
 
@@ -117,7 +101,7 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise CliError(f"--full-probe-every: must be >= 0, got {args.full_probe_every}")
     if args.processes == 0 or args.processes < -1:
         raise CliError(f"--processes: must be >= 1 or -1, got {args.processes}")
-    if args.sim_run is not None and not (args.sim_run / "manifest.json").is_file():
+    if args.sim_run and not (Path(args.sim_run) / "manifest.json").is_file():
         raise CliError(f"--sim-run: {args.sim_run} is not a run folder")
     if args.out is not None and args.out.exists() and any(args.out.iterdir()):
         raise CliError(f"--out: {args.out} exists and is not empty; nothing was written")
@@ -133,21 +117,11 @@ def locust_command(args: argparse.Namespace, url: str, folder: Path) -> list[str
         "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{int(args.duration)}s",
         "--stop-timeout", "15", "--csv", str(folder / "locust"), "--csv-full-history",
         "--html", str(folder / "report.html"), "--only-summary", "--exit-code-on-error", "0",
-        "--rooms", str(args.rooms), "--probe-every", str(args.probe_every),
-        "--full-probe-every", str(args.full_probe_every),
-        "--max-loss-pct", str(args.max_loss_pct),
-        "--max-latency-ms", str(args.max_latency_ms), "--max-fail-ratio", str(args.max_fail_ratio),
+        *locust_flags(args),
     ]
-    if args.sim_run is not None:
-        command += ["--sim-run", str(args.sim_run)]
     if args.processes != 1:
         command += ["--processes", str(args.processes)]
     return command
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def run_swarm(args: argparse.Namespace) -> SwarmResult:
@@ -155,7 +129,7 @@ def run_swarm(args: argparse.Namespace) -> SwarmResult:
     writer = RunWriter(path=folder, kind="swarm", parameters={
         k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
         if k != "handler"})
-    server = None if args.server else ServerProcess(folder / "server.log")
+    server = None if args.server else ServerProcess(log=folder / "server.log")
     url = args.server or ""
     if server is not None:
         print(f"starting a server on loopback (log: {server.log})", flush=True)
@@ -166,29 +140,21 @@ def run_swarm(args: argparse.Namespace) -> SwarmResult:
     command = locust_command(args, url, folder)
     print(f"swarm: {args.users} users, {args.duration:.0f} s, shape {args.shape}, {url}",
           flush=True)
-    if server is not None and server.process is not None:
-        sampler.watch("server", server.process.pid)
-    cpu_before = _children_cpu()
+    if server is not None:
+        sampler.watch("server", server.pid)
+    loadgen_cpu = float("nan")
     started = time.monotonic()
     try:
         with (folder / "locust.log").open("w") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
             sampler.watch("loadgen", process.pid)
-            try:
-                process.wait(timeout=args.duration + 120)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            loadgen_cpu = reap_measured(process, timeout=args.duration + 120)
             locust: subprocess.CompletedProcess[bytes] = subprocess.CompletedProcess(
                 command, process.returncode)
     finally:
         wall = time.monotonic() - started
-        loadgen_cpu = _children_cpu() - cpu_before
         sampler.stop()
-        server_cpu_before = _children_cpu()
-        if server is not None:
-            server.stop()
-        server_cpu = _children_cpu() - server_cpu_before if server is not None else float("nan")
+        server_cpu = server.stop() if server is not None else float("nan")
     stats = read_stats(folder)
     metrics = sampler.frame()
     writer.write_table("stats", stats)

@@ -172,7 +172,7 @@ class HostUser(SpacesUser):
     fixed_count = 2
 
     def on_start(self) -> None:
-        directory = bridge.run(session.directory(self.base_url, self.options.host_threshold))
+        directory = bridge.run(session.directory(self.base_url))
         self.sign_in(directory.host_id())
         ticketed = random.random() < self.options.ticketed_share
         ticket = {"price": 3.0, "cap": self.options.ticket_cap} if ticketed else None
@@ -269,7 +269,7 @@ class AudienceUser(SpacesUser):
         return "count"
 
     def on_start(self) -> None:
-        directory = bridge.run(session.directory(self.base_url, self.options.host_threshold))
+        directory = bridge.run(session.directory(self.base_url))
         self.sign_in(directory.user_id())
         self.enter_a_room()
 

@@ -12,6 +12,7 @@ import pandas as pd
 
 from sim import followers, hosts
 from sim import scenario as scenarios
+from sim.policy import PolicyParams
 from sim.runner import SimRun, load, run, write
 from sim.summary import headline, mdau_fan, mdau_vs_actuals, peak_hours, quantiles, revenue_by
 from sim.users import fit_table, required_extra_growth, required_spaces_lift
@@ -78,7 +79,7 @@ def ensure_run(scenario: str = "baseline", overrides: Mapping[str, Mapping[str, 
     return simulate(scenario, reps=reps, seed=seed, overrides=merged, out=folder)
 
 
-def eligible_under_policies(run: SimRun, policies: Mapping[str, hosts.PolicyParams]
+def eligible_under_policies(run: SimRun, policies: Mapping[str, PolicyParams]
                             ) -> pd.DataFrame:
     """Median and bands of eligible hosts per day if each policy had applied to this run's
     users: date, policy, p05..p95. Computed from the follower distribution; no re-simulation."""

@@ -1,4 +1,4 @@
-"""Who may host, who does: the policy timeline and a stratified panel of host accounts.
+"""Who may host, who does: eligibility under ``sim.policy`` and a stratified panel of hosts.
 
 Eligible hosts are computed: mDAU times the share of accounts at or above the follower
 threshold in force (the beta's few thousand testers before that). Who actually hosts is
@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from sim.diffusion import bass_adopted, validate_bass
 from sim.followers import FollowerModel
+from sim.policy import PolicyParams
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -30,36 +31,6 @@ HISTORY_DAYS = 30
 #: survival-quantile bounds of the panel's strata and the share of panel slots each gets
 STRATA_BOUNDS = (1.0, 0.5, 0.1, 0.04, 0.01, 0.001, 0.0)
 STRATA_SLOTS = (0.10, 0.15, 0.20, 0.20, 0.20, 0.15)
-
-
-@dataclass(frozen=True)
-class PolicyParams:
-    """Who may host, and from when (published timeline; all of it is a knob)."""
-
-    beta_start: date = date(2020, 12, 17)  # iOS beta, invite only
-    beta_testers: int = 3_000  # "a few thousand testers"
-    beta_min_followers: float = 1_000.0  # scenario assumption: testers were larger accounts
-    threshold_date: date = date(2021, 5, 3)
-    threshold: float = 600.0  # followers needed to host from threshold_date
-    open_date: date = date(2021, 10, 21)  # anyone can host
-
-    def validate(self) -> None:
-        if not self.beta_start <= self.threshold_date <= self.open_date:
-            raise ValueError("policy: dates must satisfy beta_start <= threshold_date <= open_date")
-        if self.beta_testers < 0:
-            raise ValueError(f"policy.beta_testers: must be >= 0, got {self.beta_testers}")
-        if self.threshold < 0 or self.beta_min_followers < 0:
-            raise ValueError("policy.threshold: must be >= 0")
-
-    def threshold_on(self, day: date) -> float | None:
-        """Followers needed to host on ``day``: None before the beta, inf during it (testers)."""
-        if day < self.beta_start:
-            return None
-        if day < self.threshold_date:
-            return float("inf")
-        if day < self.open_date:
-            return self.threshold
-        return 0.0
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sim.hosts import HostingParams, PolicyParams
+from sim.hosts import HostingParams
+from sim.policy import PolicyParams
 from sim.revenue import TicketParams
 from sim.rooms import RoomParams
 from sim.users import SpacesParams, UserParams

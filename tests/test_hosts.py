@@ -6,7 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sim import followers, hosts
-from sim.hosts import HISTORY_DAYS, HostingParams, PolicyParams
+from sim.hosts import HISTORY_DAYS, HostingParams
+from sim.policy import PolicyParams
 
 POLICY = PolicyParams()
 

@@ -20,7 +20,7 @@ import pandas as pd
 from media_bench.client.bench_config import BenchConfig
 from media_bench.client.loadgen import measure_design
 from media_bench.client.marks import Signal
-from media_bench.client.procstat import machine_cpu
+from media_bench.client.process_meter import machine_cpu_seconds, own_cpu_seconds
 from media_bench.client.report import HEADLINE, TARGETS, per_listener, print_summary, summarise
 from media_bench.common.audio import FRAME_SAMPLES
 from media_bench.common.codec import OpusEncoder
@@ -50,7 +50,7 @@ def tick_costs(config: BenchConfig) -> pd.DataFrame:
         signals = [Signal(amplitude=0.1 + 0.01 * i) for i in range(speakers)]
         durations = []
         cpu = []
-        machine0, own0, started = machine_cpu(), time.process_time(), time.monotonic()
+        machine0, own0, started = machine_cpu_seconds(), own_cpu_seconds(), time.monotonic()
         for k in range(warmup + config.tick_ticks):
             for name, encoder, signal_ in zip(names, encoders, signals, strict=True):
                 packet = encoder.encode(signal_.frame(k + 1000 * speakers), k * FRAME_SAMPLES)
@@ -62,7 +62,7 @@ def tick_costs(config: BenchConfig) -> pd.DataFrame:
                 durations.append((time.perf_counter() - began) * 1000)
                 cpu.append((time.thread_time() - began_cpu) * 1000)
         elapsed = time.monotonic() - started
-        other = (machine_cpu() - machine0) - (time.process_time() - own0)
+        other = (machine_cpu_seconds() - machine0) - (own_cpu_seconds() - own0)
         values, cpu_values = np.array(durations), np.array(cpu)
         rows.append(
             {

@@ -2,7 +2,8 @@
 
 The server runs as ``python -m media_bench.server`` in its own process; this process drives
 it, so the generator's CPU is never counted as the server's. ``measure_window`` reads the
-server's CPU from /proc, its counters from /metrics, and the listeners' own counters.
+server's CPU with the process meter, its counters from /metrics, and the listeners' own
+counters.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,59 +22,16 @@ from media_bench.client.api import ApiClient
 from media_bench.client.bench_config import BenchConfig
 from media_bench.client.bots import Bot, ListenerBot, SpeakerBot
 from media_bench.client.marks import Signal
-from media_bench.client.procstat import cpu_seconds, machine_cpu, rss_bytes
+from media_bench.client.process_meter import (
+    cpu_seconds,
+    machine_cpu_seconds,
+    own_cpu_seconds,
+    rss_bytes,
+)
+from media_bench.client.server_process import ServerProcess
 from media_bench.common.audio import FRAME_SECONDS
 
 PACKETS_PER_SECOND = 1 / FRAME_SECONDS
-
-
-# -- the server under test ---------------------------------------------------------------------
-class ServerProcess:
-    """``python -m media_bench.server`` on a free loopback port."""
-
-    def __init__(self, fanout: str, config: BenchConfig) -> None:
-        self.fanout = fanout
-        self.config = config
-        self.url = ""
-        self._process: asyncio.subprocess.Process | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self._process is not None
-        return self._process.pid
-
-    async def start(self) -> None:
-        command = [
-            sys.executable, "-m", "media_bench.server", "--port", "0",
-            "--fanout", self.fanout, "--bitrate", str(self.config.bitrate),
-            "--complexity", str(self.config.complexity),
-            "--speaker-complexity", str(self.config.speaker_complexity),
-            "--seed", str(self.config.seed),
-        ]  # fmt: skip
-        self._process = await asyncio.create_subprocess_exec(
-            *command, stdout=asyncio.subprocess.PIPE
-        )
-        assert self._process.stdout is not None
-        line = await asyncio.wait_for(self._process.stdout.readline(), 30)
-        if b"listening on " not in line:
-            raise RuntimeError(f"server did not start: {line!r}")
-        self.url = line.decode().split("listening on ")[1].strip()
-
-    def cpu(self) -> float:
-        return cpu_seconds(self.pid)
-
-    def rss(self) -> int:
-        return rss_bytes(self.pid)
-
-    async def stop(self) -> None:
-        if self._process is None or self._process.returncode is not None:
-            return
-        self._process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self._process.wait(), 10)
-        except TimeoutError:
-            self._process.kill()
-            await self._process.wait()
 
 
 def scrape(text: str) -> dict[str, float]:
@@ -160,9 +116,11 @@ async def measure_window(
     lags: list[float] = []
     stop = asyncio.Event()
     watcher = asyncio.ensure_future(loop_lag(lags, stop))
-    cpu0, gen0, t0, all0 = server.cpu(), time.process_time(), time.monotonic(), machine_cpu()
+    cpu0, gen0 = cpu_seconds(server.pid), own_cpu_seconds()
+    t0, all0 = time.monotonic(), machine_cpu_seconds()
     await asyncio.sleep(seconds)
-    cpu1, gen1, t1, all1 = server.cpu(), time.process_time(), time.monotonic(), machine_cpu()
+    cpu1, gen1 = cpu_seconds(server.pid), own_cpu_seconds()
+    t1, all1 = time.monotonic(), machine_cpu_seconds()
     stop.set()
     await watcher
     metrics1 = scrape(await swarm.api.metrics_text())
@@ -184,7 +142,7 @@ async def measure_window(
         "listeners": len(listeners) + len(swarm.probes),
         "seconds": elapsed,
         "server_cores": (cpu1 - cpu0) / elapsed,
-        "server_rss_mb": server.rss() / 1e6,
+        "server_rss_mb": rss_bytes(server.pid) / 1e6,
         "loadgen_cores": (gen1 - gen0) / elapsed,
         "other_cores": max(0.0, ((all1 - all0) - (cpu1 - cpu0) - (gen1 - gen0)) / elapsed),
         "loadgen_lag_p99_ms": float(np.percentile(lags, 99)) * 1000 if lags else math.nan,
@@ -211,12 +169,22 @@ async def measure_window(
     return row, marks
 
 
+def server_options(fanout: str, config: BenchConfig) -> list[str]:
+    """The server's command-line options for one design of the benchmark."""
+    return [
+        "--fanout", fanout, "--bitrate", str(config.bitrate),
+        "--complexity", str(config.complexity),
+        "--speaker-complexity", str(config.speaker_complexity),
+        "--seed", str(config.seed),
+    ]  # fmt: skip
+
+
 async def measure_design(
     fanout: str, counts: list[int], config: BenchConfig, burst: int
 ) -> tuple[list[dict[str, Any]], list[float], list[dict[str, Any]]]:
     """Ramp one server design through ``counts`` listeners; rows, join times, mark latencies."""
-    server = ServerProcess(fanout, config)
-    await server.start()
+    server = ServerProcess(server_options(fanout, config))
+    await asyncio.to_thread(server.start)
     rows: list[dict[str, Any]] = []
     joins: list[float] = []
     marks: list[dict[str, Any]] = []
@@ -264,6 +232,6 @@ async def measure_design(
                     flush=True,
                 )
         finally:
-            await server.stop()
+            await asyncio.to_thread(server.stop)
             await swarm.close()
     return rows, joins, marks

@@ -7,13 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from sim.policy import PolicyParams
+
 FanOut = Literal["shared", "direct", "naive"]
 
 
 @dataclass(frozen=True)
 class Settings:
-    host_threshold: int = 600
-    """Minimum followers to create a room."""
+    host_threshold: int = int(PolicyParams().threshold)
+    """Minimum followers to create a room: the simulation's threshold policy."""
     bitrate: int = 32_000
     """Opus bitrate of every mix, bits/s."""
     complexity: int = 5
