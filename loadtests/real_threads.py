@@ -24,6 +24,8 @@ from typing import Any
 import av
 import gevent.monkey
 
+from media_bench.common.aiortc_internals import patch_receiver_threading
+
 _start_new_thread = gevent.monkey.get_original("_thread", "start_new_thread")
 _allocate_lock = gevent.monkey.get_original("_thread", "allocate_lock")
 log = logging.getLogger(__name__)
@@ -162,8 +164,7 @@ _pool = DecoderPool()
 
 def install() -> None:
     """Make aiortc's receivers decode on the decoder pool (call once, before any peer exists)."""
-    import aiortc.rtcrtpreceiver as receiver
-
-    threading = types.SimpleNamespace(Thread=DecoderThread, Event=Event)
-    setattr(receiver, "threading", threading)  # noqa: B010
-    setattr(receiver, "queue", types.SimpleNamespace(Queue=DecoderQueue))  # noqa: B010
+    patch_receiver_threading(
+        threading=types.SimpleNamespace(Thread=DecoderThread, Event=Event),
+        queue=types.SimpleNamespace(Queue=DecoderQueue),
+    )
