@@ -44,10 +44,10 @@ def _versions() -> str:
 class AiortcInternalsChanged(AttributeError):
     """A private attribute this module relies on is not there (aiortc or aioice changed)."""
 
-    def __init__(self, owner: object, attribute: str) -> None:
+    def __init__(self, owner: object, attribute: str, problem: str = "is missing") -> None:
         owner_name = getattr(owner, "__name__", None) or type(owner).__qualname__
         super().__init__(
-            f"{owner_name} has no attribute {attribute!r} ({_versions()}): "
+            f"{owner_name} attribute {attribute!r} {problem} ({_versions()}): "
             "media_bench.common.aiortc_internals needs updating for this version",
             name=attribute,
             obj=owner,
@@ -199,6 +199,9 @@ def patch_receiver_threading(threading: Any, queue: Any) -> None:
     worker = _get(receiver_module, "decoder_worker")
     arguments = tuple(inspect.signature(worker).parameters)
     if arguments != RECEIVER_DECODER_ARGUMENTS:
-        raise AiortcInternalsChanged(worker, f"arguments {RECEIVER_DECODER_ARGUMENTS}")
+        expected = RECEIVER_DECODER_ARGUMENTS
+        raise AiortcInternalsChanged(
+            receiver_module, "decoder_worker", f"takes {arguments}, not {expected}"
+        )
     _replace(receiver_module, "threading", threading)
     _replace(receiver_module, "queue", queue)
