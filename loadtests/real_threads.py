@@ -4,7 +4,8 @@ aiortc's receiver decodes in a ``threading.Thread`` of its own, fed by a ``queue
 hands each frame back with ``run_coroutine_threadsafe``. Under Locust's monkey-patching the
 thread and queue become greenlet primitives, and called from the bridge's asyncio thread they
 run late or never (measured: mouth-to-ear latency tripled). :func:`install` points aiortc's
-receiver module at stand-ins built on the original ``_thread`` primitives: every receiver's
+receiver module at stand-ins built on the original ``_thread`` primitives (through
+``aiortc_internals.patch_receiver_threading``, which says what it relies on): every receiver's
 queue feeds one shared decoder thread (``DecoderPool``), which decodes with aiortc's decoders
 and hands each batch of frames back to the loop in one ``call_soon_threadsafe``. A thread per
 receiver, woken per frame, spent about half of its CPU time in futex calls (perf).
