@@ -4,7 +4,8 @@ aiortc's receiver decodes in a ``threading.Thread`` of its own, fed by a ``queue
 hands each frame back with ``run_coroutine_threadsafe``. Under Locust's monkey-patching the
 thread and queue become greenlet primitives, and called from the bridge's asyncio thread they
 run late or never (measured: mouth-to-ear latency tripled). :func:`install` points aiortc's
-receiver module at stand-ins built on the original ``_thread`` primitives: every receiver's
+receiver module at stand-ins built on the original ``_thread`` primitives (through
+``aiortc_internals.patch_receiver_threading``, which says what it relies on): every receiver's
 queue feeds one shared decoder thread (``DecoderPool``), which decodes with aiortc's decoders
 and hands each batch of frames back to the loop in one ``call_soon_threadsafe``. A thread per
 receiver, woken per frame, spent about half of its CPU time in futex calls (perf).
@@ -23,6 +24,8 @@ from typing import Any
 
 import av
 import gevent.monkey
+
+from media_bench.common.aiortc_internals import patch_receiver_threading
 
 _start_new_thread = gevent.monkey.get_original("_thread", "start_new_thread")
 _allocate_lock = gevent.monkey.get_original("_thread", "allocate_lock")
@@ -162,8 +165,7 @@ _pool = DecoderPool()
 
 def install() -> None:
     """Make aiortc's receivers decode on the decoder pool (call once, before any peer exists)."""
-    import aiortc.rtcrtpreceiver as receiver
-
-    threading = types.SimpleNamespace(Thread=DecoderThread, Event=Event)
-    setattr(receiver, "threading", threading)  # noqa: B010
-    setattr(receiver, "queue", types.SimpleNamespace(Queue=DecoderQueue))  # noqa: B010
+    patch_receiver_threading(
+        threading=types.SimpleNamespace(Thread=DecoderThread, Event=Event),
+        queue=types.SimpleNamespace(Queue=DecoderQueue),
+    )

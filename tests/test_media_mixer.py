@@ -10,8 +10,9 @@ from media_bench.client.marks import Signal
 from media_bench.common.audio import FRAME_SAMPLES, band_ratio
 from media_bench.common.codec import OpusDecoder, OpusEncoder
 from media_bench.server.clock import run_ticks
-from media_bench.server.fanout import PacketSource, SourceTrack
 from media_bench.server.mixer import RoomMixer, SpeakerInput
+from media_bench.server.packet_source import PacketSource, SourceTrack
+from media_bench.server.shared_fanout import SharedFanOut
 
 
 def decode_stream(packets) -> np.ndarray:
@@ -23,7 +24,8 @@ def run_mixer(speakers: dict[str, float | None], ticks: int = 60):
     """Tick a mixer by hand; returns the listener stream and each speaker's N-1 stream."""
 
     async def scenario() -> dict[str, np.ndarray]:
-        mixer = RoomMixer()
+        fanout = SharedFanOut()
+        mixer = RoomMixer(fanout)
         mixer.set_speakers(list(speakers), list(speakers))
         encoders = {u: OpusEncoder() for u in speakers}
         heard: dict[str, list[Any]] = {u: [] for u in [*speakers, "listener"]}
@@ -36,9 +38,9 @@ def run_mixer(speakers: dict[str, float | None], ticks: int = 60):
                     assert packet is not None
                     slot.feed(bytes(packet))
             mixer.tick(k)
-            heard["listener"].append(mixer.listener_source.item)
+            heard["listener"].append(fanout.listener_source.item)
             for user in speakers:
-                heard[user].append(mixer.source_for(user).item)
+                heard[user].append(fanout.source_for(user).item)
         await mixer.stop()
         return {u: decode_stream(p[10:]) for u, p in heard.items()}
 
@@ -63,18 +65,19 @@ def test_a_silent_speaker_does_not_stall_the_room() -> None:
 
 def test_role_change_switches_a_track_at_the_next_tick() -> None:
     async def scenario() -> tuple[Any, Any, Any]:
-        mixer = RoomMixer()
-        track = SourceTrack(mixer.listener_source)
+        fanout = SharedFanOut()
+        mixer = RoomMixer(fanout)
+        track = SourceTrack(fanout.listener_source)
         mixer.tick(0)
         first = await track.recv()
         mixer.set_speakers(["u"], ["u"])
-        track.switch(mixer.source_for("u"))
+        track.switch(fanout.source_for("u"))
         waiting = asyncio.ensure_future(track.recv())
         await asyncio.sleep(0)
         mixer.tick(1)
         second = await asyncio.wait_for(waiting, 1)
         await mixer.stop()
-        return first, second, mixer.source_for("u").item
+        return first, second, fanout.source_for("u").item
 
     first, second, n_minus_one = asyncio.run(scenario())
     assert first.pts == 0 and second.pts == FRAME_SAMPLES

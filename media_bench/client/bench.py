@@ -25,6 +25,7 @@ from media_bench.client.report import HEADLINE, TARGETS, per_listener, print_sum
 from media_bench.common.audio import FRAME_SAMPLES
 from media_bench.common.codec import OpusEncoder
 from media_bench.server.mixer import RoomMixer
+from media_bench.server.shared_fanout import SharedFanOut
 from spaces_core.runfolder import RunWriter, new_run_dir
 
 DESCRIPTIONS = {
@@ -35,7 +36,8 @@ DESCRIPTIONS = {
 
 
 def tick_costs(config: BenchConfig) -> pd.DataFrame:
-    """Time ``RoomMixer.tick`` (mix, N-1 encodes, one listener encode) for 1..13 speakers.
+    """Time ``RoomMixer.tick`` (mix, N-1 encodes, one listener encode, each published to a
+    ``shared`` design without peers) for 1..13 speakers.
 
     Both wall time and the thread's CPU time are kept: on a shared machine the wall-time tail
     includes preemption by other processes, which ``other_cores`` reports.
@@ -43,7 +45,9 @@ def tick_costs(config: BenchConfig) -> pd.DataFrame:
     rows = []
     warmup = 20
     for speakers in range(1, 14):
-        mixer = RoomMixer(config.bitrate, config.complexity, config.speaker_complexity)
+        mixer = RoomMixer(
+            SharedFanOut(), config.bitrate, config.complexity, config.speaker_complexity
+        )
         names = [f"s{i}" for i in range(speakers)]
         mixer.set_speakers(names, names)
         encoders = [OpusEncoder(config.bitrate, 0) for _ in names]

@@ -27,7 +27,7 @@ import struct
 import sys
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -45,6 +45,15 @@ from aiortc.rtp import RtpPacket
 
 from media_bench.client.api import ApiClient
 from media_bench.client.marks import MarkDetector, Signal, grid_index
+from media_bench.common.aiortc_internals import (
+    before_connection_lost,
+    ice_protocols,
+    inbound_srtp,
+    limit_datagram_reads,
+    pause_transport_reading,
+    replace_rtp_handler,
+    udp_socket,
+)
 from media_bench.common.audio import (
     FRAME_SAMPLES,
     FRAME_SECONDS,
@@ -206,24 +215,23 @@ class AudioProbe:
         """Take over (``count``, ``arrival``) or tap (``full``) a receiver's RTP handling."""
         self._decoder = None if self.mode == "count" else OpusDecoder()
         dtls = receiver.transport
-        for protocol in dtls.transport._connection._protocols:
-            transport: Any = protocol.transport
-            if transport is None:
+        for protocol in ice_protocols(dtls):
+            if protocol.transport is None:
                 continue
             if self.mode == "full":
                 # asyncio reads datagrams into 256 KiB buffers: an allocation per packet
-                transport.max_size = _MAX_DATAGRAM
+                limit_datagram_reads(protocol, _MAX_DATAGRAM)
             else:
                 self._read_socket(protocol, dtls)
         if self.mode != "full":
             return
-        original = receiver._handle_rtp_packet
+        original: Callable[..., Awaitable[None]]
 
         async def on_rtp(packet: RtpPacket, arrival_time_ms: int = 0) -> None:
             self.on_packet(packet)
             await original(packet, arrival_time_ms=arrival_time_ms)
 
-        receiver._handle_rtp_packet = on_rtp  # type: ignore[method-assign]
+        original = replace_rtp_handler(receiver, on_rtp)
         self._task = asyncio.ensure_future(self._play(track))
 
     def _read_socket(self, protocol: Any, dtls: RTCDtlsTransport) -> None:
@@ -233,13 +241,16 @@ class AudioProbe:
         server's RTCP sender reports, which it has no use for. STUN (consent) and DTLS still
         go to aioice and aiortc.
         """
-        sock = protocol.transport._sock
-        recvfrom = getattr(sock, "_sock", sock).recvfrom  # gevent wraps the OS socket
+        sock = udp_socket(protocol)
+        recvfrom = sock.recvfrom
         deliver, failed = protocol.datagram_received, protocol.error_received
         header = _RTP_HEADER.unpack_from
         counting = self.mode == "count"
+        unprotect: Callable[[bytes], bytes] | None = None
+        """The SRTP session's, once the DTLS handshake has made it."""
 
         def read() -> None:
+            nonlocal unprotect
             try:
                 data, addr = recvfrom(_MAX_DATAGRAM)
             except (BlockingIOError, InterruptedError):
@@ -251,8 +262,13 @@ class AudioProbe:
                 if not 191 < data[1] < 224:
                     if counting:
                         self.on_header(*header(data, 2))
-                    else:
-                        self._on_srtp(dtls, data)
+                        return
+                    if unprotect is None:
+                        session = inbound_srtp(dtls)
+                        if session is None:
+                            return
+                        unprotect = session.unprotect
+                    self._on_srtp(unprotect, data)
                     return
                 if counting:
                     return
@@ -260,21 +276,13 @@ class AudioProbe:
 
         fd = sock.fileno()
         poller = _poller()
-        protocol.transport.pause_reading()
+        pause_transport_reading(protocol)
         poller.add(fd, read)
-        closed = protocol.connection_lost
+        before_connection_lost(protocol, lambda: poller.remove(fd))
 
-        def connection_lost(exc: Exception | None) -> None:
-            poller.remove(fd)
-            closed(exc)
-
-        protocol.connection_lost = connection_lost
-
-    def _on_srtp(self, dtls: RTCDtlsTransport, data: bytes) -> None:
-        if dtls._rx_srtp is None:
-            return
+    def _on_srtp(self, unprotect: Callable[[bytes], bytes], data: bytes) -> None:
         try:
-            plain = dtls._rx_srtp.unprotect(data)
+            plain = unprotect(data)
         except pylibsrtp.Error:
             return
         sequence, timestamp = _RTP_HEADER.unpack_from(plain, 2)

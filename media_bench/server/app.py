@@ -258,11 +258,10 @@ class SpacesServer:
 
         def observe(seconds: float) -> None:
             histogram.observe(seconds)
-            # Sends counted by the tracks during the previous tick.
-            delta = media.mixer.stats.sent - media.reported_sent
-            if delta:
-                sent.inc(delta)
-                media.reported_sent = media.mixer.stats.sent
+            # What this tick sent, or the senders sent since the previous one (by design).
+            delivered = media.fanout.take_sent()
+            if delivered:
+                sent.inc(delivered)
 
         return observe
 

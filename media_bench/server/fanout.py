@@ -1,76 +1,74 @@
-"""One stream item per tick, handed to any number of aiortc senders without copying.
+"""The one interface of the fan-out designs: how a room's mixes reach its peers.
 
-A ``PacketSource`` holds the newest item of a stream: an encoded ``av.Packet`` (the
-sender only packetises it) or, for the naive baseline, an ``av.AudioFrame`` (the sender
-encodes it itself). A ``SourceTrack`` is the per-peer ``MediaStreamTrack`` that an
-``RTCRtpSender`` reads; switching its source (a role change) takes effect at the next tick.
+A room has one listener mix, heard by every listener, and one N-1 mix per speaker, heard by
+that speaker alone. The mixer (``mixer.RoomMixer``) makes them; a ``FanOutDesign`` delivers
+them: it gives each joining peer the track its aiortc sender reads, hears each peer the stream
+of its role as roles change, and counts the packets it handed over. The designs, by their
+``--fanout`` name (``settings.FanOut``; ``fanout_designs.fanout_design`` builds one):
+
+- ``direct`` (``direct_fanout.DirectFanOut``): each mix encoded once per tick, written by the
+  tick itself straight to every peer's SRTP session;
+- ``shared`` (``shared_fanout.SharedFanOut``): each mix encoded once per tick, handed to every
+  peer's aiortc sender, which packetises and sends it;
+- ``naive`` (``shared_fanout.NaiveFanOut``): the listener mix handed over as PCM, each
+  listener's aiortc sender encodes it itself (the baseline the benchmark compares against).
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc import RTCRtpSender
+from aiortc.mediastreams import MediaStreamTrack
 
 
-class PacketSource:
-    """The newest item of one stream plus a wake-up for the tracks waiting on it."""
-
-    def __init__(self) -> None:
-        self.tick = -1
-        self.item: Any = None
-        self.closed = False
-        self.reads = 0
-        """Items handed to senders since the owner last reset it (packets sent)."""
-        self._event = asyncio.Event()
+class Stream(Protocol):
+    """One speaker's N-1 mix as the mixer hands it over, tick by tick."""
 
     def publish(self, tick: int, item: Any) -> None:
-        self.tick = tick
-        self.item = item
-        event, self._event = self._event, asyncio.Event()
-        event.set()
-
-    def close(self) -> None:
-        self.closed = True
-        self._event.set()
-
-    async def wait(self) -> None:
-        await self._event.wait()
-
-    def wake(self) -> None:
-        """Wake everything waiting without publishing (a track moved to another source)."""
-        event, self._event = self._event, asyncio.Event()
-        event.set()
+        """The Opus packet of tick ``tick`` (its pts is ``tick * FRAME_SAMPLES``)."""
 
 
-class SourceTrack(MediaStreamTrack):
-    """An audio track whose frames are whatever its current source publishes."""
+@dataclass(frozen=True)
+class PeerLink:
+    """One answered peer, as a design reaches it."""
 
-    kind = "audio"
+    track: MediaStreamTrack
+    """The track its sender reads: the one ``FanOutDesign.new_track`` made for it."""
+    sender: RTCRtpSender
+    answer_sdp: str
+    """The answer sent to the peer (the payload types negotiated)."""
 
-    def __init__(self, source: PacketSource) -> None:
-        super().__init__()
-        self.source = source
-        self._last_tick = -1
 
-    def switch(self, source: PacketSource) -> None:
-        """Read from another stream from its next item on."""
-        old, self.source = self.source, source
-        if old is not source:
-            old.wake()  # our waiting recv() re-reads self.source
+class FanOutDesign(Protocol):
+    """Delivers one room's mixes to its peers."""
 
-    async def recv(self) -> Any:
-        while True:
-            if self.readyState != "live":
-                raise MediaStreamError
-            source = self.source
-            # Tick numbers are shared by all sources of a room, so a switch never repeats a tick.
-            if source.tick > self._last_tick and source.item is not None:
-                self._last_tick = source.tick
-                source.reads += 1
-                return source.item
-            if source.closed:
-                self.stop()
-                raise MediaStreamError
-            await source.wait()
+    encoded_listener_mix: bool
+    """True: ``deliver`` takes the listener mix as one Opus packet per tick; False: as a PCM
+    ``av.AudioFrame`` that each listener's sender encodes."""
+
+    def new_track(self) -> MediaStreamTrack:
+        """The track a joining peer's sender reads (made before the peer is added)."""
+
+    def add(self, user_id: str, peer: PeerLink) -> None:
+        """Deliver to a connected peer from the next tick on: its N-1 mix if it speaks, else
+        the listener mix."""
+
+    def remove(self, user_id: str) -> None:
+        """Deliver nothing more to a peer (it left; its owner stops its track)."""
+
+    def open_speaker_stream(self, user_id: str) -> Stream:
+        """A new N-1 stream, heard by ``user_id`` from the next tick on."""
+
+    def close_speaker_stream(self, user_id: str) -> None:
+        """End ``user_id``'s N-1 stream; it hears the listener mix again."""
+
+    def deliver(self, tick: int, item: Any) -> None:
+        """The listener mix of tick ``tick``, to every listener."""
+
+    def take_sent(self) -> int:
+        """Packets handed to peers (or their senders) since the last call; resets the count."""
+
+    def stop(self) -> None:
+        """End every stream (tracks reading them end too)."""

@@ -19,8 +19,9 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtp import RtpPacket
 
-from media_bench.server.direct import DirectSender, IdleTrack, opus_payload_type
-from media_bench.server.fanout import SourceTrack
+from media_bench.common.aiortc_internals import replace_rtp_handler
+from media_bench.server.fanout import PeerLink
+from media_bench.server.fanout_designs import fanout_design
 from media_bench.server.mixer import RoomMixer, SpeakerInput
 from media_bench.server.rooms import Room
 from media_bench.server.settings import Settings
@@ -36,7 +37,7 @@ class SdpError(ValueError):
 class Peer:
     user_id: str
     pc: RTCPeerConnection
-    track: SourceTrack | IdleTrack
+    track: MediaStreamTrack
 
 
 @dataclass
@@ -45,7 +46,7 @@ class Pending:
 
     user_id: str
     pc: RTCPeerConnection
-    track: SourceTrack | IdleTrack
+    track: MediaStreamTrack
     slot: SpeakerInput
     answer: str
     sender: RTCRtpSender
@@ -71,7 +72,8 @@ def check_offer(sdp: str) -> None:
 
 
 class RoomMedia:
-    """Peers and mixer of one room; ``sync`` applies the room's roles to the media."""
+    """Peers, mixer and fan-out design of one room; ``sync`` applies the room's roles to the
+    media."""
 
     def __init__(
         self,
@@ -82,16 +84,16 @@ class RoomMedia:
         self.room = room
         self.settings = settings
         self.peers: dict[str, Peer] = {}
+        self.fanout = fanout_design(settings.fanout)
         self.mixer = RoomMixer(
+            self.fanout,
             bitrate=settings.bitrate,
             complexity=settings.complexity,
             speaker_complexity=settings.speaker_complexity,
-            encode_listener_mix=settings.fanout != "naive",
             on_levels=self._on_levels,
         )
         self._on_packets_in = on_packets_in
         self._closing: set[asyncio.Future[None]] = set()
-        self.reported_sent = 0
         self.mixer.start()
 
     def _on_levels(self, levels: dict[str, float]) -> None:
@@ -116,11 +118,7 @@ class RoomMedia:
                 if transceiver.receiver.track is remote:
                     self._hook_receiver(transceiver.receiver, user_id, slot)
 
-        track: SourceTrack | IdleTrack
-        if self.settings.fanout == "direct":
-            track = IdleTrack()
-        else:
-            track = SourceTrack(self.mixer.listener_source)
+        track = self.fanout.new_track()
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             audio = [t for t in pc.getTransceivers() if t.kind == "audio"]
@@ -142,9 +140,7 @@ class RoomMedia:
         user_id, pc = pending.user_id, pending.pc
         self.peers[user_id] = Peer(user_id, pc, pending.track)
         self.mixer.inputs[user_id] = pending.slot
-        if isinstance(pending.track, IdleTrack):
-            payload_type = opus_payload_type(pending.answer)
-            self.mixer.direct[user_id] = DirectSender(pending.sender, payload_type)
+        self.fanout.add(user_id, PeerLink(pending.track, pending.sender, pending.answer))
         self.sync()
 
         @pc.on("connectionstatechange")
@@ -177,15 +173,11 @@ class RoomMedia:
             if counter is not None:
                 counter(1)
 
-        receiver._handle_rtp_packet = on_rtp  # type: ignore[method-assign]
+        replace_rtp_handler(receiver, on_rtp)
 
     def sync(self) -> None:
         """Apply roles and mutes: N-1 streams for speakers, mix membership, departures."""
-        changed = self.mixer.set_speakers(self.room.speakers(), self.room.mixed())
-        for user_id in changed:
-            peer = self.peers.get(user_id)
-            if peer is not None and isinstance(peer.track, SourceTrack):
-                peer.track.switch(self.mixer.source_for(user_id))
+        self.mixer.set_speakers(self.room.speakers(), self.room.mixed())
         for user_id in [u for u in self.peers if u not in self.room.members]:
             peer = self._detach(user_id)
             if peer is not None:
@@ -197,6 +189,7 @@ class RoomMedia:
         peer = self.peers.pop(user_id, None)
         if peer is not None:
             self.mixer.forget(user_id)
+            self.fanout.remove(user_id)
             peer.track.stop()
         return peer
 
@@ -213,6 +206,7 @@ class RoomMedia:
 
     async def close(self) -> None:
         await self.mixer.stop()
+        self.fanout.stop()
         await asyncio.gather(*(self.disconnect(u) for u in list(self.peers)))
         if self._closing:
             await asyncio.gather(*self._closing)

@@ -38,7 +38,7 @@ class Metrics:
         self.registry.register(_RoomCollector(snapshot))
         self.tick_seconds = Histogram(
             "spaces_mixer_tick_seconds",
-            "Time one mixer tick takes (mix, encodes, publish)",
+            "Time one mixer tick takes (mix, encodes, hand-over: the direct design sends in it)",
             buckets=TICK_BUCKETS,
             registry=self.registry,
         )

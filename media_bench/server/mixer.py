@@ -1,9 +1,12 @@
 """The per-room mixer: latest frame per speaker, int32 mix, N-1 per speaker, one listener mix.
 
 Each tick (see ``clock.run_ticks``) takes one frame from every mixed speaker (silence when
-none arrived, so a silent or lost speaker never stalls the room), sums in int32, encodes the
-listener mix once and publishes it to the shared listener ``PacketSource``, and encodes each
-speaker's mix-minus-self into that speaker's own source.
+none arrived, so a silent or lost speaker never stalls the room), sums in int32, encodes each
+speaker's mix-minus-self into that speaker's stream and the listener mix once (or, for the
+naive design, not at all), and hands both to the room's fan-out design (``fanout``), which
+delivers them: the tick's time covers the mixing, the encodes and whatever delivery the
+design does inside the tick (``direct`` sends every packet there; ``shared`` and ``naive``
+leave it to aiortc's senders after the tick).
 """
 
 from __future__ import annotations
@@ -26,8 +29,7 @@ from media_bench.common.audio import (
 )
 from media_bench.common.codec import OpusDecoder, OpusEncoder
 from media_bench.server.clock import run_ticks
-from media_bench.server.direct import DirectSender
-from media_bench.server.fanout import PacketSource
+from media_bench.server.fanout import FanOutDesign, Stream
 
 INPUT_DEPTH = 2
 """Frames buffered per speaker: absorbs arrival jitter against the tick, bounds latency."""
@@ -72,10 +74,10 @@ class SpeakerInput:
 
 @dataclass
 class SpeakerOutput:
-    """One speaker's N-1 stream: its own encoder and source."""
+    """One speaker's N-1 stream: its own encoder, and the stream its design delivers."""
 
     encoder: OpusEncoder
-    source: PacketSource = field(default_factory=PacketSource)
+    stream: Stream
 
 
 @dataclass
@@ -83,32 +85,31 @@ class TickStats:
     ticks: int = 0
     late: int = 0
     received: int = 0
-    sent: int = 0
 
 
 class RoomMixer:
-    """Mixes one room on a 20 ms clock; ``set_speakers`` applies role changes at the next tick."""
+    """Mixes one room on a 20 ms clock; ``set_speakers`` applies role changes at the next tick.
+
+    The mixes go to ``fanout``, which the mixer uses but does not own (nor stop).
+    """
 
     def __init__(
         self,
+        fanout: FanOutDesign,
         bitrate: int = 32_000,
         complexity: int = 5,
         speaker_complexity: int = 0,
-        encode_listener_mix: bool = True,
         on_levels: Callable[[dict[str, float]], None] | None = None,
     ) -> None:
+        self.fanout = fanout
         self.bitrate = bitrate
         self.complexity = complexity
         self.speaker_complexity = speaker_complexity
-        self.encode_listener_mix = encode_listener_mix
         self.on_levels = on_levels
-        self.listener_source = PacketSource()
         self._listener_encoder = OpusEncoder(bitrate, complexity)
         self.inputs: dict[str, SpeakerInput] = {}
         self.outputs: dict[str, SpeakerOutput] = {}
         self.mixed: set[str] = set()
-        self.direct: dict[str, DirectSender] = {}
-        """Peers served by the stripped path (``--fanout direct``) instead of a track."""
         self.stats = TickStats()
         self._levels: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
@@ -123,32 +124,24 @@ class RoomMixer:
             slot = self.inputs[user_id] = SpeakerInput()
         return slot
 
-    def source_for(self, user_id: str) -> PacketSource:
-        """What a participant should hear: its N-1 stream if it speaks, else the listener mix."""
-        output = self.outputs.get(user_id)
-        return output.source if output is not None else self.listener_source
-
-    def set_speakers(self, speakers: list[str], mixed: list[str]) -> list[str]:
-        """Who speaks (gets N-1) and whose audio is mixed; returns users whose source changed."""
-        changed = []
+    def set_speakers(self, speakers: list[str], mixed: list[str]) -> None:
+        """Who speaks (gets an N-1 stream) and whose audio is mixed, from the next tick on."""
         for user_id in list(self.outputs):
             if user_id not in speakers:
-                self.outputs.pop(user_id).source.close()
-                changed.append(user_id)
+                del self.outputs[user_id]
+                self.fanout.close_speaker_stream(user_id)
         for user_id in speakers:
             if user_id not in self.outputs:
                 self.outputs[user_id] = SpeakerOutput(
-                    OpusEncoder(self.bitrate, self.speaker_complexity)
+                    OpusEncoder(self.bitrate, self.speaker_complexity),
+                    self.fanout.open_speaker_stream(user_id),
                 )
-                changed.append(user_id)
         self.mixed = set(mixed)
-        return changed
 
     def forget(self, user_id: str) -> None:
         """Drop a participant's inbound audio (it left or was removed)."""
         self.inputs.pop(user_id, None)
         self.mixed.discard(user_id)
-        self.direct.pop(user_id, None)
 
     # -- mixing ----------------------------------------------------------------------------
     def tick(self, index: int) -> None:
@@ -162,38 +155,22 @@ class RoomMixer:
                 continue
             own[user_id] = frame
             total += frame
-        if self.encode_listener_mix:
-            packet = self._listener_encoder.encode(clip16(total), pts)
-            if packet is not None:
-                self.listener_source.publish(index, packet)
-        else:
-            self.listener_source.publish(index, to_frame(clip16(total), pts))
+        # The speakers' streams first: a design that sends as it is handed a packet (direct)
+        # then never keeps a speaker waiting behind the listeners.
         for user_id, output in self.outputs.items():
             frame = own.get(user_id)
             minus = total if frame is None else total - frame
             packet = output.encoder.encode(clip16(minus), pts)
             if packet is not None:
-                output.source.publish(index, packet)
-        if self.direct:
-            self._send_direct(index, pts)
+                output.stream.publish(index, packet)
+        if self.fanout.encoded_listener_mix:
+            packet = self._listener_encoder.encode(clip16(total), pts)
+            if packet is not None:
+                self.fanout.deliver(index, packet)
+        else:
+            self.fanout.deliver(index, to_frame(clip16(total), pts))
         self._track_levels(index, own)
         self._count()
-
-    def _send_direct(self, index: int, pts: int) -> None:
-        """Write this tick's packets straight to the directly served peers."""
-        listener = self.listener_source
-        shared = bytes(listener.item) if listener.tick == index else None
-        sent = 0
-        for user_id, sender in self.direct.items():
-            output = self.outputs.get(user_id)
-            if output is None:
-                payload = shared
-            else:
-                source = output.source
-                payload = bytes(source.item) if source.tick == index else None
-            if payload is not None and sender.send(payload, pts):
-                sent += 1
-        self.stats.sent += sent
 
     def _track_levels(self, index: int, own: dict[str, Pcm]) -> None:
         for user_id, frame in own.items():
@@ -209,13 +186,7 @@ class RoomMixer:
         received = sum(slot.received for slot in self.inputs.values())
         for slot in self.inputs.values():
             slot.received = 0
-        sent = self.listener_source.reads
-        self.listener_source.reads = 0
-        for output in self.outputs.values():
-            sent += output.source.reads
-            output.source.reads = 0
         self.stats.received += received
-        self.stats.sent += sent
 
     # -- clock -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -239,6 +210,3 @@ class RoomMixer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        self.listener_source.close()
-        for output in self.outputs.values():
-            output.source.close()

@@ -30,8 +30,9 @@ class Settings:
     """Token signing key; random per process unless SPACES_LAB_SECRET is set (see the CLI)."""
     max_body: int = 64 * 1024
     fanout: FanOut = "direct"
-    """``shared``: one encode per tick, fanned out through aiortc senders; ``direct``: the same
-    packets written straight to SRTP by the mixer; ``naive``: aiortc encodes per listener."""
+    """The fan-out design (``fanout_designs.fanout_design``): ``shared``: one encode per tick,
+    fanned out through aiortc senders; ``direct``: the same packets written straight to SRTP in
+    the mixer's tick; ``naive``: aiortc encodes per listener."""
     users: int = 10_000
     """Generated directory size when no ``users_file`` is given."""
     users_file: Path | None = None

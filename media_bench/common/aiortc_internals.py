@@ -1,0 +1,207 @@
+"""Every reach into aiortc's (and aioice's, asyncio's) private parts, in one place.
+
+The server's direct fan-out, its receive hook, the client bots' socket readers and the load
+tests' decoder threads use parts of aiortc that are not its API. Each such part is one small
+function here whose docstring names what it relies on; callers use only these functions. The
+versions they were written against are pinned in ``pyproject.toml`` (aiortc 1.16, aioice
+0.13), and ``tests/test_aiortc_internals.py`` checks each of them on real aiortc objects.
+
+A missing attribute raises ``AiortcInternalsChanged`` naming it and the installed versions.
+None of these functions is meant to run per packet: callers resolve what they need once per
+session (bound methods, the live objects) and keep it.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aioice.ice import CandidatePair, StunProtocol
+    from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
+    from aiortc.rtp import RtpPacket
+    from pylibsrtp import Session
+
+RtpHandler = Callable[["RtpPacket", int], Awaitable[None]]
+"""What aiortc's DTLS transport awaits per routed RTP packet: ``(packet, arrival_time_ms)``."""
+RTP_COMPONENT = 1
+"""The ICE component that carries RTP (and, muxed, RTCP)."""
+
+
+def _versions() -> str:
+    found = []
+    for package in ("aiortc", "aioice"):
+        try:
+            found.append(f"{package} {importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:
+            found.append(f"{package} (not installed)")
+    return ", ".join([*found, f"Python {sys.version.split()[0]}"])
+
+
+class AiortcInternalsChanged(AttributeError):
+    """A private attribute this module relies on is not there (aiortc or aioice changed)."""
+
+    def __init__(self, owner: object, attribute: str, problem: str = "is missing") -> None:
+        owner_name = getattr(owner, "__name__", None) or type(owner).__qualname__
+        super().__init__(
+            f"{owner_name} attribute {attribute!r} {problem} ({_versions()}): "
+            "media_bench.common.aiortc_internals needs updating for this version",
+            name=attribute,
+            obj=owner,
+        )
+        self.attribute = attribute
+
+
+def _get(owner: object, attribute: str) -> Any:
+    try:
+        return getattr(owner, attribute)
+    except AttributeError:
+        raise AiortcInternalsChanged(owner, attribute) from None
+
+
+def _replace(owner: object, attribute: str, value: object) -> Any:
+    """Set an attribute that must already exist (setting a renamed one would change nothing)."""
+    original = _get(owner, attribute)
+    setattr(owner, attribute, value)
+    return original
+
+
+# -- sending: the direct fan-out ---------------------------------------------------------------
+def sender_ssrc(sender: RTCRtpSender) -> int:
+    """The SSRC the sender announced in its description.
+
+    Relies on ``RTCRtpSender._ssrc`` (drawn once, in ``__init__``).
+    """
+    ssrc: int = _get(sender, "_ssrc")
+    return ssrc
+
+
+def outbound_srtp(dtls: RTCDtlsTransport) -> Session | None:
+    """The transport's SRTP session for what it sends, or None before the DTLS handshake.
+
+    Relies on ``RTCDtlsTransport._tx_srtp``: set once when the handshake completes, never
+    replaced, so a caller may keep it once it is not None.
+    """
+    session: Session | None = _get(dtls, "_tx_srtp")
+    return session
+
+
+def nominated_pairs(dtls: RTCDtlsTransport) -> dict[int, CandidatePair]:
+    """The live map of ICE component to nominated candidate pair under a DTLS transport.
+
+    The map is the same object for the connection's lifetime (emptied when it closes), so a
+    caller may keep it and look up ``RTP_COMPONENT`` per packet; each pair's ``protocol``
+    (its ``transport``, None once closed) and ``remote_addr`` are aioice's public attributes.
+    Relies on ``RTCIceTransport._connection`` (the aioice ``Connection``) and
+    ``Connection._nominated``.
+    """
+    connection = _get(dtls.transport, "_connection")
+    pairs: dict[int, CandidatePair] = _get(connection, "_nominated")
+    return pairs
+
+
+# -- receiving: the server's speaker input and the client bots -------------------------------
+def inbound_srtp(dtls: RTCDtlsTransport) -> Session | None:
+    """The transport's SRTP session for what it receives, or None before the DTLS handshake.
+
+    Relies on ``RTCDtlsTransport._rx_srtp``: set once when the handshake completes, never
+    replaced, so a caller may keep it once it is not None.
+    """
+    session: Session | None = _get(dtls, "_rx_srtp")
+    return session
+
+
+def replace_rtp_handler(receiver: RTCRtpReceiver, handler: RtpHandler) -> RtpHandler:
+    """Make the DTLS transport hand this receiver's RTP packets to ``handler``; returns the
+    handler it replaced (aiortc's own path: jitter buffer, decoder thread).
+
+    Relies on ``RTCDtlsTransport`` awaiting ``receiver._handle_rtp_packet(packet,
+    arrival_time_ms=...)`` for each routed packet, looked up on the receiver instance.
+    """
+    original: RtpHandler = _replace(receiver, "_handle_rtp_packet", handler)
+    return original
+
+
+def ice_protocols(dtls: RTCDtlsTransport) -> list[StunProtocol]:
+    """The UDP protocols (one per local candidate) of the ICE connection under a transport.
+
+    Relies on ``RTCIceTransport._connection`` and aioice's ``Connection._protocols``.
+    """
+    connection = _get(dtls.transport, "_connection")
+    protocols: list[StunProtocol] = list(_get(connection, "_protocols"))
+    return protocols
+
+
+def udp_socket(protocol: StunProtocol) -> socket.socket:
+    """The OS socket under an ICE protocol's asyncio transport, for reading it directly.
+
+    Relies on asyncio's selector datagram transport keeping its socket in ``_sock`` and, in a
+    gevent-patched process, on gevent's socket keeping the OS socket in ``_sock``.
+    """
+    sock = _get(protocol.transport, "_sock")
+    unwrapped: socket.socket = getattr(sock, "_sock", sock)
+    return unwrapped
+
+
+def pause_transport_reading(protocol: StunProtocol) -> None:
+    """Stop asyncio reading an ICE protocol's socket (its reader now belongs to the caller).
+
+    Relies on asyncio's selector datagram transport having ``pause_reading`` (a read transport
+    method, not part of ``DatagramTransport``'s documented API).
+    """
+    _get(protocol.transport, "pause_reading")()
+
+
+def limit_datagram_reads(protocol: StunProtocol, size: int) -> None:
+    """Read an ICE protocol's datagrams into buffers of ``size`` bytes (asyncio allocates its
+    default 256 KiB per datagram).
+
+    Relies on asyncio's selector datagram transport reading ``max_size`` bytes per datagram.
+    """
+    _replace(protocol.transport, "max_size", size)
+
+
+def before_connection_lost(protocol: StunProtocol, callback: Callable[[], None]) -> None:
+    """Run ``callback`` when an ICE protocol's socket closes, before aioice handles it.
+
+    Relies on asyncio calling ``protocol.connection_lost(exc)``, looked up on the instance.
+    """
+    original: Callable[[Exception | None], None] = _get(protocol, "connection_lost")
+
+    def connection_lost(exc: Exception | None) -> None:
+        callback()
+        original(exc)
+
+    _replace(protocol, "connection_lost", connection_lost)
+
+
+# -- decoding threads: the load tests ---------------------------------------------------------
+RECEIVER_DECODER_ARGUMENTS = ("loop", "input_q", "output_q", "decode_error")
+"""The arguments ``aiortc.rtcrtpreceiver`` starts its decoder thread with, in order."""
+
+
+def patch_receiver_threading(threading: Any, queue: Any) -> None:
+    """Make every ``RTCRtpReceiver`` created from now on start its decoder through
+    ``threading.Thread(target=decoder_worker, name=..., args=RECEIVER_DECODER_ARGUMENTS)``,
+    flag errors with ``threading.Event()`` and queue encoded frames into ``queue.Queue()``
+    (``put((codec, frame))``, ``put(None)`` at the end).
+
+    Relies on ``aiortc.rtcrtpreceiver`` looking up its module globals ``threading`` and
+    ``queue`` at call time and on ``decoder_worker``'s arguments.
+    """
+    import inspect
+
+    import aiortc.rtcrtpreceiver as receiver_module
+
+    worker = _get(receiver_module, "decoder_worker")
+    arguments = tuple(inspect.signature(worker).parameters)
+    if arguments != RECEIVER_DECODER_ARGUMENTS:
+        expected = RECEIVER_DECODER_ARGUMENTS
+        raise AiortcInternalsChanged(
+            receiver_module, "decoder_worker", f"takes {arguments}, not {expected}"
+        )
+    _replace(receiver_module, "threading", threading)
+    _replace(receiver_module, "queue", queue)

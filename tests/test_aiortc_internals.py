@@ -1,0 +1,187 @@
+"""Each private part of aiortc (and aioice, asyncio) that the project relies on, checked on a
+real pair of peer connections over loopback; and a missing one named with aiortc's version."""
+
+import asyncio
+import inspect
+import socket
+import types
+from collections.abc import Callable
+from typing import Any
+
+import aiortc
+import aiortc.rtcrtpreceiver
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection
+from aiortc.mediastreams import AudioStreamTrack
+
+from media_bench.common import aiortc_internals as internals
+from media_bench.common.aiortc_internals import AiortcInternalsChanged
+
+pytestmark = pytest.mark.timeout(60)
+receiver_module: Any = aiortc.rtcrtpreceiver
+
+
+def ns(**attributes: Any) -> Any:
+    """An object with only these attributes (typed Any: it stands in for aiortc's objects)."""
+    return types.SimpleNamespace(**attributes)
+
+
+async def ignore(packet: Any, arrival_time_ms: int = 0) -> None:
+    pass
+
+
+MISSING: dict[str, tuple[Callable[[], object], str]] = {
+    "sender_ssrc": (lambda: internals.sender_ssrc(ns()), "_ssrc"),
+    "outbound_srtp": (lambda: internals.outbound_srtp(ns()), "_tx_srtp"),
+    "inbound_srtp": (lambda: internals.inbound_srtp(ns()), "_rx_srtp"),
+    "nominated_pairs": (
+        lambda: internals.nominated_pairs(ns(transport=ns(_connection=ns()))), "_nominated"
+    ),
+    "ice_protocols": (lambda: internals.ice_protocols(ns(transport=ns())), "_connection"),
+    "replace_rtp_handler": (
+        lambda: internals.replace_rtp_handler(ns(), ignore), "_handle_rtp_packet"
+    ),
+    "udp_socket": (lambda: internals.udp_socket(ns(transport=ns())), "_sock"),
+    "pause_transport_reading": (
+        lambda: internals.pause_transport_reading(ns(transport=ns())), "pause_reading"
+    ),
+    "limit_datagram_reads": (
+        lambda: internals.limit_datagram_reads(ns(transport=ns()), 2048), "max_size"
+    ),
+    "before_connection_lost": (
+        lambda: internals.before_connection_lost(ns(), lambda: None), "connection_lost"
+    ),
+}
+"""Per function of the module: a call on objects that lack what it relies on, and the
+attribute the error must name (``patch_receiver_threading`` has a test of its own)."""
+
+
+def test_every_function_of_the_module_is_checked_here() -> None:
+    functions = {
+        name
+        for name, value in vars(internals).items()
+        if inspect.isfunction(value) and value.__module__ == internals.__name__
+        and not name.startswith("_")
+    }
+    assert functions == {*MISSING, "patch_receiver_threading"}
+
+
+@pytest.mark.parametrize("name", sorted(MISSING))
+def test_a_missing_private_part_is_named_with_aiortcs_version(name: str) -> None:
+    call, attribute = MISSING[name]
+    with pytest.raises(AiortcInternalsChanged) as raised:
+        call()
+    message = str(raised.value)
+    assert raised.value.attribute == attribute
+    assert repr(attribute) in message and f"aiortc {aiortc.__version__}" in message
+
+
+def test_a_replaced_attribute_must_exist_before() -> None:
+    receiver = ns()
+    with pytest.raises(AiortcInternalsChanged):
+        internals.replace_rtp_handler(receiver, ignore)
+    assert not hasattr(receiver, "_handle_rtp_packet"), "a renamed hook would be set in vain"
+
+
+def test_patching_the_receiver_threads_checks_the_decoder_worker(monkeypatch) -> None:
+    monkeypatch.setattr(receiver_module, "threading", receiver_module.threading)  # restored
+    monkeypatch.setattr(receiver_module, "queue", receiver_module.queue)
+    threading, queue = ns(Thread=None, Event=None), ns(Queue=None)
+    internals.patch_receiver_threading(threading, queue)
+    assert receiver_module.threading is threading and receiver_module.queue is queue
+
+    monkeypatch.setattr(receiver_module, "decoder_worker", lambda loop, input_q, output_q: None)
+    with pytest.raises(AiortcInternalsChanged, match=r"decoder_worker.*aiortc \d"):
+        internals.patch_receiver_threading(ns(), ns())
+    assert receiver_module.threading is threading, "nothing patched on a mismatch"
+
+    monkeypatch.delattr(receiver_module, "decoder_worker")
+    with pytest.raises(AiortcInternalsChanged, match="decoder_worker"):
+        internals.patch_receiver_threading(ns(), ns())
+
+
+async def connected_pair(
+    on_receiver: Any,
+) -> tuple[RTCPeerConnection, RTCPeerConnection]:
+    """A caller sending silence to a callee, both connected over loopback."""
+    caller = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    callee = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    caller.addTrack(AudioStreamTrack())
+
+    @callee.on("track")
+    def on_track(track: Any) -> None:
+        for transceiver in callee.getTransceivers():
+            if transceiver.receiver.track is track:
+                on_receiver(transceiver.receiver)
+
+    await caller.setLocalDescription(await caller.createOffer())
+    await callee.setRemoteDescription(caller.localDescription)
+    await callee.setLocalDescription(await callee.createAnswer())
+    await caller.setRemoteDescription(callee.localDescription)
+    for _ in range(200):
+        if caller.connectionState == callee.connectionState == "connected":
+            return caller, callee
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"not connected: {caller.connectionState}/{callee.connectionState}")
+
+
+def test_each_private_part_works_on_real_peer_connections() -> None:
+    async def scenario() -> None:
+        packets: list[Any] = []
+        replaced: list[Any] = []
+
+        async def on_rtp(packet: Any, arrival_time_ms: int = 0) -> None:
+            packets.append(packet)
+
+        def hook(receiver: Any) -> None:
+            replaced.append((receiver, internals.replace_rtp_handler(receiver, on_rtp)))
+
+        caller, callee = await connected_pair(hook)
+        try:
+            sender = caller.getSenders()[0]
+            ssrc = internals.sender_ssrc(sender)
+            assert f"a=ssrc:{ssrc} " in caller.localDescription.sdp
+
+            # The hook gets the caller's packets, and hands back aiortc's own handler.
+            for _ in range(100):
+                if packets:
+                    break
+                await asyncio.sleep(0.02)
+            assert packets and packets[0].ssrc == ssrc
+            (receiver, original), = replaced
+            assert original.__self__ is receiver and original.__name__ == "_handle_rtp_packet"
+
+            # The two SRTP sessions are the two ends of one keying.
+            outbound = internals.outbound_srtp(sender.transport)
+            inbound = internals.inbound_srtp(receiver.transport)
+            assert outbound is not None and inbound is not None
+            plain = bytes([0x80, 111, 0, 1, 0, 0, 0, 0]) + (ssrc ^ 1).to_bytes(4) + b"opus"
+            assert inbound.unprotect(outbound.protect(plain)) == plain
+
+            # The nominated pair is live and rides on one of the connection's protocols.
+            pair = internals.nominated_pairs(sender.transport).get(internals.RTP_COMPONENT)
+            assert pair is not None and pair.protocol.transport is not None
+            assert pair.protocol in internals.ice_protocols(sender.transport)
+            host, port = pair.remote_addr[:2]
+            assert isinstance(host, str) and isinstance(port, int)
+
+            protocol: Any = pair.protocol
+            sock = internals.udp_socket(protocol)
+            assert isinstance(sock, socket.socket)
+            assert sock.getsockname() == protocol.transport.get_extra_info("sockname")
+            internals.limit_datagram_reads(protocol, 2048)
+            assert protocol.transport.max_size == 2048
+            internals.pause_transport_reading(protocol)
+            assert not protocol.transport.is_reading()
+            lost: list[bool] = []
+            internals.before_connection_lost(protocol, lambda: lost.append(True))
+        finally:
+            await caller.close()
+            await callee.close()
+        for _ in range(50):
+            if lost:
+                break
+            await asyncio.sleep(0.02)
+        assert lost, "the callback ran when the socket closed"
+
+    asyncio.run(scenario())
