@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -17,6 +17,9 @@ from sim.users import fit_table, required_extra_growth, required_spaces_lift
 from spaces_core.runfolder import MANIFEST, read_manifest
 from spaces_core.settings import quick_mode
 
+if TYPE_CHECKING:  # sim.sweep brings in distributed, which is slow to import
+    from sim.sweep import SweepRun
+
 __all__ = [
     "SimRun",
     "eligible_under_policies",
@@ -24,6 +27,7 @@ __all__ = [
     "fit_table",
     "headline",
     "load",
+    "load_sweep",
     "mdau_fan",
     "mdau_vs_actuals",
     "peak_hours",
@@ -31,6 +35,7 @@ __all__ = [
     "scenarios",
     "simulate",
     "spaces_lift_needed",
+    "sweep",
 ]
 
 
@@ -47,6 +52,32 @@ def simulate(scenario: str = "baseline", reps: int = 8, seed: int = 1,
     if out is not None:
         write(result, Path(out))
     return result
+
+
+def sweep(scenario: str = "baseline", grid: Mapping[str, Sequence[Any]] | None = None,
+          reps: int = 8, seed: int = 1, overrides: Mapping[str, Mapping[str, Any]] | None = None,
+          scheduler: str | None = None, workers: int | None = None,
+          out: Path | str | None = None, progress: bool = True) -> SweepRun:
+    """Run a scenario at every point of ``grid`` on a Dask cluster (local unless ``scheduler``,
+    e.g. ``"tcp://host:8786"``); write a run folder too when ``out`` is given.
+
+    ``grid`` looks like ``{"policy.threshold": [300, 600], "tickets.store_fee": [0.15, 0.3]}``;
+    the result's ``outcomes`` and ``summary`` tables hold the headline outputs per point.
+    """
+    from sim import sweep as sweeps
+
+    result = sweeps.run_sweep(scenario, grid or {}, reps=reps, seed=seed, overrides=overrides,
+                              scheduler=scheduler, workers=workers, progress=progress)
+    if out is not None:
+        sweeps.write(result, Path(out))
+    return result
+
+
+def load_sweep(path: Path | str) -> SweepRun:
+    """Read a sweep run folder (``spaces-lab sim sweep --out ...``) back."""
+    from sim import sweep as sweeps
+
+    return sweeps.load(path)
 
 
 #: what a notebook runs in quick mode (CI): seconds, not minutes
