@@ -164,8 +164,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         sweep_plots.write_all(result, path)
     medians = result.summary.pivot_table(index=result.keys, columns="outcome", values="p50",
                                          sort=False)[list(sweep_outcomes.OUTCOMES)]
+    workers = f"{result.workers} worker" + ("s" if result.workers != 1 else "")
     print(f"\nscenario {result.base.name}: {len(result.points)} points x {result.reps} reps "
-          f"on {result.workers} workers ({result.scheduler})")
+          f"on {workers} ({result.scheduler})")
     print("median per point:")
     print(medians.to_string(float_format=lambda v: f"{v:,.1f}"))
     print(f"\nrun folder: {path}")
