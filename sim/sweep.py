@@ -106,8 +106,8 @@ def check_workers(client: Client) -> int:
     for worker, fingerprint in sorted(theirs.items()):
         differing = [name for name in ours if fingerprint.get(name) != ours[name]]
         if differing:
-            raise SweepError(f"worker {worker} runs other sim code or data "
-                             f"({', '.join(differing)} differ); start it from this checkout")
+            raise SweepError(f"worker {worker} runs other sim code or data (differing: "
+                             f"{', '.join(differing)}); start workers from this checkout")
     return len(theirs)
 
 

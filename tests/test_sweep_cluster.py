@@ -16,7 +16,7 @@ import pytest
 from distributed import Client
 from pandas.testing import assert_frame_equal
 
-from sim import api, runner, scenario, sweep
+from sim import api, cache_key, runner, scenario, sweep
 from sim.runner import TABLES
 from spaces_lab.cli import main
 
@@ -132,3 +132,16 @@ def test_a_sweep_on_a_real_scheduler_equals_local_and_plain_runs(scheduler, tmp_
     at_300 = cluster.rooms[cluster.rooms["policy.threshold"] == 300.0]
     assert not at_300["listeners_peak"].reset_index(drop=True).equals(
         single.rooms["listeners_peak"])  # the grid's other point is another run
+
+
+@pytest.mark.slow
+def test_workers_running_other_code_are_refused(scheduler, monkeypatch, tmp_path, capsys):
+    # the workers import the real sim.cache_key; only this process sees another version
+    monkeypatch.setattr(cache_key, "__version__", "9.9.9")
+    out = tmp_path / "refused"
+    assert main(["sim", "sweep", *_grid_args(), *_settings(SMALL), "--reps", "1",
+                 "--scheduler", scheduler, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "runs other sim code or data (differing: version)" in err
+    assert not out.exists()
