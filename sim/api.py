@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from sim import followers, hosts
 from sim import scenario as scenarios
+from sim.cache_key import run_key
 from sim.policy import PolicyParams
 from sim.runner import SimRun, load, run, write
 from sim.summary import headline, mdau_fan, mdau_vs_actuals, peak_hours, quantiles, revenue_by
 from sim.users import fit_table, required_extra_growth, required_spaces_lift
+from spaces_core.runfolder import MANIFEST, read_manifest
 from spaces_core.settings import quick_mode
+
+if TYPE_CHECKING:  # sim.sweep brings in distributed, which is slow to import
+    from sim.sweep import SweepRun
 
 __all__ = [
     "SimRun",
@@ -25,6 +28,7 @@ __all__ = [
     "fit_table",
     "headline",
     "load",
+    "load_sweep",
     "mdau_fan",
     "mdau_vs_actuals",
     "peak_hours",
@@ -32,6 +36,7 @@ __all__ = [
     "scenarios",
     "simulate",
     "spaces_lift_needed",
+    "sweep",
 ]
 
 
@@ -50,6 +55,32 @@ def simulate(scenario: str = "baseline", reps: int = 8, seed: int = 1,
     return result
 
 
+def sweep(scenario: str = "baseline", grid: Mapping[str, Sequence[Any]] | None = None,
+          reps: int = 8, seed: int = 1, overrides: Mapping[str, Mapping[str, Any]] | None = None,
+          scheduler: str | None = None, workers: int | None = None,
+          out: Path | str | None = None, progress: bool = True) -> SweepRun:
+    """Run a scenario at every point of ``grid`` on a Dask cluster (local unless ``scheduler``,
+    e.g. ``"tcp://host:8786"``); write a run folder too when ``out`` is given.
+
+    ``grid`` looks like ``{"policy.threshold": [300, 600], "tickets.store_fee": [0.15, 0.3]}``;
+    the result's ``outcomes`` and ``summary`` tables hold the headline outputs per point.
+    """
+    from sim import sweep as sweeps
+
+    result = sweeps.run_sweep(scenario, grid or {}, reps=reps, seed=seed, overrides=overrides,
+                              scheduler=scheduler, workers=workers, progress=progress)
+    if out is not None:
+        sweeps.write(result, Path(out))
+    return result
+
+
+def load_sweep(path: Path | str) -> SweepRun:
+    """Read a sweep run folder (``spaces-lab sim sweep --out ...``) back."""
+    from sim import sweep as sweeps
+
+    return sweeps.load(path)
+
+
 #: what a notebook runs in quick mode (CI): seconds, not minutes
 QUICK_REPS = 2
 QUICK_OVERRIDES: dict[str, dict[str, Any]] = {
@@ -61,8 +92,9 @@ def ensure_run(scenario: str = "baseline", overrides: Mapping[str, Mapping[str, 
                reps: int = 8, seed: int = 1, runs_dir: Path | str = "runs") -> SimRun:
     """The run folder for these settings: loaded if it exists, else made (small in quick mode).
 
-    Folders are named by scenario and a hash of the settings, so a notebook re-run reads what
-    the previous run wrote instead of simulating again.
+    Folders are named by scenario and the run's cache key (:mod:`sim.cache_key`): the resolved
+    parameters, reps, seed, package version, model source and calibration data. A notebook
+    re-run reads what the previous run wrote; an edited scenario, model or data file runs anew.
     """
     merged: dict[str, dict[str, Any]] = {}
     if quick_mode():
@@ -70,13 +102,17 @@ def ensure_run(scenario: str = "baseline", overrides: Mapping[str, Mapping[str, 
         merged = {group: dict(values) for group, values in QUICK_OVERRIDES.items()}
     for group, values in (overrides or {}).items():
         merged.setdefault(group, {}).update(values)
-    key = json.dumps({"s": scenario, "o": merged, "r": reps, "seed": seed}, sort_keys=True,
-                     default=str)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
-    folder = Path(runs_dir) / f"sim-{Path(scenario).stem}-{digest}"
-    if (folder / "manifest.json").is_file():
+    chosen = scenarios.load(scenario, merged)
+    key = run_key(chosen, reps, seed)
+    folder = Path(runs_dir) / f"sim-{Path(scenario).stem}-{key.key}"
+    if (folder / MANIFEST).is_file():
+        recorded = read_manifest(folder).get("cache_key") or {}
+        if recorded.get("key") != key.key:
+            raise ValueError(f"{folder}: its manifest records another cache key; move it away")
         return load(folder)
-    return simulate(scenario, reps=reps, seed=seed, overrides=merged, out=folder)
+    result = run(chosen, reps=reps, seed=seed)
+    write(result, folder)
+    return result
 
 
 def eligible_under_policies(run: SimRun, policies: Mapping[str, PolicyParams]

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
+from sim.cache_key import RunKey, run_key
 from sim.model import Replication, run_replication
 from sim.scenario import Scenario
 from sim.users import resolve_targets
@@ -31,6 +32,7 @@ class SimRun:
     solved: dict[str, float] = field(default_factory=dict)
     stats: pd.DataFrame = field(default_factory=pd.DataFrame)
     path: Path | None = None
+    key: RunKey | None = None
 
     def __getattr__(self, name: str) -> pd.DataFrame:
         tables: dict[str, pd.DataFrame] = self.__dict__.get("tables", {})
@@ -60,6 +62,7 @@ def run(scenario: Scenario, reps: int = 8, seed: int = 1, workers: int | None = 
     """Run ``reps`` replications (in parallel across cores) and gather their tables."""
     if reps < 1:
         raise ValueError(f"reps: must be >= 1, got {reps}")
+    key = run_key(scenario, reps, seed)
     resolved, solved = resolve(scenario)
     workers = min(workers or os.cpu_count() or 1, reps)
     jobs = [(resolved, seed, rep) for rep in range(reps)]
@@ -82,7 +85,7 @@ def run(scenario: Scenario, reps: int = 8, seed: int = 1, workers: int | None = 
     }
     stats = pd.DataFrame([{"rep": i, **r.stats} for i, r in enumerate(results)])
     return SimRun(scenario=resolved, seed=seed, reps=reps, tables=tables, solved=solved,
-                  stats=stats)
+                  stats=stats, key=key)
 
 
 def write(result: SimRun, out: Path | None = None, timings: dict[str, float] | None = None
@@ -98,6 +101,8 @@ def write(result: SimRun, out: Path | None = None, timings: dict[str, float] | N
     writer.timings.update(timings or {})
     writer.extra.update({"scenario": result.scenario.name, "reps": result.reps,
                          "solved": result.solved})
+    if result.key is not None:
+        writer.extra["cache_key"] = result.key.to_dict()
     writer.finish()
     result.path = path
     return path
@@ -116,9 +121,11 @@ def load(path: Path | str) -> SimRun:
 
     params: dict[str, Any] = dict(manifest["parameters"])
     scenario = from_mapping(params, default_name=str(params.get("name", "custom")))
+    recorded = manifest.get("cache_key")
+    key = RunKey(key=recorded["key"], inputs=recorded["inputs"]) if recorded else None
     return SimRun(scenario=scenario, seed=int(manifest["seed"]), reps=int(manifest["reps"]),
                   tables=tables, solved=dict(manifest.get("solved", {})), stats=stats,
-                  path=path)
+                  path=path, key=key)
 
 
 def _nanosecond_dates(frame: pd.DataFrame) -> pd.DataFrame:

@@ -27,7 +27,8 @@ from spaces_core import __version__
 
 MANIFEST = "manifest.json"
 DEFAULT_RUNS_DIR = Path("runs")
-_VERSIONED = ("simpy", "numpy", "pandas", "pyarrow", "aiortc", "av", "aiohttp", "locust")
+_VERSIONED = ("simpy", "numpy", "pandas", "pyarrow", "dask", "distributed", "aiortc", "av",
+              "aiohttp", "locust")
 
 
 def library_versions() -> dict[str, str]:

@@ -1,0 +1,49 @@
+"""The headline outputs of a sweep: one row per grid point and replication, then bands."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+#: column -> label for charts and tables
+OUTCOMES: dict[str, str] = {
+    "mdau_last_quarter_m": "mDAU, last simulated quarter (M)",
+    "eligible_hosts_end": "accounts that may host, last day",
+    "peak_listeners": "peak concurrent listeners (sampled hours)",
+    "creator_revenue_usd": "creator ticket revenue, whole run (USD)",
+    "platform_revenue_usd": "platform (Twitter) ticket revenue, whole run (USD)",
+}
+BANDS = {"p10": 0.10, "p50": 0.50, "p90": 0.90}
+
+
+def per_replication(users: pd.DataFrame, eligibility: pd.DataFrame, rooms: pd.DataFrame,
+                    revenue: pd.DataFrame) -> pd.DataFrame:
+    """The headline outputs of each replication in these tables: rep, mdau_quarter, outcomes."""
+    total = users[users["segment"] == "total"]
+    quarter = pd.to_datetime(total["date"]).dt.to_period("Q")
+    last_quarter = total[quarter == quarter.max()]
+    mdau = last_quarter.groupby("rep")["mdau_m"].mean()
+    end = eligibility[eligibility["date"] == eligibility["date"].max()]
+    frame = pd.DataFrame({
+        "mdau_quarter": str(quarter.max()),
+        "mdau_last_quarter_m": mdau,
+        "eligible_hosts_end": end.groupby("rep")["eligible_hosts"].sum(),
+        "peak_listeners": (rooms.groupby("rep")["listeners_peak"].max()
+                           if "listeners_peak" in rooms else 0.0),
+        "creator_revenue_usd": revenue.groupby("rep")["creator_usd"].sum(),
+        "platform_revenue_usd": revenue.groupby("rep")["twitter_usd"].sum(),
+    }, index=mdau.index)
+    frame[list(OUTCOMES)] = frame[list(OUTCOMES)].fillna(0.0).astype(float)
+    return frame.rename_axis("rep").reset_index()
+
+
+def bands(outcomes: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Tidy summary per grid point and outcome: keys..., outcome, reps, mean, p10, p50, p90."""
+    long = outcomes.melt(id_vars=[*keys, "rep"], value_vars=list(OUTCOMES),
+                         var_name="outcome", value_name="value")
+    grouped = long.groupby([*keys, "outcome"], sort=False)["value"]
+    summary = pd.DataFrame({"reps": grouped.size(), "mean": grouped.mean()})
+    for name, q in BANDS.items():
+        summary[name] = grouped.quantile(q)
+    return summary.reset_index().sort_values(list(keys), kind="stable", ignore_index=True)
