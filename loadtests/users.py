@@ -36,7 +36,7 @@ T = TypeVar("T")
 CALL_TIMEOUT = 30.0
 
 
-class Rejected(Exception):
+class Rejected(Refused):
     """An expected refusal (sold out, room ended, removed): not a failure of the server."""
 
 
@@ -76,7 +76,7 @@ class SpacesUser(User):
             return bridge.run(_awaitable(make), timeout=CALL_TIMEOUT)
         except Refused as failure:
             if failure.status in expected:
-                raise Rejected(failure.reason) from failure
+                raise Rejected(failure.status, failure.reason) from failure
             error = failure
             raise
         except Exception as failure:

@@ -103,6 +103,17 @@ def test_every_route_declared_as_needing_auth_refuses_without_a_token(route: Any
     assert run(body) == (401, "missing bearer token")
 
 
+def test_head_requests_need_the_same_token_as_get() -> None:
+    async def body(running: Running, api: ApiClient) -> list[int]:
+        statuses = []
+        for path in ("/rooms", "/healthz"):
+            async with api.session.head(running.url + path) as response:
+                statuses.append(response.status)
+        return statuses
+
+    assert run(body) == [401, 200]
+
+
 def test_routes_open_to_anyone_need_no_token() -> None:
     async def body(running: Running, api: ApiClient) -> list[int]:
         statuses = []

@@ -17,8 +17,10 @@ _NEEDS_AUTH = {(route.method, route.path) for route in ROUTES if route.auth}
 
 def needs_auth(request: web.Request) -> bool:
     route = request.match_info.route
-    resource = route.resource
-    return resource is not None and (route.method, resource.canonical) in _NEEDS_AUTH
+    if route.resource is None:  # no route matched: 404 or 405 follows
+        return False
+    method = "GET" if route.method == "HEAD" else route.method  # HEAD runs the GET handler
+    return (method, route.resource.canonical) in _NEEDS_AUTH
 
 
 def authenticate(signer: TokenSigner, users: UserDirectory) -> Middleware:
