@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from media_bench.client.api import ApiClient
 from media_bench.client.sse import sse_data
-from media_bench.common.contract import ROUTES, RoomCreate, TicketTerms
+from media_bench.common.contract import ROUTES, LobbyEvent, RoomCreate, RoomEvent, TicketTerms
 from media_bench.server.app import SpacesServer
 from media_bench.server.broadcast import CLOSED, Broadcaster
 from media_bench.server.harness import Running
@@ -150,10 +150,38 @@ def test_typed_client_calls_parse_replies_into_the_models() -> None:
         assert (await api.leave(guest, room.id)).listener_count == 0
         assert not (await api.end_room(host, room.id)).live
         assert (await api.healthz()).rooms == 1
+        feed = api.lobby(guest)
+        assert LobbyEvent.model_validate(await anext(feed)) == LobbyEvent(type="rooms", rooms=[])
+        await feed.aclose()
         for pc in pcs:
             await pc.close()
 
     run(body)
+
+
+def test_room_events_have_the_declared_shape() -> None:
+    async def body(running: Running, api: ApiClient) -> list[RoomEvent]:
+        host, guest = await api.token("host"), await api.token("u1")
+        room = await api.create_room(host, "events")
+        pcs = await join_peers(api, room.id, [host, guest])
+        events: list[RoomEvent] = []
+
+        async def watch() -> None:
+            async for event in api.events(host, room.id):
+                events.append(RoomEvent.model_validate(event))
+
+        watcher = asyncio.ensure_future(watch())
+        await asyncio.sleep(0.3)
+        await api.send_message(guest, room.id, "hi")
+        await api.act(host, room.id, "u1", "invite")
+        await api.end_room(host, room.id)
+        await asyncio.wait_for(watcher, 5)
+        for pc in pcs:
+            await pc.close()
+        return events
+
+    kinds = [event.type for event in run(body) if event.type != "levels"]
+    assert kinds == ["message", "invited", "ended", "closed"]
 
 
 def test_a_slow_subscriber_loses_its_oldest_events_but_always_hears_closed() -> None:

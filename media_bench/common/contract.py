@@ -202,6 +202,41 @@ class RoomSummary(Reply):
     price: float | None
 
 
+class LobbyEvent(Reply):
+    """The data of one event of the Spaces bar's feed: the live rooms, or ``closed``."""
+
+    type: Literal["rooms", "closed"]
+    rooms: list[RoomSummary] = []
+
+
+RoomEventType = Literal[
+    "joined",
+    "left",
+    "role",
+    "muted",
+    "unmuted",
+    "invited",
+    "request",
+    "removed",
+    "ended",
+    "levels",
+    "message",
+    "closed",
+]
+
+
+class RoomEvent(Reply):
+    """The data of one event of a room's stream; fields beyond these depend on ``type``
+    (``user``, ``role``, ``by``, ``levels``, ``speaking``, ``from``, ``text``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: RoomEventType
+    room: str | None = None
+    """The room's id; absent on ``closed``, which ends the stream."""
+    at: float | None = None
+
+
 # -- routes -----------------------------------------------------------------------------------
 Method = Literal["GET", "POST"]
 Produces = Literal["json", "html", "text", "events", "files"]
@@ -220,6 +255,7 @@ class Route:
     body_required: bool = True
     query: type[Query] | None = None
     response: type[Reply] | None = None
+    """The JSON answer, or for ``events`` the data of each event."""
     produces: Produces = "json"
     auth: bool = True
     ok: int = 200
@@ -263,6 +299,7 @@ ROUTES: tuple[Route, ...] = (
         "any token holder",
         "Server-sent events for the Spaces bar: a `rooms` snapshot (id, title, host, "
         "speaker and listener counts, speaking, ticket price) now and whenever it changes.",
+        response=LobbyEvent,
         produces="events",
     ),
     Route("healthz", "GET", "/healthz", "anyone", "Liveness probe.", response=Health, auth=False),
@@ -444,6 +481,7 @@ ROUTES: tuple[Route, ...] = (
         "Server-sent events: joined, left, role, muted, unmuted, invited, request, removed, "
         "ended, levels (audio levels and who is speaking, every 200 ms), and message (to "
         "the host and co-hosts only).",
+        response=RoomEvent,
         produces="events",
         refusals=(404, 409),
     ),

@@ -57,9 +57,12 @@ def _schema(
 
 def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
     if route.response is not None:
-        content = {
-            "application/json": {"schema": _schema(route.response, schemas, "serialization")}
+        media_type = _MEDIA_TYPES.get(route.produces, "application/json")
+        content: dict[str, Any] = {
+            media_type: {"schema": _schema(route.response, schemas, "serialization")}
         }
+        if route.produces == "events":
+            content[media_type]["description"] = "Each event's data: one JSON object so shaped."
     elif route.produces == "json":
         content = {"application/json": {"schema": {"type": "object"}}}
     else:
