@@ -8,6 +8,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
+from openapi_spec_validator import validate
+from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from pydantic import ValidationError
 
 from media_bench.client.api import ApiClient
@@ -58,6 +60,14 @@ def test_the_route_comparison_flags_extra_and_missing_routes() -> None:
     assert not_routed == set()
     document["paths"]["/ghost"] = {"get": {}}
     assert undocumented(routed_operations(app), document)[1] == {("GET", "/ghost")}
+
+
+def test_the_openapi_document_is_valid_openapi_3_1() -> None:
+    validate(openapi_document())
+    broken = openapi_document()
+    broken["paths"]["/rooms"]["post"]["responses"] = "none"
+    with pytest.raises(OpenAPIValidationError):
+        validate(broken)
 
 
 def test_openapi_renders_the_follower_threshold_from_the_settings() -> None:

@@ -61,8 +61,6 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
         content: dict[str, Any] = {
             media_type: {"schema": _schema(route.response, schemas, "serialization")}
         }
-        if route.produces == "events":
-            content[media_type]["description"] = "Each event's data: one JSON object so shaped."
     elif route.produces == "json":
         content = {"application/json": {"schema": {"type": "object"}}}
     else:
@@ -71,7 +69,12 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
         "description": "Refused",
         "content": {"application/json": {"schema": _schema(ErrorReply, schemas, "serialization")}},
     }
-    responses: dict[str, Any] = {str(route.ok): {"description": "OK", "content": content}}
+    ok = (
+        "OK: server-sent events, each event's data one JSON object of this schema"
+        if route.produces == "events"
+        else "OK"
+    )
+    responses: dict[str, Any] = {str(route.ok): {"description": ok, "content": content}}
     for status in sorted({*route.refusals, *((401,) if route.auth else ())}):
         responses[str(status)] = refused
     operation: dict[str, Any] = {
