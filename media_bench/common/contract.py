@@ -39,10 +39,14 @@ class Body(BaseModel):
 
 
 class Query(BaseModel):
+    """A query string: its values arrive as text and are parsed (``"5"`` is 5)."""
+
     model_config = ConfigDict(frozen=True)
 
 
 class Reply(BaseModel):
+    """A JSON answer; fields are named as on the wire (``from``) or by attribute."""
+
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
 

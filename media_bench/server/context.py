@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel
 
+from media_bench.common.contract import Reply, json_of
 from media_bench.server.live import LiveRoom
 
 M = TypeVar("M", bound=BaseModel)
@@ -41,5 +42,5 @@ def _parsed(value: Any, model: type[M]) -> M:
     return value
 
 
-def reply(model: BaseModel, status: int = 200) -> web.Response:
-    return web.json_response(model.model_dump(mode="json", by_alias=True), status=status)
+def reply(answer: Reply, status: int = 200) -> web.Response:
+    return web.json_response(json_of(answer), status=status)
