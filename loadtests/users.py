@@ -29,13 +29,14 @@ from loadtests.names import API, AUDIO, JITTER, JOIN_TIME, LOSS, MOUTH_TO_ARRIVA
 from loadtests.probes import probe_mode_of
 from media_bench.client.api import ApiClient
 from media_bench.client.bots import Bot, ListenerBot, ProbeMode, SpeakerBot
+from media_bench.common.contract import TicketTerms
 from spaces_core.errors import Refused
 
 T = TypeVar("T")
 CALL_TIMEOUT = 30.0
 
 
-class Rejected(Exception):
+class Rejected(Refused):
     """An expected refusal (sold out, room ended, removed): not a failure of the server."""
 
 
@@ -75,7 +76,7 @@ class SpacesUser(User):
             return bridge.run(_awaitable(make), timeout=CALL_TIMEOUT)
         except Refused as failure:
             if failure.status in expected:
-                raise Rejected(failure.reason) from failure
+                raise Rejected(failure.status, failure.reason) from failure
             error = failure
             raise
         except Exception as failure:
@@ -175,10 +176,10 @@ class HostUser(SpacesUser):
         directory = bridge.run(session.directory(self.base_url))
         self.sign_in(directory.host_id())
         ticketed = random.random() < self.options.ticketed_share
-        ticket = {"price": 3.0, "cap": self.options.ticket_cap} if ticketed else None
+        ticket = TicketTerms(price=3.0, cap=self.options.ticket_cap) if ticketed else None
         room = self.timed("create room", lambda: self.api.create_room(
             self.token, title=f"load test {self.user_id}", ticket=ticket))
-        self.room_id = str(room["id"])
+        self.room_id = room.id
         self.requests: deque[str] = deque()
         self.listeners: set[str] = set()
         self.speakers: set[str] = set()
@@ -404,7 +405,7 @@ class SpeakerUser(AudienceUser):
         except Rejected:
             self.switch_rooms()
             return
-        if self.user_id in state.get("speakers", []) or self.user_id in state.get("cohosts", []):
+        if self.user_id in state.speakers or self.user_id in state.cohosts:
             self.report_audio()
             return
         self.ask_to_speak_now(room_id)

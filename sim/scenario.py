@@ -24,6 +24,7 @@ from sim.policy import PolicyParams
 from sim.revenue import TicketParams
 from sim.rooms import RoomParams
 from sim.users import SpacesParams, UserParams
+from spaces_core.errors import SpacesLabError
 
 PARAM_GROUPS: dict[str, type[Any]] = {
     "users": UserParams,
@@ -36,8 +37,9 @@ PARAM_GROUPS: dict[str, type[Any]] = {
 USER_SCENARIO_DIR = Path("scenarios")
 
 
-class ScenarioError(ValueError):
-    """A bad scenario name, key or value; the message names it in one line."""
+class ScenarioError(SpacesLabError, ValueError):
+    """A bad scenario name, key or value; the message names it in one line (still a
+    ``ValueError`` for callers that catch those)."""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from media_bench.client.api import ApiClient
 from media_bench.client.bots import Bot, ListenerBot, SpeakerBot
 from media_bench.client.marks import Signal
 from media_bench.common.audio import band_ratio
+from media_bench.common.contract import TicketTerms
 from media_bench.server.harness import running_server
 from media_bench.server.users import User, UserDirectory
 from spaces_core.errors import Refused
@@ -127,8 +128,8 @@ def test_browser_listener_hears_the_room_speaks_when_accepted_and_is_removed(
 ) -> None:
     async def body(stage: Stage) -> None:
         host_token = await stage.token("host")
-        room = await stage.api.create_room(host_token, "Tones", {"price": 4.99, "cap": 10})
-        rid = room["id"]
+        room = await stage.api.create_room(host_token, "Tones", TicketTerms(price=4.99, cap=10))
+        rid = room.id
         host = SpeakerBot(stage.api, host_token, rid, Signal(tone_hz=BOT_HZ), record=True)
         stage.bots.append(host)
         await host.join()
@@ -195,8 +196,8 @@ def test_browser_listener_hears_the_room_speaks_when_accepted_and_is_removed(
             await space.click()
             await expect(page.locator("#notice")).to_contain_text("was removed from this room")
             state = await stage.api.room(host_token, rid)
-            assert "u2" not in state["speakers"]
-            assert state["listener_count"] == 1
+            assert "u2" not in state.speakers
+            assert state.listener_count == 1
 
     on_stage(body, tmp_path)
 
@@ -232,7 +233,7 @@ def test_browser_host_starts_a_space_is_heard_and_moderates(tmp_path: Path) -> N
             await expect(page.locator('#speakers li[data-user="u3"] .badge')).to_have_text(
                 "Speaker"
             )
-            assert "u3" in (await api.room(token, rid))["speakers"]
+            assert "u3" in (await api.room(token, rid)).speakers
 
             await page.click('#listeners li[data-user="u4"] button[data-action="invite"]')
             await expect(page.locator('#listeners li[data-user="u4"] .badge')).to_have_text(
@@ -246,15 +247,15 @@ def test_browser_host_starts_a_space_is_heard_and_moderates(tmp_path: Path) -> N
             await expect(page.locator('#speakers li[data-user="u3"]')).to_have_class(
                 classes("muted")
             )
-            assert "u3" in (await api.room(token, rid))["muted"]
+            assert "u3" in (await api.room(token, rid)).muted
 
             await page.click('#speakers li[data-user="u3"] button[data-action="listener"]')
             await expect(page.locator('#listeners li[data-user="u3"]')).to_have_count(1)
-            assert "u3" not in (await api.room(token, rid))["speakers"]
+            assert "u3" not in (await api.room(token, rid)).speakers
 
             await page.click('#listeners li[data-user="u3"] button[data-action="remove"]')
             await expect(page.locator('#listeners li[data-user="u3"]')).to_have_count(0)
-            assert (await api.room(token, rid))["listener_count"] == 2
+            assert (await api.room(token, rid)).listener_count == 2
             rejoin = ListenerBot(api, guest_token, rid)
             stage.bots.append(rejoin)
             with pytest.raises(Refused) as refused:

@@ -10,6 +10,7 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
 from media_bench.client.api import ApiClient
+from media_bench.common.contract import TicketTerms
 from media_bench.server.harness import Running, running_server
 from media_bench.server.openapi import ROUTES
 from media_bench.server.settings import Settings
@@ -90,8 +91,8 @@ def test_only_users_at_threshold_create_rooms() -> None:
         assert "600 followers" in reason and "599" in reason
         room = await api.create_room(await api.token("host"), "yes")
         listed = await api.call("GET", "/rooms", await api.token("small"))
-        assert [r["id"] for r in listed["rooms"]] == [room["id"]]
-        assert room["host"] == "host" and room["live"]
+        assert [r["id"] for r in listed["rooms"]] == [room.id]
+        assert room.host == "host" and room.live
 
     run(body)
 
@@ -100,8 +101,8 @@ def test_bad_input_is_4xx_json_and_changes_nothing() -> None:
     async def body(running: Running, api: ApiClient) -> None:
         host = await api.token("host")
         user = await api.token("u1")
-        room = await api.create_room(host, "r", {"price": 2.5, "cap": 3})
-        rid = room["id"]
+        room = await api.create_room(host, "r", TicketTerms(price=2.5, cap=3))
+        rid = room.id
         before = await api.room(host, rid)
         cases: list[tuple[int, str, str, str | None, bytes, str]] = [
             (400, "POST", "/rooms", host, b"{not json", "malformed JSON"),
@@ -138,7 +139,7 @@ def test_bad_input_is_4xx_json_and_changes_nothing() -> None:
 def test_malformed_sdp_bodies_are_refused_without_joining() -> None:
     async def body(running: Running, api: ApiClient) -> None:
         host = await api.token("host")
-        rid = (await api.create_room(host, "r"))["id"]
+        rid = (await api.create_room(host, "r")).id
         _pc, good = await real_offer()
         await _pc.close()
         no_opus = "\r\n".join(
@@ -148,7 +149,7 @@ def test_malformed_sdp_bodies_are_refused_without_joining() -> None:
         for sdp in ("v=0\r\n", no_opus, broken, good.replace("a=fingerprint", "a=x")):
             await expect(400, api.join(host, rid, sdp))
         state = await api.room(host, rid)
-        assert not state["host_present"] and running.server.media[rid].peers == {}
+        assert not state.host_present and running.server.media[rid].peers == {}
 
     run(body)
 
@@ -156,7 +157,7 @@ def test_malformed_sdp_bodies_are_refused_without_joining() -> None:
 def test_actions_on_an_ended_room_are_refused() -> None:
     async def body(running: Running, api: ApiClient) -> None:
         host, user = await api.token("host"), await api.token("u1")
-        rid = (await api.create_room(host, "r", {"price": 1, "cap": 5}))["id"]
+        rid = (await api.create_room(host, "r", TicketTerms(price=1, cap=5))).id
         await expect(403, api.end_room(user, rid))
         await api.end_room(host, rid)
         state = await api.room(host, rid)
@@ -176,7 +177,7 @@ def test_actions_on_an_ended_room_are_refused() -> None:
 def test_concurrent_ticket_purchases_never_exceed_the_cap() -> None:
     async def body(running: Running, api: ApiClient) -> list[int]:
         host = await api.token("host")
-        rid = (await api.create_room(host, "paid", {"price": 9.99, "cap": 7}))["id"]
+        rid = (await api.create_room(host, "paid", TicketTerms(price=9.99, cap=7))).id
         tokens = [await api.token(f"u{i}") for i in range(40)]
 
         async def buy(token: str) -> int:
@@ -188,7 +189,8 @@ def test_concurrent_ticket_purchases_never_exceed_the_cap() -> None:
                 return failure.status
 
         outcomes = await asyncio.gather(*(buy(t) for t in tokens))
-        assert (await api.room(host, rid))["ticket"]["sold"] == 7
+        ticket = (await api.room(host, rid)).ticket
+        assert ticket is not None and ticket.sold == 7
         return outcomes
 
     outcomes = run(body)
@@ -198,15 +200,15 @@ def test_concurrent_ticket_purchases_never_exceed_the_cap() -> None:
 def test_a_listener_without_a_ticket_cannot_join_a_ticketed_room() -> None:
     async def body(running: Running, api: ApiClient) -> None:
         host, user = await api.token("host"), await api.token("u1")
-        rid = (await api.create_room(host, "paid", {"price": 1, "cap": 5}))["id"]
+        rid = (await api.create_room(host, "paid", TicketTerms(price=1, cap=5))).id
         pc, offer = await real_offer()
         reason = await expect(403, api.join(user, rid, offer))
         assert "ticket" in reason
-        assert (await api.room(host, rid))["listener_count"] == 0
+        assert (await api.room(host, rid)).listener_count == 0
         await api.buy_ticket(user, rid)
         answer = await api.join(user, rid, offer)
-        assert answer["type"] == "answer" and answer["role"] == "listener"
-        assert (await api.room(host, rid))["listener_count"] == 1
+        assert answer.type == "answer" and answer.role == "listener"
+        assert (await api.room(host, rid)).listener_count == 1
         await pc.close()
 
     run(body)
@@ -215,7 +217,7 @@ def test_a_listener_without_a_ticket_cannot_join_a_ticketed_room() -> None:
 def test_only_host_and_cohosts_use_host_powers_and_read_messages() -> None:
     async def body(running: Running, api: ApiClient) -> None:
         host, a, b = await api.token("host"), await api.token("u1"), await api.token("u2")
-        rid = (await api.create_room(host, "r"))["id"]
+        rid = (await api.create_room(host, "r")).id
         pcs = await join_peers(api, rid, [host, a, b])
         await api.call("POST", f"/rooms/{rid}/requests", b)
         before = await api.room(host, rid)
@@ -227,10 +229,10 @@ def test_only_host_and_cohosts_use_host_powers_and_read_messages() -> None:
         messages = (await api.call("GET", f"/rooms/{rid}/messages", host))["messages"]
         assert [(m["from"], m["text"]) for m in messages] == [("u1", "can I speak?")]
         state = await api.act(host, rid, "u2", "accept")
-        assert state["speakers"] == ["u2"]
+        assert state.speakers == ["u2"]
         await api.act(host, rid, "u1", "cohost")
         state = await api.act(a, rid, "u2", "remove")
-        assert state["speakers"] == [] and state["cohosts"] == ["u1"]
+        assert state.speakers == [] and state.cohosts == ["u1"]
         for pc in pcs:
             await pc.close()
 
@@ -240,7 +242,7 @@ def test_only_host_and_cohosts_use_host_powers_and_read_messages() -> None:
 def test_events_stream_role_changes_and_removal() -> None:
     async def body(running: Running, api: ApiClient) -> list[dict[str, Any]]:
         host, user = await api.token("host"), await api.token("u3")
-        rid = (await api.create_room(host, "r"))["id"]
+        rid = (await api.create_room(host, "r")).id
         pcs = await join_peers(api, rid, [host, user])
         events: list[dict[str, Any]] = []
         connected = asyncio.Event()

@@ -63,7 +63,7 @@ def with_room(body: Callable[[Room], Awaitable[Any]], fanout: FanOut = "shared")
             ApiClient(running.url) as api,
         ):
             token = await api.token("host")
-            rid = (await api.create_room(token, "tones"))["id"]
+            rid = (await api.create_room(token, "tones")).id
             room = Room(api, rid, token)
             try:
                 return await body(room)
@@ -114,8 +114,8 @@ def test_listeners_hear_both_speakers_and_each_speaker_only_the_other(fanout: Fa
         received, expected = counter.probe.counters()
         assert received > 50 and received == expected and counter.probe.jitter < 0.02
         state = await room.api.room(room.host_token, room.rid)
-        assert sorted(state["speaking"]) == ["host", "u1"]
-        assert state["listener_count"] == 3
+        assert sorted(state.speaking) == ["host", "u1"]
+        assert state.listener_count == 3
 
     with_room(body, fanout)
 
@@ -146,7 +146,7 @@ def test_muted_then_removed_speaker_is_no_longer_heard_and_cannot_rejoin() -> No
             await again.join()
         assert refused.value.status == 403 and "removed" in refused.value.reason
         state = await room.api.room(room.host_token, room.rid)
-        assert state["speakers"] == [] and state["listener_count"] == 1
+        assert state.speakers == [] and state.listener_count == 1
 
     with_room(body)
 
@@ -177,10 +177,10 @@ def test_disconnects_leaves_and_ending_the_room_stop_the_media() -> None:
         await room.api.leave(leaver.token, room.rid)
         for _ in range(50):
             state = await room.api.room(room.host_token, room.rid)
-            if state["listener_count"] == 1:
+            if state.listener_count == 1:
                 break
             await asyncio.sleep(0.1)
-        assert state["listener_count"] == 1
+        assert state.listener_count == 1
         heard = await room.listen(1.0)
         assert len(heard[leaver]) == 0 and hears(heard[stayer], HOST_HZ)
         await room.api.end_room(room.host_token, room.rid)

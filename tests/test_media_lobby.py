@@ -10,6 +10,7 @@ import pytest
 from media_bench.client.api import ApiClient
 from media_bench.client.bots import SpeakerBot
 from media_bench.client.marks import Signal
+from media_bench.common.contract import TicketTerms
 from media_bench.server.harness import Running
 from media_bench.server.lobby import Lobby
 from media_bench.server.openapi import routes_markdown
@@ -48,11 +49,11 @@ def test_spaces_bar_feed_follows_rooms_speaking_and_endings() -> None:
         host, viewer = await api.token("host"), await api.token("u1")
         feed = api.lobby(viewer)
         assert await next_rooms(feed) == []
-        room = await api.create_room(host, "Bar", {"price": 2.5, "cap": 3})
+        room = await api.create_room(host, "Bar", TicketTerms(price=2.5, cap=3))
         (shown,) = await next_rooms(feed)
-        assert shown["id"] == room["id"] and shown["price"] == 2.5 and not shown["speaking"]
+        assert shown["id"] == room.id and shown["price"] == 2.5 and not shown["speaking"]
 
-        speaker = SpeakerBot(api, host, room["id"], Signal(tone_hz=440.0))
+        speaker = SpeakerBot(api, host, room.id, Signal(tone_hz=440.0))
         await speaker.join()
         await speaker.wait_audio(10)
         seen = await next_rooms(feed)
@@ -61,7 +62,7 @@ def test_spaces_bar_feed_follows_rooms_speaking_and_endings() -> None:
         assert seen[0]["speaker_count"] == 1
 
         await speaker.close()
-        await api.end_room(host, room["id"])
+        await api.end_room(host, room.id)
         while seen:
             seen = await next_rooms(feed)
         await feed.aclose()
@@ -80,7 +81,7 @@ def test_lobby_feed_needs_a_token() -> None:
 def test_participants_list_roles_requests_and_invitations() -> None:
     async def body(running: Running, api: ApiClient) -> list[dict[str, Any]]:
         host = await api.token("host")
-        rid = (await api.create_room(host, "r"))["id"]
+        rid = (await api.create_room(host, "r")).id
         tokens = {user: await api.token(user) for user in ("host", "u1", "u2", "u3")}
         pcs = await join_peers(api, rid, list(tokens.values()))
         await api.call("POST", f"/rooms/{rid}/requests", tokens["u1"])
@@ -115,7 +116,7 @@ def test_participants_list_roles_requests_and_invitations() -> None:
 def test_messages_reach_the_host_stream_and_no_listener() -> None:
     async def body(running: Running, api: ApiClient) -> tuple[list[str], list[str]]:
         host, writer, other = [await api.token(u) for u in ("host", "u1", "u2")]
-        rid = (await api.create_room(host, "r"))["id"]
+        rid = (await api.create_room(host, "r")).id
         pcs = await join_peers(api, rid, [host, writer, other])
         seen: dict[str, list[str]] = {"host": [], "other": []}
 

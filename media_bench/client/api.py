@@ -1,14 +1,41 @@
-"""A small asyncio client for the control API, shared by the bots, tests and load tests."""
+"""A small asyncio client for the control API, shared by the bots, tests and load tests.
+
+Its typed calls follow the contract (``media_bench.common.contract``): paths come from the
+route table and answers are parsed into the declared reply models.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
+from media_bench.client.sse import sse_json
+from media_bench.common.contract import (
+    Body,
+    Health,
+    JoinAnswer,
+    JoinOffer,
+    Message,
+    MessageList,
+    MessageText,
+    ParticipantList,
+    Reply,
+    RoomCreate,
+    RoomList,
+    RoomState,
+    TicketSold,
+    TicketTerms,
+    TokenIssued,
+    TokenRequest,
+    UserList,
+    UserView,
+    route,
+)
 from spaces_core.errors import Refused
+
+R = TypeVar("R", bound=Reply)
 
 
 class ApiClient:
@@ -51,51 +78,95 @@ class ApiClient:
                 raise Refused(response.status, reason)
             return payload
 
+    async def _typed(
+        self,
+        operation: str,
+        reply: type[R],
+        token: str | None = None,
+        body: Body | None = None,
+        query: str = "",
+        **path: str,
+    ) -> R:
+        """The operation's route called, its answer parsed as ``reply``."""
+        declared = route(operation)
+        json_body = None if body is None else body.model_dump(mode="json", exclude_none=True)
+        answer = await self.call(declared.method, declared.url(**path) + query, token, json_body)
+        return reply.model_validate(answer)
+
+    # -- service and users -----------------------------------------------------------------
+    async def healthz(self) -> Health:
+        return await self._typed("healthz", Health)
+
     async def token(self, user_id: str) -> str:
-        answer = await self.call("POST", "/auth/token", body={"user": user_id})
-        return str(answer["token"])
+        issued = await self._typed("issue_token", TokenIssued, body=TokenRequest(user=user_id))
+        return issued.token
+
+    async def user(self, user_id: str) -> UserView:
+        return await self._typed("get_user", UserView, user_id=user_id)
+
+    async def users(self, min_followers: int = 0, limit: int = 100) -> UserList:
+        query = f"?min_followers={min_followers}&limit={limit}"
+        return await self._typed("list_users", UserList, query=query)
+
+    # -- rooms -----------------------------------------------------------------------------
+    async def rooms(self, token: str) -> RoomList:
+        return await self._typed("list_rooms", RoomList, token)
 
     async def create_room(
-        self, token: str, title: str = "", ticket: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {"title": title}
-        if ticket is not None:
-            body["ticket"] = ticket
-        room: dict[str, Any] = await self.call("POST", "/rooms", token, body)
-        return room
+        self, token: str, title: str = "", ticket: TicketTerms | None = None
+    ) -> RoomState:
+        body = RoomCreate(title=title, ticket=ticket)
+        return await self._typed("create_room", RoomState, token, body)
 
-    async def room(self, token: str, room_id: str) -> dict[str, Any]:
-        state: dict[str, Any] = await self.call("GET", f"/rooms/{room_id}", token)
-        return state
+    async def room(self, token: str, room_id: str) -> RoomState:
+        return await self._typed("get_room", RoomState, token, room_id=room_id)
 
-    async def join(self, token: str, room_id: str, offer_sdp: str) -> dict[str, Any]:
-        body = {"type": "offer", "sdp": offer_sdp}
-        answer: dict[str, Any] = await self.call("POST", f"/rooms/{room_id}/join", token, body)
-        return answer
+    async def participants(self, token: str, room_id: str, limit: int = 200) -> ParticipantList:
+        return await self._typed(
+            "list_participants", ParticipantList, token, query=f"?limit={limit}", room_id=room_id
+        )
 
-    async def act(self, token: str, room_id: str, user_id: str, action: str) -> dict[str, Any]:
-        path = f"/rooms/{room_id}/participants/{user_id}/{action}"
-        state: dict[str, Any] = await self.call("POST", path, token)
-        return state
+    async def end_room(self, token: str, room_id: str) -> RoomState:
+        return await self._typed("end_room", RoomState, token, room_id=room_id)
 
-    async def buy_ticket(self, token: str, room_id: str) -> dict[str, Any]:
-        sold: dict[str, Any] = await self.call("POST", f"/rooms/{room_id}/tickets", token)
-        return sold
+    async def buy_ticket(self, token: str, room_id: str) -> TicketSold:
+        return await self._typed("buy_ticket", TicketSold, token, room_id=room_id)
 
-    async def leave(self, token: str, room_id: str) -> None:
-        await self.call("POST", f"/rooms/{room_id}/leave", token)
+    # -- membership ------------------------------------------------------------------------
+    async def join(self, token: str, room_id: str, offer_sdp: str) -> JoinAnswer:
+        offer = JoinOffer(type="offer", sdp=offer_sdp)
+        return await self._typed("join", JoinAnswer, token, offer, room_id=room_id)
 
-    async def end_room(self, token: str, room_id: str) -> None:
-        await self.call("POST", f"/rooms/{room_id}/end", token)
+    async def leave(self, token: str, room_id: str) -> RoomState:
+        return await self._typed("leave", RoomState, token, room_id=room_id)
 
+    async def request_to_speak(self, token: str, room_id: str) -> RoomState:
+        return await self._typed("request_to_speak", RoomState, token, room_id=room_id)
+
+    async def accept_invite(self, token: str, room_id: str) -> RoomState:
+        return await self._typed("accept_invite", RoomState, token, room_id=room_id)
+
+    async def act(self, token: str, room_id: str, user_id: str, action: str) -> RoomState:
+        return await self._typed(
+            "act", RoomState, token, room_id=room_id, user_id=user_id, action=action
+        )
+
+    async def send_message(self, token: str, room_id: str, text: str) -> Message:
+        body = MessageText(text=text)
+        return await self._typed("send_message", Message, token, body, room_id=room_id)
+
+    async def messages(self, token: str, room_id: str) -> MessageList:
+        return await self._typed("read_messages", MessageList, token, room_id=room_id)
+
+    # -- event streams ---------------------------------------------------------------------
     async def events(self, token: str, room_id: str) -> AsyncGenerator[dict[str, Any]]:
         """The room's server-sent events, until the server closes the stream."""
-        async for event in self._stream(f"/rooms/{room_id}/events", token):
+        async for event in self._stream(route("room_events").url(room_id=room_id), token):
             yield event
 
     async def lobby(self, token: str) -> AsyncGenerator[dict[str, Any]]:
         """The Spaces bar's feed: a ``rooms`` snapshot now and at every change."""
-        async for event in self._stream("/events", token):
+        async for event in self._stream(route("lobby_events").url(), token):
             yield event
 
     async def _stream(self, path: str, token: str) -> AsyncGenerator[dict[str, Any]]:
@@ -105,11 +176,9 @@ class ApiClient:
             if r.status >= 400:
                 payload = await r.json(content_type=None)
                 raise Refused(r.status, str(payload.get("error", "")))
-            async for line in r.content:
-                if line.startswith(b"data: "):
-                    event: dict[str, Any] = json.loads(line[6:])
-                    yield event
+            async for event in sse_json(r.content):
+                yield event
 
     async def metrics_text(self) -> str:
-        async with self.session.get(self.base_url + "/metrics") as response:
+        async with self.session.get(self.base_url + route("metrics").url()) as response:
             return await response.text()

@@ -390,8 +390,8 @@ class Bot:
 
         await pc.setLocalDescription(await pc.createOffer())
         answer = await self.api.join(self.token, self.room_id, pc.localDescription.sdp)
-        await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
-        self.role = str(answer["role"])
+        await pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
+        self.role = answer.role
         return self.role
 
     async def wait_audio(self, timeout: float = 10.0) -> float:

@@ -193,7 +193,7 @@ async def measure_design(
         host = next(u["id"] for u in directory if u["can_host"])
         users = [u["id"] for u in directory if u["id"] != host]
         host_token = await api.token(host)
-        room = (await api.create_room(host_token, f"bench-{fanout}"))["id"]
+        room = (await api.create_room(host_token, f"bench-{fanout}")).id
         swarm = Swarm(api, room, users)
         try:
             speaker = SpeakerBot(api, host_token, room, probe="count")

@@ -25,12 +25,16 @@ from media_bench.server.fanout_designs import fanout_design
 from media_bench.server.mixer import RoomMixer, SpeakerInput
 from media_bench.server.rooms import Room
 from media_bench.server.settings import Settings
+from spaces_core.errors import Refused
 
 log = logging.getLogger(__name__)
 
 
-class SdpError(ValueError):
-    """The offer is not a usable audio offer."""
+class SdpError(Refused):
+    """The offer is not a usable audio offer: refused with 400."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(400, f"malformed SDP: {problem}")
 
 
 @dataclass

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from media_bench.common.contract import ACTIONS
+from media_bench.server.broadcast import Broadcaster, Event
 from spaces_core.errors import Refused
 
 
@@ -73,8 +75,7 @@ class Room:
         self.requests: set[str] = set()
         self.messages: deque[dict[str, Any]] = deque(maxlen=1000)
         self.speaking: list[str] = []
-        self._subscribers: dict[int, tuple[str, asyncio.Queue[dict[str, Any]]]] = {}
-        self._next_subscriber = itertools.count()
+        self.events = Broadcaster(EVENT_QUEUE)
         self.on_change: Callable[[], None] | None = None
         """Called after every published event (the lobby watches rooms through it)."""
 
@@ -221,10 +222,7 @@ class Room:
 
     def close_all(self) -> None:
         """End every event subscription."""
-        for _owner, queue in self._subscribers.values():
-            if not queue.full():
-                queue.put_nowait({"type": "closed"})
-        self._subscribers.clear()
+        self.events.close()
 
     # -- speaking --------------------------------------------------------------------------
     def request_to_speak(self, user_id: str) -> None:
@@ -342,31 +340,21 @@ class Room:
         return list(self.messages)
 
     # -- events ----------------------------------------------------------------------------
-    def subscribe(self, user_id: str) -> tuple[int, asyncio.Queue[dict[str, Any]]]:
+    def subscribe(self, user_id: str) -> tuple[int, asyncio.Queue[Event]]:
         self._require_live()
         self._member(user_id)
-        key = next(self._next_subscriber)
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(EVENT_QUEUE)
-        self._subscribers[key] = (user_id, queue)
-        return key, queue
+        return self.events.subscribe(user_id)
 
     def unsubscribe(self, key: int) -> None:
-        self._subscribers.pop(key, None)
+        self.events.unsubscribe(key)
 
     def close_subscriptions(self, user_id: str) -> None:
-        for key, (owner, queue) in list(self._subscribers.items()):
-            if owner == user_id:
-                if not queue.full():
-                    queue.put_nowait({"type": "closed"})
-                del self._subscribers[key]
+        self.events.close(user_id)
 
     def publish(self, event: dict[str, Any], only: Callable[[str], bool] | None = None) -> None:
-        """Queue an event for every subscriber (or those ``only`` picks); a subscriber that
-        falls behind loses events."""
-        event = {"room": self.id, "at": round(time.time(), 3), **event}
-        for owner, queue in self._subscribers.values():
-            if (only is None or only(owner)) and not queue.full():
-                queue.put_nowait(event)
+        """Send an event to every subscriber (or those ``only`` picks); see ``broadcast`` for
+        what a subscriber that falls behind loses."""
+        self.events.publish({"room": self.id, "at": round(time.time(), 3), **event}, only)
         if self.on_change is not None:
             self.on_change()
 
@@ -380,4 +368,5 @@ _ACTIONS = {
     "cohost": Room._cohost,
     "remove": Room._remove,
 }
-ACTIONS = tuple(_ACTIONS)
+if tuple(_ACTIONS) != ACTIONS:  # the contract documents the actions; the rules run them
+    raise ImportError(f"room actions {tuple(_ACTIONS)} differ from the contract's {ACTIONS}")

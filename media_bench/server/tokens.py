@@ -8,9 +8,14 @@ import hmac
 import json
 import time
 
+from spaces_core.errors import Refused
 
-class TokenError(Exception):
-    """The token is missing, malformed, forged or expired."""
+
+class TokenError(Refused):
+    """The token is malformed, forged or expired: refused with 401."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(401, problem)
 
 
 def _b64(data: bytes) -> str:

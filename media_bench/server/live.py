@@ -1,0 +1,98 @@
+"""A live room: its rules (``Room``), its media and its events, and the server's registry."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from media_bench.server.media import RoomMedia
+from media_bench.server.metrics import Metrics
+from media_bench.server.rooms import Room
+from media_bench.server.settings import Settings
+from spaces_core.errors import Refused
+
+
+class LiveRoom:
+    """One room and, until it ends, the media that carries its audio."""
+
+    def __init__(self, room: Room, media: RoomMedia) -> None:
+        self.room = room
+        self.media: RoomMedia | None = media
+
+    @property
+    def id(self) -> str:
+        return self.room.id
+
+    def sync(self) -> None:
+        """Apply the room's roles to the media (who is mixed, who hears what)."""
+        if self.media is not None:
+            self.media.sync()
+
+    def media_or_refuse(self) -> RoomMedia:
+        if self.media is None:
+            raise Refused(409, f"room {self.id} has ended")
+        return self.media
+
+    async def end(self, caller: str) -> None:
+        self.room.end(caller)
+        await self.close_media()
+
+    async def close_media(self) -> None:
+        media, self.media = self.media, None
+        if media is not None:
+            await media.close()
+
+
+def open_room(room: Room, settings: Settings, metrics: Metrics) -> LiveRoom:
+    """A room with its media wired to the server's metrics."""
+    media = RoomMedia(room, settings, on_packets_in=metrics.packets_received.inc)
+    media.mixer.on_late = lambda behind: metrics.late_ticks.inc()
+    media.mixer.on_duration = _tick_observer(media, metrics)
+    return LiveRoom(room, media)
+
+
+def _tick_observer(media: RoomMedia, metrics: Metrics) -> Callable[[float], None]:
+    def observe(seconds: float) -> None:
+        metrics.tick_seconds.observe(seconds)
+        # What this tick sent, or the senders sent since the previous one (by design).
+        delivered = media.fanout.take_sent()
+        if delivered:
+            metrics.packets_sent.inc(delivered)
+
+    return observe
+
+
+class LiveRooms(dict[str, LiveRoom]):
+    """Every room the server has opened, live or ended, by id."""
+
+    def find(self, room_id: str) -> LiveRoom:
+        found = self.get(room_id)
+        if found is None:
+            raise Refused(404, f"unknown room {room_id}")
+        return found
+
+    def live(self) -> list[Room]:
+        return [entry.room for entry in self.values() if entry.room.live]
+
+    def summaries(self) -> list[dict[str, Any]]:
+        return [room.summary() for room in self.live()]
+
+    def head_count(self) -> tuple[int, dict[str, int]]:
+        """Live rooms, and their members by role (the metrics' gauges)."""
+        live = self.live()
+        by_role: Counter[str] = Counter({"host": 0, "cohost": 0, "speaker": 0, "listener": 0})
+        for room in live:
+            for member in room.members.values():
+                by_role[member.role.value] += 1
+        return len(live), dict(by_role)
+
+    def media(self) -> dict[str, RoomMedia]:
+        return {rid: entry.media for rid, entry in self.items() if entry.media is not None}
+
+    async def close(self) -> None:
+        for entry in self.values():
+            entry.room.live = False
+            entry.room.close_all()
+        await asyncio.gather(*(entry.close_media() for entry in self.values()))

@@ -1,0 +1,34 @@
+"""What every handler works on: settings, users, tokens, live rooms, metrics and the lobby."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from media_bench.common.contract import UserView
+from media_bench.server.live import LiveRooms
+from media_bench.server.lobby import Lobby
+from media_bench.server.metrics import Metrics
+from media_bench.server.settings import Settings
+from media_bench.server.tokens import TokenSigner
+from media_bench.server.users import UserDirectory
+from spaces_core.errors import Refused
+
+
+@dataclass
+class ServerState:
+    settings: Settings
+    users: UserDirectory
+    signer: TokenSigner
+    rooms: LiveRooms
+    metrics: Metrics
+    lobby: Lobby
+
+    def user_view(self, user_id: str) -> UserView:
+        user = self.users.get(user_id)
+        if user is None:
+            raise Refused(404, f"unknown user {user_id}")
+        return UserView(
+            id=user.id,
+            followers=user.followers,
+            can_host=user.followers >= self.settings.host_threshold,
+        )
