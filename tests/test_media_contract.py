@@ -88,6 +88,7 @@ def test_openapi_schemas_come_from_the_models() -> None:
     assert "from" in schemas["Message"]["properties"]  # the wire name, not the attribute
     assert {p["name"] for p in document["paths"]["/users"]["get"]["parameters"]} == {
         "min_followers",
+        "can_host",
         "limit",
     }
     operation_ids = [op["operationId"] for ops in document["paths"].values() for op in ops.values()]
@@ -142,6 +143,9 @@ def test_typed_client_calls_parse_replies_into_the_models() -> None:
         host, guest = await api.token("host"), await api.token("u1")
         assert (await api.user("host")).can_host and not (await api.user("small")).can_host
         assert [u.id for u in (await api.users(min_followers=1000)).users] == ["host"]
+        hosts = (await api.users(can_host=True)).users
+        assert hosts and all(u.can_host for u in hosts) and "small" not in {u.id for u in hosts}
+        assert "host" not in {u.id for u in (await api.users(can_host=False)).users}
         room = await api.create_room(host, "typed", TicketTerms(price=1.5, cap=2))
         assert room.ticket is not None and (room.ticket.price, room.ticket.sold) == (1.5, 0)
         sold = await api.buy_ticket(guest, room.id)

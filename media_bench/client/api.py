@@ -104,8 +104,12 @@ class ApiClient:
     async def user(self, user_id: str) -> UserView:
         return await self._typed("get_user", UserView, user_id=user_id)
 
-    async def users(self, min_followers: int = 0, limit: int = 100) -> UserList:
+    async def users(
+        self, min_followers: int = 0, limit: int = 100, can_host: bool | None = None
+    ) -> UserList:
         query = f"?min_followers={min_followers}&limit={limit}"
+        if can_host is not None:
+            query += f"&can_host={str(can_host).lower()}"
         return await self._typed("list_users", UserList, query=query)
 
     # -- rooms -----------------------------------------------------------------------------

@@ -101,6 +101,7 @@ class MessageText(Body):
 # -- query strings ----------------------------------------------------------------------------
 class UsersQuery(Query):
     min_followers: QueryInt = 0
+    can_host: bool | None = Field(None, description="Only those who may host (true) or not.")
     limit: QueryInt = Field(100, ge=1, le=MAX_LIMIT)
 
 
@@ -335,7 +336,7 @@ ROUTES: tuple[Route, ...] = (
         "GET",
         "/users",
         "anyone",
-        "List users (query: min_followers, limit) with follower counts and can_host.",
+        "List users (query: min_followers, can_host, limit) with follower counts and can_host.",
         query=UsersQuery,
         response=UserList,
         auth=False,

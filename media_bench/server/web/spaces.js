@@ -93,7 +93,7 @@ async function signIn(user) {
 }
 
 async function suggestUsers() {
-  const { users } = await api("GET", "/users?min_followers=600&limit=20");
+  const { users } = await api("GET", "/users?can_host=true&limit=20");
   $("known-users").replaceChildren(
     ...users.map((u) => element("option", { value: u.id, label: `${u.followers} followers` })),
   );
