@@ -25,14 +25,9 @@ from media_bench.client.report import HEADLINE, TARGETS, per_listener, print_sum
 from media_bench.common.audio import FRAME_SAMPLES
 from media_bench.common.codec import OpusEncoder
 from media_bench.server.mixer import RoomMixer
+from media_bench.server.settings import FANOUT_SUMMARIES
 from media_bench.server.shared_fanout import SharedFanOut
 from spaces_core.runfolder import RunWriter, new_run_dir
-
-DESCRIPTIONS = {
-    "shared": "one encode per tick, fanned out through aiortc senders",
-    "direct": "one encode per tick, written straight to SRTP by the mixer",
-    "naive": "aiortc encodes per listener",
-}
 
 
 def tick_costs(config: BenchConfig) -> pd.DataFrame:
@@ -119,7 +114,7 @@ def run_bench(config: BenchConfig, out: Path | None) -> Path:
         for design in config.designs:
             counts = config.naive_listeners if design == "naive" else config.listeners
             burst = min(config.burst_joins, min(counts)) if design == HEADLINE else 0
-            print(f"{design}: {DESCRIPTIONS[design]} ...", flush=True)
+            print(f"{design}: {FANOUT_SUMMARIES[design]} ...", flush=True)
             more_rows, more_joins, more_marks = await measure_design(design, counts, config, burst)
             rows += more_rows
             marks += more_marks

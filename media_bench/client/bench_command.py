@@ -61,7 +61,8 @@ def run_bench_mixer(args: argparse.Namespace) -> int:
     unknown = [d for d in designs if d not in FANOUTS]
     if unknown or not designs:
         raise CliError(f"--designs must list {', '.join(FANOUTS)} (any of them)")
-    config.designs = list(dict.fromkeys(designs))
+    by_name = {name: name for name in FANOUTS}
+    config.designs = [by_name[d] for d in dict.fromkeys(designs)]
     if args.window is not None:
         if not 1.0 <= args.window <= 600:
             raise CliError("--window must be between 1 and 600 seconds")

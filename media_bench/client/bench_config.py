@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from media_bench.server.options import FANOUTS
+from media_bench.server.settings import FanOut
+
 
 @dataclass
 class BenchConfig:
@@ -21,7 +24,7 @@ class BenchConfig:
     speaker_complexity: int = 0
     seed: int = 0
     quick_run: bool = False
-    designs: list[str] = field(default_factory=lambda: ["shared", "direct", "naive"])
+    designs: list[FanOut] = field(default_factory=lambda: list(FANOUTS))
 
     @classmethod
     def quick(cls) -> BenchConfig:

@@ -30,6 +30,7 @@ from media_bench.client.process_meter import (
 )
 from media_bench.client.server_process import ServerProcess
 from media_bench.common.audio import FRAME_SECONDS
+from media_bench.server.settings import FanOut
 
 PACKETS_PER_SECOND = 1 / FRAME_SECONDS
 
@@ -180,7 +181,7 @@ def server_options(fanout: str, config: BenchConfig) -> list[str]:
 
 
 async def measure_design(
-    fanout: str, counts: list[int], config: BenchConfig, burst: int
+    fanout: FanOut, counts: list[int], config: BenchConfig, burst: int
 ) -> tuple[list[dict[str, Any]], list[float], list[dict[str, Any]]]:
     """Ramp one server design through ``counts`` listeners; rows, join times, mark latencies."""
     server = ServerProcess(server_options(fanout, config))

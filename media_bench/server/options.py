@@ -12,11 +12,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import get_args
 
-from media_bench.server.settings import FanOut, Settings
+from media_bench.server.settings import FANOUT_SUMMARIES, FanOut, Settings
 from spaces_core.commands import dispatch
 from spaces_core.errors import CliError
 
-FANOUTS: tuple[str, ...] = get_args(FanOut)
+FANOUTS: tuple[FanOut, ...] = get_args(FanOut)
 SECRET_ENV = "SPACES_LAB_SECRET"
 """A fixed token-signing secret (shared by several server processes), only when set."""
 
@@ -56,9 +56,8 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     add_codec_arguments(parser)
     parser.add_argument(
         "--fanout", choices=FANOUTS, default=defaults.fanout,
-        help="direct: one encode per tick, the same packets written straight to each "
-        "listener's SRTP session (default); shared: the same packets fanned out through "
-        "aiortc senders; naive: aiortc encodes per listener",
+        help="; ".join(f"{name}: {summary}" for name, summary in FANOUT_SUMMARIES.items())
+        + f" (default {defaults.fanout})",
     )
     parser.add_argument("--users", type=Path, default=None, help="user directory CSV or JSON")
     parser.add_argument(

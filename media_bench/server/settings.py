@@ -10,6 +10,12 @@ from typing import Literal
 from sim.policy import PolicyParams
 
 FanOut = Literal["shared", "direct", "naive"]
+FANOUT_SUMMARIES: dict[FanOut, str] = {
+    "direct": "one encode per tick, the same packets written straight to each listener's SRTP "
+    "session in the mixer's tick",
+    "shared": "one encode per tick, the same packets fanned out through aiortc senders",
+    "naive": "aiortc encodes per listener",
+}
 
 
 @dataclass(frozen=True)
@@ -30,9 +36,7 @@ class Settings:
     """Token signing key; random per process unless SPACES_LAB_SECRET is set (see the CLI)."""
     max_body: int = 64 * 1024
     fanout: FanOut = "direct"
-    """The fan-out design (``fanout_designs.fanout_design``): ``shared``: one encode per tick,
-    fanned out through aiortc senders; ``direct``: the same packets written straight to SRTP in
-    the mixer's tick; ``naive``: aiortc encodes per listener."""
+    """The fan-out design (``fanout_designs.fanout_design``), one of ``FANOUT_SUMMARIES``."""
     users: int = 10_000
     """Generated directory size when no ``users_file`` is given."""
     users_file: Path | None = None
