@@ -215,10 +215,15 @@ async def measure_design(
                 joins = await swarm.add_many(burst, config.burst_rate)
             for count in counts:
                 missing = count - len(swarm.listeners) - len(swarm.probes)
-                if missing > 0:
-                    await swarm.add_many(missing, config.ramp_rate)
-                await asyncio.sleep(config.settle)
-                row, window_marks = await measure_window(server, swarm, config.window)
+                try:
+                    if missing > 0:
+                        await swarm.add_many(missing, config.ramp_rate)
+                    await asyncio.sleep(config.settle)
+                    row, window_marks = await measure_window(server, swarm, config.window)
+                except TimeoutError:
+                    print(f"  {fanout:6} {count:5d} listeners: the server stopped answering its "
+                          "API (saturated); larger counts of this design skipped", flush=True)
+                    break
                 row["join_failures"] = swarm.failures
                 rows.append({"design": fanout, **row})
                 marks += [
