@@ -174,9 +174,12 @@ class HostUser(SpacesUser):
 
     def on_start(self) -> None:
         directory = bridge.run(session.directory(self.base_url))
-        self.sign_in(directory.host_id())
-        ticketed = random.random() < self.options.ticketed_share
-        ticket = TicketTerms(price=3.0, cap=self.options.ticket_cap) if ticketed else None
+        # a ticketed room needs a host the server says may sell tickets; without one, free
+        ticket_host = (directory.ticket_host_id()
+                       if random.random() < self.options.ticketed_share else None)
+        self.sign_in(ticket_host or directory.host_id())
+        ticket = (None if ticket_host is None
+                  else TicketTerms(price=3.0, cap=self.options.ticket_cap))
         room = self.timed("create room", lambda: self.api.create_room(
             self.token, title=f"load test {self.user_id}", ticket=ticket))
         self.room_id = room.id

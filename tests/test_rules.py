@@ -74,7 +74,7 @@ def test_ticketed_hosts_need_age_followers_and_recent_hosting(
     for reason, words in zip(reasons, unmet, strict=True):
         assert words in reason
     adult = age is not None and bool(tickets.is_adult(age))
-    assert bool(can_host_ticketed(followers, adult, hosted)) is not reasons
+    assert bool(can_host_ticketed(followers, adult, hosted)) == (not reasons)
 
 
 @given(st.lists(st.tuples(st.integers(0, 5_000), st.integers(10, 80), st.integers(0, 10)),
