@@ -7,9 +7,9 @@ ones so the heavy tail is represented, each carrying the number of real accounts
 for. Each panel account adopts hosting when Bass diffusion of hosting passes its own draw (so
 a policy opening releases pent-up demand at once), hosts on a given day with a probability
 that grows with its followers, and keeps a 30-day hosting history, from which Ticketed Spaces
-eligibility (>= 1,000 followers, 18+, >= 3 Spaces in the last 30 days) is read. The panel is
-conditioned on adopting before the horizon ends (its weights carry that probability), so
-every panel slot is a future host.
+eligibility (``sim.rules.tickets``: 18+, >= 1,000 followers, >= 3 Spaces in 30 days) is read.
+The panel is conditioned on adopting before the horizon ends (its weights carry that
+probability), so every panel slot is a future host.
 """
 
 from __future__ import annotations
