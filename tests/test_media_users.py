@@ -16,7 +16,7 @@ from media_bench.server.users import (
     sample_followers,
 )
 from sim.hosts import HostingParams, daily_host_prob
-from sim.rules.tickets import HOSTED_WINDOW_DAYS, PUBLISHED
+from sim.rules.tickets import HOSTED_WINDOW_DAYS, TicketParams
 
 
 def test_generated_users_are_seeded_with_plausible_ages_and_hosting() -> None:
@@ -27,7 +27,7 @@ def test_generated_users_are_seeded_with_plausible_ages_and_hosting() -> None:
     assert (followers == sample_followers(4_000, 3)).all()  # the new fields left these alone
     ages = np.array([u.age for u in users])
     assert ages.min() >= MINOR_AGES[0] and ages.max() <= ADULT_AGES[1]
-    assert np.mean(ages >= 18) == pytest.approx(PUBLISHED.adult_share, abs=0.02)
+    assert np.mean(ages >= 18) == pytest.approx(TicketParams().adult_share, abs=0.02)
     hosted = np.array([u.hosted_30d for u in users])
     expected = HOSTED_WINDOW_DAYS * daily_host_prob(followers.astype(float), HostingParams())
     assert hosted.mean() == pytest.approx(expected.mean(), rel=0.1)

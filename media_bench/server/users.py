@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from sim import followers
 from sim.hosts import HostingParams, daily_host_prob
-from sim.rules.tickets import HOSTED_WINDOW_DAYS, MIN_HOST_AGE, PUBLISHED
+from sim.rules.tickets import HOSTED_WINDOW_DAYS, MIN_HOST_AGE, TicketParams
 
 #: Ages of generated users: adults (the scenario's adult share) uniform over these years,
 #: minors over 13..17 (the youngest age the app allows).
@@ -38,8 +38,8 @@ def sample_followers(n: int, seed: int) -> npt.NDArray[np.int64]:
 
 
 def sample_ages(n: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
-    """Ages with the scenario's share of adults (``TicketParams.adult_share``)."""
-    adult = rng.random(n) < PUBLISHED.adult_share
+    """Ages with the simulation's default share of adults (``TicketParams.adult_share``)."""
+    adult = rng.random(n) < TicketParams().adult_share
     adult_age = rng.integers(ADULT_AGES[0], ADULT_AGES[1] + 1, n)
     minor_age = rng.integers(MINOR_AGES[0], MINOR_AGES[1] + 1, n)
     return np.where(adult, adult_age, minor_age).astype(np.int64)

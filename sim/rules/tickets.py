@@ -70,7 +70,7 @@ class TicketParams:
 
 
 PUBLISHED = TicketParams()
-"""The rules as published (the server's; a scenario may vary them)."""
+"""The defaults, whose rules are the published ones: the server's (a scenario may vary them)."""
 
 
 # -- who may sell tickets ---------------------------------------------------------------------
@@ -113,8 +113,7 @@ def unmet_ticketed_rules(
         + ("(age unknown)" if age is None else f"(is {age})"),
         "followers": f"have at least {params.min_followers:,.0f} followers (has {followers:,})",
         "hosted_30d": f"have hosted at least {params.min_hosted_30d} Spaces in the last "
-        f"{HOSTED_WINDOW_DAYS} days "
-        f"(hosted {hosted_30d})",
+        f"{HOSTED_WINDOW_DAYS} days (hosted {hosted_30d})",
     }
     return [needs[name] for name, met in checks.items() if not bool(met)]
 
