@@ -17,16 +17,26 @@ from media_bench.client.api import ApiClient
 
 @dataclass
 class Directory:
-    """User ids this process hands out: hosts (those the server says can host) and everybody."""
+    """User ids this process hands out: hosts (those the server says can host), ticket hosts
+    (those it says can host ticketed rooms) and everybody."""
 
     hosts: list[str]
+    ticket_hosts: list[str]
     everybody: list[str]
+    _next_ticket_host: itertools.count[int] = field(default_factory=itertools.count)
     _next_host: itertools.count[int] = field(default_factory=itertools.count)
     _next_user: itertools.count[int] = field(default_factory=itertools.count)
     offset: int = field(default_factory=lambda: random.Random(os.getpid()).randrange(1 << 30))
 
     def host_id(self) -> str:
         return self.hosts[(self.offset + next(self._next_host)) % len(self.hosts)]
+
+    def ticket_host_id(self) -> str | None:
+        """A host who may sell tickets, or None when the directory has none."""
+        if not self.ticket_hosts:
+            return None
+        turn = self.offset + next(self._next_ticket_host)
+        return self.ticket_hosts[turn % len(self.ticket_hosts)]
 
     def user_id(self) -> str:
         return self.everybody[(self.offset + next(self._next_user)) % len(self.everybody)]
@@ -55,6 +65,7 @@ async def directory(base_url: str) -> Directory:
             users = (await api.call("GET", "/users?limit=10000"))["users"]
             _directories[base_url] = Directory(
                 hosts=[u["id"] for u in users if u["can_host"]],
+                ticket_hosts=[u["id"] for u in users if u["can_host_ticketed"]],
                 everybody=[u["id"] for u in users],
             )
         return _directories[base_url]

@@ -30,6 +30,7 @@ from loadtests.probes import probe_mode_of
 from media_bench.client.api import ApiClient
 from media_bench.client.bots import Bot, ListenerBot, ProbeMode, SpeakerBot
 from media_bench.common.contract import TicketTerms
+from sim.rules.rooms import MAX_COHOSTS
 from spaces_core.errors import Refused
 
 T = TypeVar("T")
@@ -167,22 +168,27 @@ class SpacesUser(User):
 
 
 class HostUser(SpacesUser):
-    """Creates a room (sometimes ticketed), speaks in it, accepts requests to speak, moves
-    speakers back, removes a participant now and then, reads messages; ends it on stop."""
+    """Creates a room (sometimes ticketed), speaks in it, accepts requests to speak, makes
+    speakers co-hosts (so the stage can fill all its seats), moves speakers back, removes a
+    participant now and then, reads messages; ends it on stop."""
 
     fixed_count = 2
 
     def on_start(self) -> None:
         directory = bridge.run(session.directory(self.base_url))
-        self.sign_in(directory.host_id())
-        ticketed = random.random() < self.options.ticketed_share
-        ticket = TicketTerms(price=3.0, cap=self.options.ticket_cap) if ticketed else None
+        # a ticketed room needs a host the server says may sell tickets; without one, free
+        ticket_host = (directory.ticket_host_id()
+                       if random.random() < self.options.ticketed_share else None)
+        self.sign_in(ticket_host or directory.host_id())
+        ticket = (None if ticket_host is None
+                  else TicketTerms(price=3.0, cap=self.options.ticket_cap))
         room = self.timed("create room", lambda: self.api.create_room(
             self.token, title=f"load test {self.user_id}", ticket=ticket))
         self.room_id = room.id
         self.requests: deque[str] = deque()
         self.listeners: set[str] = set()
         self.speakers: set[str] = set()
+        self.cohosts: set[str] = set()
         self.former_speakers: set[str] = set()
         self.join_media(SpeakerBot(self.api, self.token, self.room_id, probe="count"))
         self.follow_room_events(self.room_id, self._on_event)
@@ -198,14 +204,18 @@ class HostUser(SpacesUser):
         elif kind in ("left", "removed"):
             self.listeners.discard(user)
             self.speakers.discard(user)
+            self.cohosts.discard(user)
             self.former_speakers.discard(user)
         elif kind == "role" and event.get("role") == "listener":
             self.speakers.discard(user)
+            self.cohosts.discard(user)
             self.listeners.add(user)
             self.former_speakers.add(user)
         elif kind == "role":
             self.speakers.add(user)
             self.listeners.discard(user)
+            if event.get("role") == "cohost":
+                self.cohosts.add(user)
 
     def act(self, name: str, action: str, target: str) -> None:
         room_id = self.room_id
@@ -220,6 +230,13 @@ class HostUser(SpacesUser):
             self.act("accept request to speak", "accept", self.requests.popleft())
         self.check_events()
         self.report_audio()
+
+    @task(1)
+    def make_cohost(self) -> None:
+        # co-hosts have seats of their own besides the speakers'
+        plain = sorted(self.speakers - self.cohosts)
+        if plain and len(self.cohosts) < MAX_COHOSTS:
+            self.act("make co-host", "cohost", random.choice(plain))
 
     @task(2)
     def move_back_to_listener(self) -> None:

@@ -52,12 +52,18 @@ def data_digests() -> dict[str, str]:
 
 @cache
 def source_digest() -> str:
-    """SHA-256 over the ``sim`` package's Python sources: an edited model is a new model even
-    when the package version stays the same (as it does in a source checkout)."""
-    package = Path(str(resources.files("sim")))
+    """SHA-256 over the ``sim`` package's Python sources, subpackages (``sim.rules``) included:
+    an edited model is a new model even when the package version stays the same (as it does in
+    a source checkout)."""
+    return sources_digest(Path(str(resources.files("sim"))))
+
+
+def sources_digest(package: Path) -> str:
+    """SHA-256 over the ``.py`` files under ``package``, by path relative to it."""
     digest = hashlib.sha256()
-    for path in sorted(package.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in sorted(package.rglob("*.py")):
+        name = path.relative_to(package).as_posix()
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 

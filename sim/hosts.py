@@ -7,9 +7,9 @@ ones so the heavy tail is represented, each carrying the number of real accounts
 for. Each panel account adopts hosting when Bass diffusion of hosting passes its own draw (so
 a policy opening releases pent-up demand at once), hosts on a given day with a probability
 that grows with its followers, and keeps a 30-day hosting history, from which Ticketed Spaces
-eligibility (>= 1,000 followers, 18+, >= 3 Spaces in the last 30 days) is read. The panel is
-conditioned on adopting before the horizon ends (its weights carry that probability), so
-every panel slot is a future host.
+eligibility (``sim.rules.tickets``: 18+, >= 1,000 followers, >= 3 Spaces in 30 days) is read.
+The panel is conditioned on adopting before the horizon ends (its weights carry that
+probability), so every panel slot is a future host.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from numpy.typing import NDArray
 from sim.diffusion import bass_adopted, validate_bass
 from sim.followers import FollowerModel
 from sim.policy import PolicyParams
+from sim.rules.tickets import HOSTED_WINDOW_DAYS
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
-HISTORY_DAYS = 30
+HISTORY_DAYS = HOSTED_WINDOW_DAYS
 #: survival-quantile bounds of the panel's strata and the share of panel slots each gets
 STRATA_BOUNDS = (1.0, 0.5, 0.1, 0.04, 0.01, 0.001, 0.0)
 STRATA_SLOTS = (0.10, 0.15, 0.20, 0.20, 0.20, 0.15)
@@ -96,6 +97,12 @@ def adoption_cap(hosting: HostingParams, policy: PolicyParams, end: date) -> flo
     return float(bass_adopted(years, hosting.bass_p, hosting.bass_q))
 
 
+def daily_host_prob(followers: FloatArray, hosting: HostingParams) -> FloatArray:
+    """Probability that an account that has taken up hosting hosts on a given day."""
+    rate = hosting.host_rate * (followers / 1_000.0) ** hosting.host_rate_elasticity
+    return np.asarray(np.clip(rate, hosting.host_rate_min, hosting.host_rate_max))
+
+
 def build_panel(followers: FollowerModel, hosting: HostingParams, policy: PolicyParams,
                 adult_share: float, cap: float, rng: np.random.Generator) -> Panel:
     """Draw the panel: stratified by follower quantile, plus the beta testers."""
@@ -114,13 +121,12 @@ def build_panel(followers: FollowerModel, hosting: HostingParams, policy: Policy
     tester[-hosting.beta_panel:] = True
     fixed = np.where(tester, policy.beta_testers / hosting.beta_panel, 0.0)
     counts_followers = followers.quantile_sf(q)
-    rate = hosting.host_rate * (counts_followers / 1_000.0) ** hosting.host_rate_elasticity
     return Panel(
         followers=counts_followers,
         share=np.concatenate(share_parts),
         fixed_weight=fixed,
         adopt_at=np.where(tester, -1.0, rng.uniform(0.0, cap, size=n)),
-        host_prob=np.clip(rate, hosting.host_rate_min, hosting.host_rate_max),
+        host_prob=daily_host_prob(counts_followers, hosting),
         adult=rng.random(n) < adult_share,
         tester=tester,
         history=np.zeros((HISTORY_DAYS, n), dtype=np.int8),

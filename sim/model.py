@@ -28,6 +28,7 @@ import simpy
 from sim import followers as follower_model
 from sim import hosts, revenue, rooms
 from sim.diffusion import bass_adopted
+from sim.rules.tickets import can_host_ticketed
 from sim.scenario import Scenario
 from sim.users import simulate_users
 
@@ -121,9 +122,7 @@ class _Day:
         active = hosts.eligible_mask(panel, threshold) & (panel.adopt_at <= adopted_share)
         ticket_ok = (
             state.ticketing
-            & (panel.followers >= scenario.tickets.min_followers)
-            & panel.adult
-            & (panel.hosted_30d >= scenario.tickets.min_hosted_30d)
+            & can_host_ticketed(panel.followers, panel.adult, panel.hosted_30d, scenario.tickets)
             & active
         )
         hosting_today = active & (self.streams["hosting"].random(panel.size) < panel.host_prob)

@@ -4,19 +4,14 @@ Spaces itself published no audience, duration or moderation figures, so most def
 *scenario assumptions*, chosen to agree with the proxies in CALIBRATION.md ("Audiences of live
 rooms"): Periscope's mean of ~37 viewers per broadcast, heavily skewed; Twitch's 6 / 26 / 250
 average viewers at the top 21% / 5% / 1% of channels; "most Spaces only received dozens".
-The fixed limits of the product (1 host + 2 co-hosts + 10 speakers = 13) are constants, not
-parameters: they are facts of the product (5 Aug 2021), not assumptions.
+The fixed limits of the product (1 host + 2 co-hosts + 10 speakers = 13) are not parameters:
+they are facts of the product, in ``sim.rules.rooms``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-
-#: Stage slots of a Space: 1 host + 2 co-hosts + 10 speakers (Twitter, 5 Aug 2021).
-STAGE_CAPACITY = 13
-MAX_COHOSTS = 2
-MAX_SPEAKERS = 10
 
 
 @dataclass(frozen=True)

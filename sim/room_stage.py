@@ -31,7 +31,7 @@ from typing import Any
 
 import simpy
 
-from sim.room_params import MAX_COHOSTS, MAX_SPEAKERS, STAGE_CAPACITY
+from sim.rules.rooms import MAX_COHOSTS, MAX_SPEAKERS, STAGE_CAPACITY
 
 Proc = Generator[Any, Any, None]
 

@@ -67,7 +67,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from sim.room_params import MAX_COHOSTS, MAX_SPEAKERS, STAGE_CAPACITY, RoomParams
+from sim.room_params import RoomParams
 from sim.room_sessions import (
     MINUTES_PER_DAY,
     Sessions,
@@ -78,13 +78,11 @@ from sim.room_sessions import (
     poisson_points,
 )
 from sim.room_stage import StagePlan, run_stage
+from sim.rules.rooms import MAX_COHOSTS
 
 __all__ = [
     "HOURLY_COLUMNS",
     "HOURLY_DESCRIPTIONS",
-    "MAX_COHOSTS",
-    "MAX_SPEAKERS",
-    "STAGE_CAPACITY",
     "DayResult",
     "DayRooms",
     "RoomParams",

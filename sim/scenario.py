@@ -21,8 +21,8 @@ from typing import Any
 
 from sim.hosts import HostingParams
 from sim.policy import PolicyParams
-from sim.revenue import TicketParams
 from sim.rooms import RoomParams
+from sim.rules.tickets import TicketParams
 from sim.users import SpacesParams, UserParams
 from spaces_core.errors import SpacesLabError
 

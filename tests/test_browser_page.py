@@ -30,7 +30,11 @@ from tests.chromium import ARTIFACTS, launch_args, system_chromium, write_tone
 pytestmark = pytest.mark.timeout(180)
 
 USERS = UserDirectory(
-    [User("host", 5000), User("webhost", 4000), *(User(f"u{i}", 10) for i in range(6))]
+    [
+        User("host", 5000, age=35, hosted_30d=4),  # hosts a ticketed room
+        User("webhost", 4000, age=40, hosted_30d=4),
+        *(User(f"u{i}", 10) for i in range(6)),
+    ]
 )
 BOT_HZ, BROWSER_HZ = 440.0, 660.0
 PURPLE = "rgb(120, 86, 255)"

@@ -105,3 +105,12 @@ def test_ensure_run_reruns_when_the_data_hash_changes(monkeypatch, tmp_path):
     assert fresh.path is not None and fresh.path != first.path
     assert fresh.key is not None and first.key is not None
     assert set(fresh.key.inputs["data_sha256"].values()) == {"0" * 16}
+
+
+def test_the_source_digest_covers_subpackages(tmp_path: Path) -> None:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "model.py").write_text("A = 1\n")
+    (tmp_path / "rules" / "tickets.py").write_text("PRICE_MAX_USD = 999.0\n")
+    before = cache_key.sources_digest(tmp_path)
+    (tmp_path / "rules" / "tickets.py").write_text("PRICE_MAX_USD = 1000.0\n")
+    assert cache_key.sources_digest(tmp_path) != before

@@ -20,7 +20,11 @@ from spaces_core.errors import Refused
 pytestmark = pytest.mark.timeout(60)
 
 USERS = UserDirectory(
-    [User("host", 5000), User("small", 599), *(User(f"u{i}", 10) for i in range(40))]
+    [
+        User("host", 5000, age=35, hosted_30d=4),  # meets the Ticketed Spaces rules
+        User("small", 599),
+        *(User(f"u{i}", 10) for i in range(40)),
+    ]
 )
 
 

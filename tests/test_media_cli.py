@@ -68,6 +68,9 @@ def test_serve_runs_a_real_server_until_terminated(tmp_path: Path) -> None:
         line = process.stdout.readline()
         url = line.split("listening on ")[1].strip()
         with urllib.request.urlopen(url + "/users/ann", timeout=10) as response:
-            assert json.load(response) == {"id": "ann", "followers": 900, "can_host": True}
+            assert json.load(response) == {
+                "id": "ann", "followers": 900, "age": None, "hosted_30d": 0,
+                "can_host": True, "can_host_ticketed": False,
+            }
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0

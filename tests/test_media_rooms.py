@@ -5,6 +5,7 @@ import copy
 import pytest
 
 from media_bench.server.rooms import Role, Room, Ticketing
+from sim.rules.rooms import MAX_SPEAKERS, STAGE_CAPACITY
 from spaces_core.errors import Refused
 
 
@@ -53,15 +54,42 @@ def test_invite_accept_and_request_flow() -> None:
     assert room.role_of("l0") is Role.LISTENER
 
 
-def test_at_most_13_speakers_including_host() -> None:
-    room = room_with(14)
-    for i in range(12):
+def test_at_most_10_speakers_besides_host_and_cohosts_13_on_stage() -> None:
+    room = room_with(16)
+    for i in range(MAX_SPEAKERS):
         room.request_to_speak(f"l{i}")
         room.act("host", "accept", f"l{i}")
-    assert len(room.speakers()) == 13
-    room.request_to_speak("l12")
-    refused(room, 409, room.act, "host", "accept", "l12")
-    refused(room, 409, room.act, "host", "invite", "l13")
+    room.request_to_speak("l10")
+    reason = refused(room, 409, room.act, "host", "accept", "l10").reason
+    assert f"{MAX_SPEAKERS} speakers" in reason
+    refused(room, 409, room.act, "host", "invite", "l11")
+    room.act("host", "cohost", "l12")  # co-hosts have seats of their own
+    room.act("host", "cohost", "l13")
+    assert len(room.speakers()) == STAGE_CAPACITY == 13
+    refused(room, 409, room.act, "host", "cohost", "l14")
+    refused(room, 409, room.act, "host", "accept", "l10")
+
+
+def test_a_speaker_made_cohost_frees_a_speaker_seat() -> None:
+    room = room_with(12)
+    for i in range(MAX_SPEAKERS):
+        room.act("host", "invite", f"l{i}")
+        room.accept_invite(f"l{i}")
+    refused(room, 409, room.act, "host", "invite", "l10")
+    room.act("host", "cohost", "l0")
+    room.act("host", "invite", "l10")
+    room.accept_invite("l10")
+    assert room.role_of("l10") is Role.SPEAKER and room.role_of("l0") is Role.COHOST
+    assert len(room.speakers()) == 12
+
+
+def test_an_invitation_accepted_when_the_stage_filled_meanwhile_is_refused() -> None:
+    room = room_with(12)
+    room.act("host", "invite", "l11")
+    for i in range(MAX_SPEAKERS):
+        room.request_to_speak(f"l{i}")
+        room.act("host", "accept", f"l{i}")
+    refused(room, 409, room.accept_invite, "l11")
 
 
 def test_at_most_two_cohosts_and_cohosts_have_host_powers() -> None:

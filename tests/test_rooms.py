@@ -15,7 +15,6 @@ from sim.room_sessions import generate_sessions, minute_concurrency
 from sim.room_stage import StageLog, run_stage
 from sim.rooms import (
     HOURLY_COLUMNS,
-    STAGE_CAPACITY,
     DayResult,
     DayRooms,
     RoomParams,
@@ -24,6 +23,7 @@ from sim.rooms import (
     draw_schedule,
     simulate_day,
 )
+from sim.rules.rooms import STAGE_CAPACITY
 
 
 def make_rooms(

@@ -27,6 +27,7 @@ from media_bench.common.codec import OpusEncoder
 from media_bench.server.mixer import RoomMixer
 from media_bench.server.settings import FANOUT_SUMMARIES
 from media_bench.server.shared_fanout import SharedFanOut
+from sim.rules.rooms import STAGE_CAPACITY
 from spaces_core.runfolder import RunWriter, new_run_dir
 
 
@@ -39,7 +40,7 @@ def tick_costs(config: BenchConfig) -> pd.DataFrame:
     """
     rows = []
     warmup = 20
-    for speakers in range(1, 14):
+    for speakers in range(1, STAGE_CAPACITY + 1):
         mixer = RoomMixer(
             SharedFanOut(), config.bitrate, config.complexity, config.speaker_complexity
         )
@@ -103,7 +104,7 @@ def run_bench(config: BenchConfig, out: Path | None) -> Path:
     print(f"machine yardstick: Opus encode (mono, 32 kbps) {reference['opus_encode_c0_us']:.0f} us "
           f"per frame at complexity 0, {reference['opus_encode_c5_us']:.0f} us at 5", flush=True)
     began = time.monotonic()
-    print("mixer tick cost, 1..13 speakers ...", flush=True)
+    print(f"mixer tick cost, 1..{STAGE_CAPACITY} speakers ...", flush=True)
     ticks = tick_costs(config)
     writer.timings["tick_cost"] = time.monotonic() - began
 

@@ -13,6 +13,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from sim.rules.rooms import MAX_COHOSTS, MAX_SPEAKERS, STAGE_CAPACITY
+from sim.rules.tickets import PRICE_MAX_USD, PRICE_MIN_USD, price_in_range
+
 MAX_TITLE = 200
 MAX_MESSAGE = 1000
 MAX_LIMIT = 10_000
@@ -56,17 +59,21 @@ class TokenRequest(Body):
 
 
 class TicketTerms(Body):
-    price: float = Field(ge=0, allow_inf_nan=False)
+    price: float = Field(
+        ge=PRICE_MIN_USD, le=PRICE_MAX_USD, allow_inf_nan=False,
+        description=f"US dollars, {PRICE_MIN_USD:g} to {PRICE_MAX_USD:g} (the published range).",
+    )
     cap: int = Field(ge=1)
 
     @field_validator("price", mode="before")
     @classmethod
     def _price_is_a_number(cls, value: object) -> object:
-        # strict floats still take ints; a JSON number is what is meant, never a bool
+        # strict floats still take ints; a JSON number is what is meant, never a bool. The
+        # range is checked here too, for a message naming it (ge/le document it in the schema)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError("must be a number")
-        if not math.isfinite(value):
-            raise ValueError("must be a finite number >= 0")
+        if not (math.isfinite(value) and price_in_range(value)):
+            raise ValueError(f"must be a number from {PRICE_MIN_USD:g} to {PRICE_MAX_USD:g}")
         return value
 
 
@@ -127,7 +134,15 @@ class TokenIssued(Reply):
 class UserView(Reply):
     id: str
     followers: int
+    age: int | None = Field(description="Years; null when the directory does not know it.")
+    hosted_30d: int = Field(
+        description="Spaces hosted in the last 30 days, those on this server included."
+    )
     can_host: bool
+    can_host_ticketed: bool = Field(
+        description="May create a ticketed room: can_host, 18 or older, enough followers and "
+        "Spaces hosted (the published Ticketed Spaces rules)."
+    )
 
 
 class UserList(Reply):
@@ -336,7 +351,8 @@ ROUTES: tuple[Route, ...] = (
         "GET",
         "/users",
         "anyone",
-        "List users (query: min_followers, can_host, limit) with follower counts and can_host.",
+        "List users (query: min_followers, can_host, limit) with follower counts, age, Spaces "
+        "hosted in the last 30 days, can_host and can_host_ticketed.",
         query=UsersQuery,
         response=UserList,
         auth=False,
@@ -347,7 +363,8 @@ ROUTES: tuple[Route, ...] = (
         "GET",
         "/users/{user_id}",
         "anyone",
-        "One user's followers and can_host.",
+        "One user's followers, age, Spaces hosted in the last 30 days, can_host and "
+        "can_host_ticketed.",
         response=UserView,
         auth=False,
         refusals=(404,),
@@ -364,8 +381,10 @@ ROUTES: tuple[Route, ...] = (
         "create_room",
         "POST",
         "/rooms",
-        "users at or above the server's follower threshold; others get 403",
-        "Create a room, optionally ticketed (price, cap); the caller is its host.",
+        "users at or above the server's follower threshold, and for a ticketed room those "
+        "meeting the Ticketed Spaces rules (can_host_ticketed); others get 403 naming the rule",
+        f"Create a room, optionally ticketed (price ${PRICE_MIN_USD:g} to ${PRICE_MAX_USD:g}, "
+        "cap); the caller is its host.",
         body=RoomCreate,
         body_required=False,
         response=RoomState,
@@ -444,7 +463,8 @@ ROUTES: tuple[Route, ...] = (
         "POST",
         "/rooms/{room_id}/invitation/accept",
         "invited listener",
-        "Accept an invitation to speak (at most 13 speakers including the host).",
+        f"Accept an invitation to speak (at most {MAX_SPEAKERS} speakers besides the host and "
+        f"co-hosts: {STAGE_CAPACITY} on stage at most).",
         response=RoomState,
         refusals=(404, 409),
     ),
@@ -454,7 +474,8 @@ ROUTES: tuple[Route, ...] = (
         "/rooms/{room_id}/participants/{user_id}/{action}",
         "host and co-hosts; a speaker may also mute or step down itself, and only it unmutes",
         "Host powers, action one of: invite (to speak), accept (a request to speak), "
-        "listener (move back), mute, unmute, cohost (max 2), remove (cannot rejoin).",
+        f"listener (move back), mute, unmute, cohost (max {MAX_COHOSTS}), remove (cannot "
+        "rejoin).",
         response=RoomState,
         refusals=(403, 404, 409),
     ),

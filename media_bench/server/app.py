@@ -7,6 +7,7 @@ import asyncio
 from aiohttp import web
 
 from media_bench.server.auth import authenticate
+from media_bench.server.hosting import HostingLog
 from media_bench.server.live import LiveRooms
 from media_bench.server.lobby import Lobby
 from media_bench.server.media import RoomMedia
@@ -40,6 +41,7 @@ class SpacesServer:
             rooms=rooms,
             metrics=Metrics(rooms.head_count),
             lobby=Lobby(rooms.summaries),
+            hosting=HostingLog(),
         )
         self._background: list[asyncio.Task[None]] = []
 

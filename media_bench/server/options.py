@@ -6,13 +6,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import signal
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import get_args
 
 from media_bench.server.settings import FANOUT_SUMMARIES, FanOut, Settings
+from sim.policy import PolicyParams
 from spaces_core.commands import dispatch
 from spaces_core.errors import CliError
 
@@ -49,9 +52,15 @@ def check_codec_arguments(args: argparse.Namespace) -> None:
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = Settings()
+    # exclusive by a check in settings_from, so that both is a one-line error like the others
     parser.add_argument(
-        "--host-threshold", type=int, default=defaults.host_threshold,
+        "--host-threshold", type=int, default=None,
         help=f"followers needed to create a room (default {defaults.host_threshold})",
+    )
+    parser.add_argument(
+        "--policy-date", default=None, metavar="YYYY-MM-DD",
+        help="take the follower threshold from the simulation's policy timeline on this date "
+        "(not with --host-threshold)",
     )
     add_codec_arguments(parser)
     parser.add_argument(
@@ -73,10 +82,40 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
-    """Validated settings; CliError names the first bad field."""
+def threshold_on(day: date, policy: PolicyParams | None = None) -> int:
+    """Followers needed to host on ``day`` under the policy timeline; CliError when nobody
+    could host that day by followers alone (before the beta, or its invite-only testers)."""
+    policy = policy or PolicyParams()
+    threshold = policy.threshold_on(day)
+    if threshold is None:
+        raise CliError(f"--policy-date {day}: before Spaces' beta ({policy.beta_start}) "
+                       "nobody could host")
+    if math.isinf(threshold):
+        raise CliError(f"--policy-date {day}: Spaces was an invite-only beta until "
+                       f"{policy.threshold_date}; no follower threshold applied")
+    return math.ceil(threshold)
+
+
+def host_threshold_of(args: argparse.Namespace) -> int:
+    if args.policy_date is not None and args.host_threshold is not None:
+        raise CliError("--policy-date and --host-threshold are mutually exclusive")
+    if args.policy_date is not None:
+        try:
+            day = date.fromisoformat(args.policy_date)
+        except ValueError:
+            raise CliError(f"--policy-date must be a date YYYY-MM-DD, got {args.policy_date!r}"
+                           ) from None
+        return threshold_on(day)
+    if args.host_threshold is None:
+        return Settings().host_threshold
     if args.host_threshold < 0:
         raise CliError("--host-threshold must be >= 0")
+    return int(args.host_threshold)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Validated settings; CliError names the first bad field."""
+    host_threshold = host_threshold_of(args)
     check_codec_arguments(args)
     if args.generate_users < 1:
         raise CliError("--generate-users must be >= 1")
@@ -88,7 +127,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise CliError(f"--users {args.users}: no such file")
     secret = os.environ.get(SECRET_ENV, "")
     settings = Settings(
-        host_threshold=args.host_threshold,
+        host_threshold=host_threshold,
         bitrate=args.bitrate,
         complexity=args.complexity,
         speaker_complexity=args.speaker_complexity,

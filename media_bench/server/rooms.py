@@ -1,5 +1,8 @@
 """Room rules of a Twitter-Spaces-style audio room, with no media in them.
 
+The stage limits (a host, co-hosts, speakers) are the product's, from ``sim.rules.rooms``,
+the same the simulation's stage enforces.
+
 Every method checks everything first and only then changes state, so a refused call
 (a ``Refused``) leaves the room exactly as it was.
 """
@@ -17,6 +20,7 @@ from typing import Any
 
 from media_bench.common.contract import ACTIONS
 from media_bench.server.broadcast import Broadcaster, Event
+from sim.rules.rooms import MAX_COHOSTS, MAX_SPEAKERS, STAGE_CAPACITY
 from spaces_core.errors import Refused
 
 
@@ -57,15 +61,11 @@ class Room:
         host: str,
         title: str = "",
         ticketing: Ticketing | None = None,
-        max_speakers: int = 13,
-        max_cohosts: int = 2,
     ) -> None:
         self.id = f"r{next(_room_ids)}"
         self.host = host
         self.title = title
         self.ticketing = ticketing
-        self.max_speakers = max_speakers
-        self.max_cohosts = max_cohosts
         self.live = True
         self.created = time.time()
         self.members: dict[str, Member] = {}
@@ -94,10 +94,8 @@ class Room:
         """Speakers whose audio goes into the mix (speaking role and not muted)."""
         return [u for u in self.speakers() if not self.members[u].muted]
 
-    def speaking_slots(self) -> int:
-        """Speaking seats taken; the host's seat is reserved even before it joins."""
-        taken = len([m for m in self.members.values() if m.role.speaks])
-        return taken + (0 if self.host in self.members else 1)
+    def count(self, role: Role) -> int:
+        return sum(1 for m in self.members.values() if m.role is role)
 
     def state(self) -> dict[str, Any]:
         by_role = {r: [m.user_id for m in self.members.values() if m.role is r] for r in Role}
@@ -165,9 +163,13 @@ class Room:
             raise Refused(404, f"user {user_id} is not in room {self.id}")
         return member
 
-    def _require_seat(self) -> None:
-        if self.speaking_slots() >= self.max_speakers:
-            raise Refused(409, f"room already has {self.max_speakers} speakers")
+    def _require_speaker_seat(self) -> None:
+        if self.count(Role.SPEAKER) >= MAX_SPEAKERS:
+            raise Refused(
+                409,
+                f"room already has {MAX_SPEAKERS} speakers besides the host and co-hosts "
+                f"({STAGE_CAPACITY} on stage at most)",
+            )
 
     # -- joining and tickets ---------------------------------------------------------------
     def check_join(self, user_id: str) -> Role:
@@ -238,7 +240,7 @@ class Room:
         member = self._member(user_id)
         if user_id not in self.invited:
             raise Refused(409, f"user {user_id} has no invitation to speak")
-        self._require_seat()
+        self._require_speaker_seat()
         self.invited.discard(user_id)
         self.requests.discard(user_id)
         self._set_role(member, Role.SPEAKER)
@@ -260,7 +262,7 @@ class Room:
         member = self._member(target)
         if member.role.speaks:
             raise Refused(409, f"user {target} already speaks")
-        self._require_seat()
+        self._require_speaker_seat()
         self.invited.add(target)
         self.publish({"type": "invited", "user": target, "by": actor})
 
@@ -268,7 +270,7 @@ class Room:
         member = self._member(target)
         if target not in self.requests:
             raise Refused(409, f"user {target} has not asked to speak")
-        self._require_seat()
+        self._require_speaker_seat()
         self.requests.discard(target)
         self.invited.discard(target)
         self._set_role(member, Role.SPEAKER)
@@ -298,11 +300,8 @@ class Room:
         member = self._member(target)
         if member.role in (Role.HOST, Role.COHOST):
             raise Refused(409, f"user {target} is already a {member.role.value}")
-        cohosts = [m for m in self.members.values() if m.role is Role.COHOST]
-        if len(cohosts) >= self.max_cohosts:
-            raise Refused(409, f"room already has {self.max_cohosts} co-hosts")
-        if not member.role.speaks:
-            self._require_seat()
+        if self.count(Role.COHOST) >= MAX_COHOSTS:
+            raise Refused(409, f"room already has {MAX_COHOSTS} co-hosts")
         self.invited.discard(target)
         self.requests.discard(target)
         self._set_role(member, Role.COHOST)

@@ -28,9 +28,6 @@ class Settings:
     """Opus complexity 0..10 of the listener mix (encoded once, heard by every listener)."""
     speaker_complexity: int = 0
     """Opus complexity of the N-1 mixes (up to 13 encodes per tick, each heard by one)."""
-    max_speakers: int = 13
-    """Speakers including the host and co-hosts."""
-    max_cohosts: int = 2
     token_ttl: float = 3600.0
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     """Token signing key; random per process unless SPACES_LAB_SECRET is set (see the CLI)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from media_bench.common.contract import UserView
+from media_bench.server.hosting import HostingLog, may_host, unmet_for_ticketed
 from media_bench.server.live import LiveRooms
 from media_bench.server.lobby import Lobby
 from media_bench.server.metrics import Metrics
@@ -22,13 +23,18 @@ class ServerState:
     rooms: LiveRooms
     metrics: Metrics
     lobby: Lobby
+    hosting: HostingLog
 
     def user_view(self, user_id: str) -> UserView:
         user = self.users.get(user_id)
         if user is None:
             raise Refused(404, f"unknown user {user_id}")
+        threshold = self.settings.host_threshold
         return UserView(
             id=user.id,
             followers=user.followers,
-            can_host=user.followers >= self.settings.host_threshold,
+            age=user.age,
+            hosted_30d=self.hosting.hosted_30d(user),
+            can_host=may_host(user, threshold),
+            can_host_ticketed=not unmet_for_ticketed(user, threshold, self.hosting),
         )

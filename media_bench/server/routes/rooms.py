@@ -13,11 +13,11 @@ from media_bench.common.contract import (
     TicketSold,
 )
 from media_bench.server.context import body_of, caller_of, query_of, reply, room_of
+from media_bench.server.hosting import require_may_host
 from media_bench.server.live import open_room
 from media_bench.server.refusals import Handler
 from media_bench.server.rooms import Room, Ticketing
 from media_bench.server.state import ServerState
-from spaces_core.errors import Refused
 
 
 def room_state(room: Room) -> RoomState:
@@ -35,19 +35,10 @@ def handlers(state: ServerState) -> dict[str, Handler]:
         body = body_of(request, RoomCreate)
         user = state.users.get(caller)
         assert user is not None  # the auth middleware checked the token's user exists
-        if user.followers < settings.host_threshold:
-            raise Refused(
-                403,
-                f"hosting needs {settings.host_threshold} followers; {caller} has {user.followers}",
-            )
+        require_may_host(user, body.ticket is not None, settings.host_threshold, state.hosting)
         ticketing = None if body.ticket is None else Ticketing(body.ticket.price, body.ticket.cap)
-        room = Room(
-            caller,
-            body.title,
-            ticketing,
-            max_speakers=settings.max_speakers,
-            max_cohosts=settings.max_cohosts,
-        )
+        room = Room(caller, body.title, ticketing)
+        state.hosting.record(caller)
         state.rooms[room.id] = open_room(room, settings, state.metrics)
         room.on_change = state.lobby.changed
         state.lobby.changed()

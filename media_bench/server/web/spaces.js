@@ -84,9 +84,13 @@ async function signIn(user) {
   me.canHost = info.can_host;
   $("whoami").textContent =
     `Signed in as ${user} · ${info.followers.toLocaleString()} followers` +
-    (info.can_host ? " · can host" : "");
+    (info.can_host ? " · can host" : "") +
+    (info.can_host_ticketed ? " · can sell tickets" : "");
   $("whoami").hidden = false;
   $("start").hidden = !info.can_host || session !== null;
+  // the server refuses a ticketed Space to a host who does not meet the Ticketed Spaces rules
+  $("start-ticketed").disabled = !info.can_host_ticketed;
+  if (!info.can_host_ticketed) $("start-ticketed").checked = false;
   $("spaces-bar").dataset.empty = "No live Spaces right now.";
   notice("");
   watchLobby();
