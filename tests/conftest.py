@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 
+from media_bench.server.store.engine import DATA_DIR_ENV
 from sim import scenario
 from sim.scenario import Scenario
 
@@ -26,3 +30,8 @@ def small_scenario(name: str = "baseline", **extra: dict[str, object]) -> Scenar
 @pytest.fixture(scope="session")
 def small() -> Scenario:
     return small_scenario()
+
+
+# Servers started without --data-dir keep their database here, never in the home folder.
+_DATA_DIR = tempfile.TemporaryDirectory(prefix="spaces-lab-test-data-")
+os.environ.setdefault(DATA_DIR_ENV, _DATA_DIR.name)
