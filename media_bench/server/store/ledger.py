@@ -118,12 +118,17 @@ class Ledger:
     # -- the token secret ------------------------------------------------------------------
     def token_secret(self) -> bytes:
         """The token-signing secret, made on first use and kept."""
-        with self.engine.begin() as c:
-            found = c.execute(select(secrets.c.value).where(secrets.c.name == TOKEN_SECRET))
-            value = found.scalar()
-            if value is None:
-                value = random_secrets.token_hex(32)
-                c.execute(insert(secrets).values(name=TOKEN_SECRET, value=value))
+        try:
+            with self.engine.begin() as c:
+                found = c.execute(select(secrets.c.value).where(secrets.c.name == TOKEN_SECRET))
+                value = found.scalar()
+                if value is None:
+                    value = random_secrets.token_hex(32)
+                    c.execute(insert(secrets).values(name=TOKEN_SECRET, value=value))
+        except IntegrityError:  # another server made it at the same moment: use theirs
+            with self.engine.begin() as c:
+                found = c.execute(select(secrets.c.value).where(secrets.c.name == TOKEN_SECRET))
+                value = found.scalar_one()
         return bytes.fromhex(value)
 
     # -- rooms -----------------------------------------------------------------------------
