@@ -74,12 +74,6 @@ def _tick_observer(media: RoomMedia, metrics: Metrics) -> Callable[[float], None
 class LiveRooms(dict[str, LiveRoom]):
     """Every room the server has opened, live or ended, by id."""
 
-    def find(self, room_id: str) -> LiveRoom:
-        found = self.get(room_id)
-        if found is None:
-            raise Refused(404, f"unknown room {room_id}")
-        return found
-
     def live(self) -> list[Room]:
         return [entry.room for entry in self.values() if entry.room.live]
 
