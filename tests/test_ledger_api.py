@@ -134,3 +134,29 @@ def test_openapi_declares_the_idempotency_key_and_the_revenue_route() -> None:
     assert revenue["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/RoomRevenue"
     }
+
+
+def test_messages_and_removals_outlive_a_restart(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+
+    async def first() -> tuple[str, str]:
+        async with running_server(settings, USERS) as running, ApiClient(running.url) as api:
+            host, user = await api.token("host"), await api.token("u1")
+            room = (await api.create_room(host, "free")).id
+            pc, offer = await real_offer()
+            await api.join(user, room, offer)
+            await api.send_message(user, room, "hello host")
+            await api.act(host, room, "u1", "remove")
+            await pc.close()
+            return host, room
+
+    async def second(host: str, room: str) -> None:
+        async with running_server(settings, USERS) as running, ApiClient(running.url) as api:
+            said = (await api.messages(host, room)).messages
+            assert [(m.sender, m.text) for m in said] == [("u1", "hello host")]
+            assert await status_of(api.messages(await api.token("u2"), room)) == 403
+            state = running.server.state
+            record = await state.database.call(state.ledger.room, room)
+            assert record is not None and record.banned == ("u1",)
+
+    asyncio.run(second(*asyncio.run(first())))
