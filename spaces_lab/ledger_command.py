@@ -13,6 +13,7 @@ from media_bench.server.store.engine import (
     check_url,
     database_url,
     default_data_dir,
+    first_line,
 )
 from media_bench.server.store.export import FORMATS, export_tickets
 from media_bench.server.store.migrations import MigrationError
@@ -61,6 +62,6 @@ def run_export(args: argparse.Namespace) -> int:
     try:
         rows = export_tickets(url, args.out)
     except (SQLAlchemyError, MigrationError) as error:
-        raise CliError(f"cannot read the ledger: {error}") from error
+        raise CliError(f"cannot read the ledger: {first_line(error)}") from error
     print(f"{rows} tickets -> {args.out}")
     return 0

@@ -116,6 +116,7 @@ def test_a_restart_on_the_same_data_folder_keeps_tickets_tokens_and_ids(tmp_path
         (["serve", "--database", "nonsense"], "--database"),
         (["serve", "--database", "sqlite://", "--data-dir", "/tmp/x"], "--database"),
         (["serve", "--secret", ""], "--secret"),
+        (["serve", "--port", "0", "--database", "postgresql://nobody@127.0.0.1:1/x"], "--database"),
     ],
 )
 def test_bad_storage_options_are_one_line_errors(

@@ -15,7 +15,13 @@ from typing import get_args
 from sqlalchemy.exc import SQLAlchemyError
 
 from media_bench.server.settings import FANOUT_SUMMARIES, FanOut, Settings
-from media_bench.server.store.engine import DATA_DIR_ENV, check_url, default_data_dir
+from media_bench.server.store.engine import (
+    DATA_DIR_ENV,
+    check_url,
+    default_data_dir,
+    first_line,
+    shown,
+)
 from media_bench.server.store.migrations import MigrationError
 from spaces_core.commands import dispatch
 from spaces_core.errors import CliError
@@ -181,10 +187,12 @@ def run_serve(args: argparse.Namespace) -> int:
             async with running_server(settings, users, host=args.host, port=args.port) as run:
                 print(f"spaces-lab serve: listening on {run.url}", flush=True)
                 print(f"the Spaces page: {run.url}/", flush=True)
-                print(f"data: {settings.database or settings.data_dir}", flush=True)
+                where = settings.data_dir if settings.database is None else shown(settings.database)
+                print(f"data: {where}", flush=True)
                 await stop.wait()
         except (SQLAlchemyError, MigrationError) as error:
-            raise CliError(f"--database/--data-dir: cannot open the database: {error}") from error
+            reason = first_line(error)
+            raise CliError(f"--database/--data-dir: cannot open the database: {reason}") from error
         except OSError as error:
             raise CliError(f"--host/--port: cannot listen: {error.strerror}") from error
 

@@ -53,6 +53,18 @@ def check_url(url: str) -> str:
     return backend
 
 
+def shown(url: str) -> str:
+    """The URL with any password masked, fit for a log."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def first_line(error: Exception) -> str:
+    """A database error in one line: the driver's own message when there is one."""
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
+
+
 def open_engine(url: str) -> Engine:
     """An engine for ``url`` (``postgresql://`` means psycopg 3); a SQLite file's folder is
     created."""
