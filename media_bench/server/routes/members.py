@@ -57,6 +57,7 @@ def handlers(state: ServerState) -> dict[str, Handler]:
         live.room.leave(caller)
         if live.media is not None:
             await live.media.disconnect(caller)
+        if live.media is not None:  # the host may have ended the room meanwhile
             live.media.sync()
         return reply(room_state(live.room))
 
