@@ -4,6 +4,7 @@ a restart on the same data folder, the export command and the serve options."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from media_bench.common.contract import IDEMPOTENCY_HEADER, TicketTerms
 from media_bench.server.harness import running_server
 from media_bench.server.openapi import openapi_document
 from media_bench.server.settings import Settings
+from media_bench.server.store.ledger import Ledger
 from media_bench.server.users import User, UserDirectory
 from spaces_core.errors import Refused
 from spaces_lab import cli
@@ -161,3 +163,26 @@ def test_messages_and_removals_outlive_a_restart(tmp_path: Path) -> None:
             assert record is not None and record.banned == ("u1",)
 
     asyncio.run(second(*asyncio.run(first())))
+
+
+def test_the_ledger_runs_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    threads: list[str] = []
+    for name in ("create_room", "buy_ticket", "revenue", "end_room"):
+        method = getattr(Ledger, name)
+
+        def recorded(self: Ledger, *args: Any, _method: Any = method) -> Any:
+            threads.append(threading.current_thread().name)
+            return _method(self, *args)
+
+        monkeypatch.setattr(Ledger, name, recorded)
+
+    async def body() -> None:
+        async with running_server(Settings(), USERS) as running, ApiClient(running.url) as api:
+            host, buyer = await api.token("host"), await api.token("u1")
+            room = (await api.create_room(host, "paid", TicketTerms(price=1, cap=2))).id
+            await api.buy_ticket(buyer, room)
+            await api.revenue(host, room)
+            await api.end_room(host, room)
+
+    asyncio.run(body())
+    assert len(threads) == 4 and all(name.startswith("ledger") for name in threads), threads
