@@ -63,8 +63,14 @@ def test_a_room_whose_host_joined_keeps_its_tickets_when_it_ends() -> None:
             await api.buy_ticket(buyer, room)
             pc, offer = await real_offer()
             await api.join(host, room, offer)
+            buyer_pc, buyer_offer = await real_offer()
+            await api.join(buyer, room, buyer_offer)
+            assert await status_of(api.revenue(buyer, room)) == 403
+            await api.act(host, room, "u1", "cohost")
+            assert (await api.revenue(buyer, room)).tickets_sold == 1  # co-hosts see it too
             ended = await api.end_room(host, room)
             await pc.close()
+            await buyer_pc.close()
             assert ended.ticket is not None and ended.ticket.refunded == 0
             assert (await api.revenue(host, room)).creator_usd == pytest.approx(3.395)
 
