@@ -99,6 +99,22 @@ def test_rooms_hosted_here_count_towards_the_30_day_history(tmp_path: Path) -> N
     run(tmp_path, body)
 
 
+def test_rooms_hosted_before_a_restart_still_count(tmp_path: Path) -> None:
+    path = tmp_path / "users.csv"
+    path.write_text(USERS_CSV)
+    users = UserDirectory.load(path)
+    settings = Settings(data_dir=tmp_path / "data")
+
+    async def hosted_30d(create: bool) -> int:
+        async with running_server(settings, users) as running, ApiClient(running.url) as api:
+            if create:
+                await api.create_room(await api.token("rare"), "free")
+            return (await api.user("rare")).hosted_30d
+
+    assert asyncio.run(hosted_30d(create=True)) == 3
+    assert asyncio.run(hosted_30d(create=False)) == 3  # read back from the database
+
+
 def test_the_user_view_and_list_carry_age_history_and_ticketed_eligibility(
     tmp_path: Path,
 ) -> None:

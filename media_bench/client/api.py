@@ -13,6 +13,7 @@ import aiohttp
 
 from media_bench.client.sse import sse_json
 from media_bench.common.contract import (
+    IDEMPOTENCY_HEADER,
     Body,
     Health,
     JoinAnswer,
@@ -24,6 +25,7 @@ from media_bench.common.contract import (
     Reply,
     RoomCreate,
     RoomList,
+    RoomRevenue,
     RoomState,
     TicketSold,
     TicketTerms,
@@ -66,9 +68,16 @@ class ApiClient:
             await self._session.close()
         self._session = None
 
-    async def call(self, method: str, path: str, token: str | None = None, body: Any = None) -> Any:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        token: str | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         """One request; returns the JSON answer or raises ``Refused``."""
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = {**(headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
         async with self.session.request(
             method, self.base_url + path, json=body, headers=headers
         ) as response:
@@ -85,12 +94,14 @@ class ApiClient:
         token: str | None = None,
         body: Body | None = None,
         query: str = "",
+        headers: dict[str, str] | None = None,
         **path: str,
     ) -> R:
         """The operation's route called, its answer parsed as ``reply``."""
         declared = route(operation)
         json_body = None if body is None else body.model_dump(mode="json", exclude_none=True)
-        answer = await self.call(declared.method, declared.url(**path) + query, token, json_body)
+        url = declared.url(**path) + query
+        answer = await self.call(declared.method, url, token, json_body, headers)
         return reply.model_validate(answer)
 
     # -- service and users -----------------------------------------------------------------
@@ -133,8 +144,15 @@ class ApiClient:
     async def end_room(self, token: str, room_id: str) -> RoomState:
         return await self._typed("end_room", RoomState, token, room_id=room_id)
 
-    async def buy_ticket(self, token: str, room_id: str) -> TicketSold:
-        return await self._typed("buy_ticket", TicketSold, token, room_id=room_id)
+    async def buy_ticket(
+        self, token: str, room_id: str, idempotency_key: str | None = None
+    ) -> TicketSold:
+        """Buy a ticket; with ``idempotency_key``, a retry of the same purchase is safe."""
+        headers = None if idempotency_key is None else {IDEMPOTENCY_HEADER: idempotency_key}
+        return await self._typed("buy_ticket", TicketSold, token, headers=headers, room_id=room_id)
+
+    async def revenue(self, token: str, room_id: str) -> RoomRevenue:
+        return await self._typed("room_revenue", RoomRevenue, token, room_id=room_id)
 
     # -- membership ------------------------------------------------------------------------
     async def join(self, token: str, room_id: str, offer_sdp: str) -> JoinAnswer:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -31,7 +32,8 @@ class ServerProcess:
     started. ``with ServerProcess([...]) as server:`` starts and stops it.
 
     Its output goes to ``log`` when given; else standard output is dropped and errors go to
-    this process's standard error.
+    this process's standard error. Unless the options name a ``--data-dir`` or a
+    ``--database``, its database lives in a temporary folder, removed when it stops.
     """
 
     def __init__(
@@ -47,6 +49,7 @@ class ServerProcess:
         self.stop_timeout = stop_timeout
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
 
     @property
     def url(self) -> str:
@@ -65,6 +68,10 @@ class ServerProcess:
         self.port = free_port()
         command = [sys.executable, "-m", "media_bench.server", "--host", "127.0.0.1",
                    "--port", str(self.port), *self.options]  # fmt: skip
+        if not {"--data-dir", "--database"} & {option.split("=")[0] for option in self.options}:
+            if self._scratch is None:
+                self._scratch = tempfile.TemporaryDirectory(prefix="spaces-lab-data-")
+            command += ["--data-dir", self._scratch.name]
         if self.log is None:
             self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         else:
@@ -94,8 +101,25 @@ class ServerProcess:
         over its whole life, or NaN when it was not running."""
         process, self._process = self._process, None
         if process is None:
+            self._remove_scratch()
             return float("nan")
-        return reap_measured(process, timeout=self.stop_timeout, terminate=True)
+        try:
+            return reap_measured(process, timeout=self.stop_timeout, terminate=True)
+        finally:
+            self._remove_scratch()
+
+    def kill(self) -> None:
+        """SIGKILL the server (a crash: nothing of its shutdown runs) and reap it; a scratch
+        data folder is kept, so ``start`` serves the same data again."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()
+            process.wait()
+
+    def _remove_scratch(self) -> None:
+        scratch, self._scratch = self._scratch, None
+        if scratch is not None:
+            scratch.cleanup()
 
     def __enter__(self) -> ServerProcess:
         self.start()

@@ -153,6 +153,7 @@ class TicketState(Reply):
     price: float
     cap: int
     sold: int
+    refunded: int = Field(0, description="Tickets refunded: the room ended before its host joined.")
 
 
 class RoomState(Reply):
@@ -168,6 +169,10 @@ class RoomState(Reply):
     speaking: list[str]
     ticket: TicketState | None
     created: float
+    ended_reason: str | None = Field(
+        None, description="Why an ended room ended: `ended by host`, `server stopped`, "
+        "`server restart` (its server died; the room was ended when it started again)."
+    )
 
 
 class RoomList(Reply):
@@ -192,6 +197,19 @@ class TicketSold(Reply):
     user: str
     sold: int
     cap: int
+
+
+class RoomRevenue(Reply):
+    """A ticketed room's sales from the ledger: gross - refunds = store + creator + platform."""
+
+    room: str
+    tickets_sold: int
+    refunded: int
+    gross_usd: float
+    refunds_usd: float
+    store_usd: float
+    creator_usd: float
+    platform_usd: float
 
 
 class JoinAnswer(Reply):
@@ -281,6 +299,8 @@ class Route:
     ok: int = 200
     refusals: tuple[int, ...] = ()
     """4xx statuses the operation answers on purpose (besides 401 for a bad token)."""
+    idempotent: bool = False
+    """Takes an ``Idempotency-Key`` header: a retry with the same key gets the first answer."""
 
     def url(self, **parameters: str) -> str:
         return self.path.format(**parameters)
@@ -424,10 +444,23 @@ ROUTES: tuple[Route, ...] = (
         "POST",
         "/rooms/{room_id}/tickets",
         "any token holder",
-        "Buy a ticket; 409 when sold out (never oversells) or already held.",
+        "Buy a ticket; acknowledged once committed to the ledger; 409 when sold out (never "
+        "oversells) or already held. An `Idempotency-Key` header makes retries safe: the same "
+        "key returns the same ticket, status and body.",
         response=TicketSold,
         ok=201,
-        refusals=(404, 409),
+        refusals=(400, 404, 409, 422),
+        idempotent=True,
+    ),
+    Route(
+        "room_revenue",
+        "GET",
+        "/rooms/{room_id}/revenue",
+        "host and co-hosts",
+        "The room's ticket revenue from the ledger: tickets sold and refunded, gross, refunds, "
+        "and the split into app store, creator and platform.",
+        response=RoomRevenue,
+        refusals=(403, 404),
     ),
     Route(
         "join",
@@ -512,6 +545,8 @@ ROUTES: tuple[Route, ...] = (
         refusals=(404, 409),
     ),
 )
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY = 200
 ROUTES_BY_OPERATION: dict[str, Route] = {route.operation: route for route in ROUTES}
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from aiohttp import web
 
 from media_bench.server.auth import authenticate
-from media_bench.server.hosting import HostingLog
+from media_bench.server.hosting import WINDOW_SECONDS, HostingLog
 from media_bench.server.live import LiveRooms
 from media_bench.server.lobby import Lobby
 from media_bench.server.media import RoomMedia
@@ -18,6 +19,9 @@ from media_bench.server.routes import handlers
 from media_bench.server.routes.service import WEB_DIR
 from media_bench.server.settings import Settings
 from media_bench.server.state import ServerState
+from media_bench.server.store.database import Database
+from media_bench.server.store.engine import database_url
+from media_bench.server.store.ledger import SERVER_STOPPED
 from media_bench.server.tokens import TokenSigner
 from media_bench.server.users import UserDirectory
 
@@ -34,14 +38,22 @@ class SpacesServer:
                 else UserDirectory.generate(settings.users, settings.seed)
             )
         rooms = LiveRooms()
+        database = Database(database_url(settings.data_dir, settings.database))
+        # Rooms a dead server left live: ended now, before this one takes requests.
+        database.ledger.end_orphaned_rooms(time.time())
+        secret = settings.secret or database.ledger.token_secret()
+        hosting = HostingLog()
+        for host, created_at in database.ledger.rooms_created_since(time.time() - WINDOW_SECONDS):
+            hosting.record(host, created_at)
         self.state = ServerState(
             settings=settings,
             users=users,
-            signer=TokenSigner(settings.secret, settings.token_ttl),
+            signer=TokenSigner(secret, settings.token_ttl),
             rooms=rooms,
             metrics=Metrics(rooms.head_count),
             lobby=Lobby(rooms.summaries),
-            hosting=HostingLog(),
+            hosting=hosting,
+            database=database,
         )
         self._background: list[asyncio.Task[None]] = []
 
@@ -79,9 +91,10 @@ class SpacesServer:
             client_max_size=self.settings.max_body,
             middlewares=[json_errors, authenticate(self.signer, self.users)],
         )
-        add_routes(app.router, handlers(self.state), self.rooms.find, WEB_DIR)
+        add_routes(app.router, handlers(self.state), self.state.find_room, WEB_DIR)
         app.on_startup.append(self._start)
         app.on_shutdown.append(self._stop)
+        app.on_cleanup.append(self._close_database)
         return app
 
     async def _start(self, app: web.Application) -> None:
@@ -93,6 +106,13 @@ class SpacesServer:
             task.cancel()
         self.lobby.close()
         await self.rooms.close()
+        ledger = self.state.ledger
+        await self.state.database.call(
+            ledger.end_rooms_of_this_server, SERVER_STOPPED, time.time()
+        )
+
+    async def _close_database(self, app: web.Application) -> None:
+        self.state.database.close()
 
 
 def build_app(

@@ -21,8 +21,8 @@ class HostingLog:
         self._clock = clock
         self._started: defaultdict[str, list[float]] = defaultdict(list)
 
-    def record(self, user_id: str) -> None:
-        self._started[user_id].append(self._clock())
+    def record(self, user_id: str, at: float | None = None) -> None:
+        self._started[user_id].append(self._clock() if at is None else at)
 
     def hosted_30d(self, user: User) -> int:
         """The directory's history (the 30 days before the server started) plus the rooms

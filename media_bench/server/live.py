@@ -17,9 +17,11 @@ from spaces_core.errors import Refused
 class LiveRoom:
     """One room and, until it ends, the media that carries its audio."""
 
-    def __init__(self, room: Room, media: RoomMedia) -> None:
+    def __init__(self, room: Room, media: RoomMedia | None) -> None:
         self.room = room
         self.media: RoomMedia | None = media
+        """None once ended, and for a room another server process serves (read from the
+        database)."""
 
     @property
     def id(self) -> str:
@@ -31,9 +33,14 @@ class LiveRoom:
             self.media.sync()
 
     def media_or_refuse(self) -> RoomMedia:
+        self.require_served_here()
         if self.media is None:
             raise Refused(409, f"room {self.id} has ended")
         return self.media
+
+    def require_served_here(self) -> None:
+        if self.media is None and self.room.live:
+            raise Refused(409, f"room {self.id} is served by another server process")
 
     async def end(self, caller: str) -> None:
         self.room.end(caller)
@@ -67,12 +74,6 @@ def _tick_observer(media: RoomMedia, metrics: Metrics) -> Callable[[float], None
 class LiveRooms(dict[str, LiveRoom]):
     """Every room the server has opened, live or ended, by id."""
 
-    def find(self, room_id: str) -> LiveRoom:
-        found = self.get(room_id)
-        if found is None:
-            raise Refused(404, f"unknown room {room_id}")
-        return found
-
     def live(self) -> list[Room]:
         return [entry.room for entry in self.values() if entry.room.live]
 
@@ -93,6 +94,8 @@ class LiveRooms(dict[str, LiveRoom]):
 
     async def close(self) -> None:
         for entry in self.values():
+            if entry.room.live and entry.media is not None:
+                entry.room.ended_reason = "server stopped"
             entry.room.live = False
             entry.room.close_all()
         await asyncio.gather(*(entry.close_media() for entry in self.values()))

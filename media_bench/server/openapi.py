@@ -8,7 +8,14 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 
-from media_bench.common.contract import ACTIONS, ROUTES, ErrorReply, Route
+from media_bench.common.contract import (
+    ACTIONS,
+    IDEMPOTENCY_HEADER,
+    MAX_IDEMPOTENCY_KEY,
+    ROUTES,
+    ErrorReply,
+    Route,
+)
 from media_bench.server.settings import Settings
 
 __all__ = ["ROUTES", "openapi_document", "routed_operations", "routes_markdown", "undocumented"]
@@ -97,6 +104,17 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
             parameters.append(
                 {"name": name, "in": "query", "required": False, "schema": field_schema}
             )
+    if route.idempotent:
+        parameters.append(
+            {
+                "name": IDEMPOTENCY_HEADER,
+                "in": "header",
+                "required": False,
+                "description": "A key of the caller's choosing; a retry with the same key "
+                "gets the first answer and is not charged again.",
+                "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
+            }
+        )
     if parameters:
         operation["parameters"] = parameters
     return operation

@@ -14,7 +14,17 @@ from datetime import date
 from pathlib import Path
 from typing import get_args
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from media_bench.server.settings import FANOUT_SUMMARIES, FanOut, Settings
+from media_bench.server.store.engine import (
+    DATA_DIR_ENV,
+    check_url,
+    default_data_dir,
+    first_line,
+    shown,
+)
+from media_bench.server.store.migrations import MigrationError
 from sim.policy import PolicyParams
 from spaces_core.commands import dispatch
 from spaces_core.errors import CliError
@@ -80,6 +90,42 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-body", type=int, default=defaults.max_body, help="largest request body, bytes"
     )
+    add_storage_arguments(parser)
+
+
+def add_storage_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where rooms, tickets, bans, messages and the token secret are kept."""
+    parser.add_argument(
+        "--data-dir", type=Path, default=None,
+        help="folder of the SQLite database (default: $" + DATA_DIR_ENV + ", else "
+        "$XDG_DATA_HOME/spaces-lab, else ~/.local/share/spaces-lab; now "
+        f"{default_data_dir()})",
+    )
+    parser.add_argument(
+        "--database", default=None, metavar="URL",
+        help="a database URL instead of the data folder, e.g. postgresql://user@host/db",
+    )
+    parser.add_argument(
+        "--secret", default=None,
+        help=f"token-signing secret (default: ${SECRET_ENV}, else the one kept in the "
+        "database, so tokens survive a restart)",
+    )
+
+
+def storage_from(args: argparse.Namespace) -> tuple[Path | None, str | None]:
+    """(data folder, database URL): exactly one is set; CliError names a bad option."""
+    if args.database is not None and args.data_dir is not None:
+        raise CliError("--database and --data-dir: give one of them")
+    if args.database is not None:
+        try:
+            check_url(args.database)
+        except ValueError as error:
+            raise CliError(f"--database: {error}") from error
+        return None, args.database
+    data_dir = args.data_dir if args.data_dir is not None else default_data_dir()
+    if data_dir.exists() and not data_dir.is_dir():
+        raise CliError(f"--data-dir {data_dir}: not a folder")
+    return data_dir, None
 
 
 def threshold_on(day: date, policy: PolicyParams | None = None) -> int:
@@ -125,7 +171,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise CliError("--max-body must be >= 1024")
     if args.users is not None and not args.users.is_file():
         raise CliError(f"--users {args.users}: no such file")
-    secret = os.environ.get(SECRET_ENV, "")
+    if args.secret is not None and not args.secret:
+        raise CliError("--secret must not be empty")
+    secret = args.secret or os.environ.get(SECRET_ENV, "")
+    data_dir, database = storage_from(args)
     settings = Settings(
         host_threshold=host_threshold,
         bitrate=args.bitrate,
@@ -137,6 +186,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         seed=args.seed,
         token_ttl=args.token_ttl,
         max_body=args.max_body,
+        data_dir=data_dir,
+        database=database,
     )
     return replace(settings, secret=secret.encode()) if secret else settings
 
@@ -160,6 +211,11 @@ def run_serve(args: argparse.Namespace) -> int:
         users = UserDirectory.load(settings.users_file) if settings.users_file is not None else None
     except (ValueError, OSError) as error:
         raise CliError(f"--users: {error}") from error
+    if settings.data_dir is not None:
+        try:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise CliError(f"--data-dir {settings.data_dir}: {error.strerror}") from error
 
     async def serve() -> None:
         stop = asyncio.Event()
@@ -170,7 +226,12 @@ def run_serve(args: argparse.Namespace) -> int:
             async with running_server(settings, users, host=args.host, port=args.port) as run:
                 print(f"spaces-lab serve: listening on {run.url}", flush=True)
                 print(f"the Spaces page: {run.url}/", flush=True)
+                where = settings.data_dir if settings.database is None else shown(settings.database)
+                print(f"data: {where}", flush=True)
                 await stop.wait()
+        except (SQLAlchemyError, MigrationError) as error:
+            reason = first_line(error)
+            raise CliError(f"--database/--data-dir: cannot open the database: {reason}") from error
         except OSError as error:
             raise CliError(f"--host/--port: cannot listen: {error.strerror}") from error
 

@@ -61,12 +61,17 @@ class Room:
         host: str,
         title: str = "",
         ticketing: Ticketing | None = None,
+        room_id: str | None = None,
     ) -> None:
-        self.id = f"r{next(_room_ids)}"
+        self.id = room_id or f"r{next(_room_ids)}"
         self.host = host
         self.title = title
         self.ticketing = ticketing
         self.live = True
+        self.ended_reason: str | None = None
+        self.started = False
+        """Its host has joined (the refund rule: a room ended before that refunds tickets)."""
+        self.refunded = 0
         self.created = time.time()
         self.members: dict[str, Member] = {}
         self.banned: set[str] = set()
@@ -214,11 +219,15 @@ class Room:
         self.tickets.add(user_id)
         return len(self.tickets)
 
-    def end(self, actor: str) -> None:
+    def check_end(self, actor: str) -> None:
         self._require_live()
         if actor != self.host:
             raise Refused(403, "only the host may end the room")
+
+    def end(self, actor: str, reason: str = "ended by host") -> None:
+        self.check_end(actor)
         self.live = False
+        self.ended_reason = reason
         self.publish({"type": "ended"})
         self.close_all()
 

@@ -3,7 +3,7 @@ resolved and validated before a handler runs, in that order (so 404 before 400).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 from aiohttp import web
@@ -17,7 +17,7 @@ from media_bench.server.refusals import Handler, parse_body, parse_model
 def add_routes(
     router: web.UrlDispatcher,
     handlers: Mapping[str, Handler],
-    find_room: Callable[[str], LiveRoom],
+    find_room: Callable[[str], Awaitable[LiveRoom]],
     static_dir: Path,
 ) -> None:
     """Route every operation of the contract to its handler (by operation id)."""
@@ -34,10 +34,12 @@ def add_routes(
                 router.add_route("HEAD", route.path, handle)
 
 
-def _validated(route: Route, handler: Handler, find_room: Callable[[str], LiveRoom]) -> Handler:
+def _validated(
+    route: Route, handler: Handler, find_room: Callable[[str], Awaitable[LiveRoom]]
+) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         if "room_id" in route.path_parameters:
-            request[ROOM] = find_room(request.match_info["room_id"])
+            request[ROOM] = await find_room(request.match_info["room_id"])
         if route.query is not None:
             # the first value of a repeated parameter counts
             first = {name: request.query[name] for name in request.query}

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -29,8 +28,15 @@ class Settings:
     speaker_complexity: int = 0
     """Opus complexity of the N-1 mixes (up to 13 encodes per tick, each heard by one)."""
     token_ttl: float = 3600.0
-    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
-    """Token signing key; random per process unless SPACES_LAB_SECRET is set (see the CLI)."""
+    secret: bytes | None = None
+    """Token signing key; None: the one kept in the database (made on first start), so
+    tokens outlive a restart. ``--secret`` or SPACES_LAB_SECRET set it (see the CLI)."""
+    data_dir: Path | None = None
+    """Folder of the SQLite database; None (and no ``database``): an in-memory database,
+    which in-process servers (tests, benchmarks) use. The CLI's default is
+    ``store.engine.default_data_dir()``."""
+    database: str | None = None
+    """A database URL (``postgresql://...``) instead of the data folder's SQLite file."""
     max_body: int = 64 * 1024
     fanout: FanOut = "direct"
     """The fan-out design (``fanout_designs.fanout_design``), one of ``FANOUT_SUMMARIES``."""

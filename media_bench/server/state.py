@@ -1,4 +1,5 @@
-"""What every handler works on: settings, users, tokens, live rooms, metrics and the lobby."""
+"""What every handler works on: settings, users, tokens, rooms, the database, metrics and the
+lobby."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ from dataclasses import dataclass
 
 from media_bench.common.contract import UserView
 from media_bench.server.hosting import HostingLog, may_host, unmet_for_ticketed
-from media_bench.server.live import LiveRooms
+from media_bench.server.live import LiveRoom, LiveRooms
 from media_bench.server.lobby import Lobby
 from media_bench.server.metrics import Metrics
 from media_bench.server.settings import Settings
+from media_bench.server.store.database import Database
+from media_bench.server.store.ledger import Ledger
+from media_bench.server.stored_rooms import room_from_record
 from media_bench.server.tokens import TokenSigner
 from media_bench.server.users import UserDirectory
 from spaces_core.errors import Refused
@@ -24,6 +28,11 @@ class ServerState:
     metrics: Metrics
     lobby: Lobby
     hosting: HostingLog
+    database: Database
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.database.ledger
 
     def user_view(self, user_id: str) -> UserView:
         user = self.users.get(user_id)
@@ -38,3 +47,17 @@ class ServerState:
             can_host=may_host(user, threshold),
             can_host_ticketed=not unmet_for_ticketed(user, threshold, self.hosting),
         )
+
+    async def find_room(self, room_id: str) -> LiveRoom:
+        """A room this process serves or served, else one the database knows (an ended one
+        is kept in ``rooms`` from then on); 404 otherwise."""
+        found = self.rooms.get(room_id)
+        if found is not None:
+            return found
+        record = await self.database.call(self.ledger.room, room_id)
+        if record is None:
+            raise Refused(404, f"unknown room {room_id}")
+        stored = room_from_record(record, self.settings)
+        if not record.live:
+            self.rooms.setdefault(room_id, stored)
+        return stored

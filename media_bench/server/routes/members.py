@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from aiohttp import web
 
 from media_bench.common.contract import (
@@ -14,15 +16,27 @@ from media_bench.common.contract import (
 )
 from media_bench.server.context import body_of, caller_of, reply, room_of
 from media_bench.server.refusals import Handler
+from media_bench.server.rooms import Role, Room
 from media_bench.server.routes.rooms import room_state
 from media_bench.server.state import ServerState
 from spaces_core.errors import Refused
 
 
 def handlers(state: ServerState) -> dict[str, Handler]:
+    ledger = state.ledger
+
+    async def learn_ticket(room: Room, user_id: str) -> None:
+        """A ticket sold by another server process on the same database counts here too."""
+        unknown = room.ticketing is not None and user_id not in (*room.tickets, room.host)
+        if room.live and unknown and await state.database.call(
+            ledger.holds_ticket, room.id, user_id
+        ):
+            room.tickets.add(user_id)
+
     async def join(request: web.Request) -> web.StreamResponse:
         caller, live = caller_of(request), room_of(request)
         offer = body_of(request, JoinOffer)
+        await learn_ticket(live.room, caller)
         live.room.check_join(caller)
         media = live.media_or_refuse()
         pending = await media.connect(caller, offer.sdp)  # SdpError is a 400 refusal
@@ -33,6 +47,9 @@ def handlers(state: ServerState) -> dict[str, Handler]:
             await media.discard(pending)
             raise
         media.commit(pending)
+        if member.role is Role.HOST and not live.room.started:
+            live.room.started = True
+            await state.database.call(ledger.mark_started, live.id, time.time())
         return reply(JoinAnswer(type="answer", sdp=pending.answer, role=member.role.value))
 
     async def leave(request: web.Request) -> web.StreamResponse:
@@ -40,6 +57,7 @@ def handlers(state: ServerState) -> dict[str, Handler]:
         live.room.leave(caller)
         if live.media is not None:
             await live.media.disconnect(caller)
+        if live.media is not None:  # the host may have ended the room meanwhile
             live.media.sync()
         return reply(room_state(live.room))
 
@@ -64,11 +82,17 @@ def handlers(state: ServerState) -> dict[str, Handler]:
             raise Refused(404, f"unknown user {target}")
         live.room.act(caller, action, target)
         live.sync()
+        if action == "remove":
+            await state.database.call(ledger.ban, live.id, target, caller, time.time())
         return reply(room_state(live.room))
 
     async def send_message(request: web.Request) -> web.StreamResponse:
         text = body_of(request, MessageText).text
-        message = room_of(request).room.send_message(caller_of(request), text)
+        room = room_of(request).room
+        message = room.send_message(caller_of(request), text)
+        await state.database.call(
+            ledger.add_message, room.id, message["from"], message["text"], message["at"]
+        )
         return reply(Message.model_validate(message), status=201)
 
     async def read_messages(request: web.Request) -> web.StreamResponse:

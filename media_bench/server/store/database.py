@@ -1,0 +1,39 @@
+"""The ledger's calls off the event loop: a small thread pool runs them (one thread for
+SQLite, whose writes are one at a time anyway) and only HTTP handlers await them, so the
+mixer's clock never waits on a commit's fsync."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+from media_bench.server.store.engine import open_engine
+from media_bench.server.store.ledger import Ledger
+from media_bench.server.store.migrations import migrate
+from sim.rules.tickets import TicketParams
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Database:
+    """The migrated database at ``url`` and the pool that runs its ledger's calls."""
+
+    def __init__(self, url: str, params: TicketParams | None = None) -> None:
+        engine = open_engine(url)
+        migrate(engine)
+        self.ledger = Ledger(engine, params)
+        workers = 1 if engine.dialect.name == "sqlite" else 4
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ledger")
+
+    async def call(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``method(*args)`` on a ledger thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(method, *args, **kwargs))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.ledger.engine.dispose()
