@@ -124,12 +124,21 @@ def locust_command(args: argparse.Namespace, url: str, folder: Path) -> list[str
     return command
 
 
+SERVER_DATA = "server-data"
+"""The started server's data folder inside the run folder: its ledger outlives the run
+(``spaces-lab ledger export --data-dir RUN/server-data``)."""
+
+
 def run_swarm(args: argparse.Namespace) -> SwarmResult:
     folder = new_run_dir("swarm", args.out, tag=args.shape)
     writer = RunWriter(path=folder, kind="swarm", parameters={
         k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
         if k != "handler"})
-    server = None if args.server else ServerProcess(log=folder / "server.log")
+    server = (
+        None
+        if args.server
+        else ServerProcess(["--data-dir", str(folder / SERVER_DATA)], log=folder / "server.log")
+    )
     url = args.server or ""
     if server is not None:
         print(f"starting a server on loopback (log: {server.log})", flush=True)

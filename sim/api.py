@@ -13,7 +13,15 @@ from sim import scenario as scenarios
 from sim.cache_key import run_key
 from sim.policy import PolicyParams
 from sim.runner import SimRun, load, run, write
-from sim.summary import headline, mdau_fan, mdau_vs_actuals, peak_hours, quantiles, revenue_by
+from sim.summary import (
+    headline,
+    mdau_fan,
+    mdau_vs_actuals,
+    peak_hours,
+    quantiles,
+    revenue_by,
+    shares_beside_ledger,
+)
 from sim.users import fit_table, required_extra_growth, required_spaces_lift
 from spaces_core.runfolder import MANIFEST, read_manifest
 from spaces_core.settings import quick_mode
@@ -34,6 +42,7 @@ __all__ = [
     "peak_hours",
     "revenue_by",
     "scenarios",
+    "shares_beside_ledger",
     "simulate",
     "spaces_lift_needed",
     "sweep",

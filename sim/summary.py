@@ -58,6 +58,27 @@ def revenue_by(revenue: pd.DataFrame, freq: str = "Q") -> pd.DataFrame:
     return long
 
 
+LEDGER_PARTIES = {"store_usd": "app store", "creator_usd": "creators", "platform_usd": "twitter"}
+
+
+def shares_beside_ledger(revenue: pd.DataFrame, ledger: pd.DataFrame) -> pd.DataFrame:
+    """Each party's share of ticket gross (%): the simulation's, all replications and days,
+    beside a server's ledger (``spaces-lab ledger export``; refunded tickets left out), with
+    the ledger's dollars and ticket count."""
+    sim_totals = revenue[["store_usd", "creator_usd", "twitter_usd"]].sum()
+    sim_share = 100 * sim_totals / revenue["gross_usd"].sum()
+    kept = ledger[~ledger["refunded"].astype(bool)]
+    ledger_totals = kept[list(LEDGER_PARTIES)].sum()
+    ledger_share = 100 * ledger_totals / kept["price_usd"].sum()
+    table = pd.DataFrame({
+        "simulation (% of gross)": sim_share.to_numpy(),
+        "server ledger (% of gross)": ledger_share.to_numpy(),
+        "server ledger (USD)": ledger_totals.to_numpy(),
+    }, index=pd.Index(list(LEDGER_PARTIES.values()), name="party"))
+    table.attrs["tickets"] = len(kept)
+    return table
+
+
 def headline(users: pd.DataFrame, eligibility: pd.DataFrame, rooms: pd.DataFrame,
              revenue: pd.DataFrame) -> pd.DataFrame:
     """A one-screen table of the figures people ask for first."""

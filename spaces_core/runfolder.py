@@ -113,6 +113,10 @@ def read_table(run: Path, name: str) -> pd.DataFrame:
     return pd.read_parquet(Path(run) / manifest["tables"][name])
 
 
+LEDGER_TABLE = "tickets.parquet"
+"""A swarm run's tickets ledger, exported from its server (the revenue notebook reads it)."""
+
+
 def latest_run(kind: str, runs_dir: Path = DEFAULT_RUNS_DIR) -> Path | None:
     """The newest complete run folder of a kind, or None."""
     candidates = []

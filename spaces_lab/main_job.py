@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from loadtests.swarm import SERVER_DATA
 from spaces_core.errors import CliError
+from spaces_core.runfolder import LEDGER_TABLE
 from spaces_lab.child import run_in_subprocess
 
 DEFAULT_REPS = 4
@@ -68,6 +70,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         run_in_subprocess("swarm", "--users", str(args.swarm_users), "--duration",
                           str(args.swarm_duration), "--shape", "sim-hour", "--sim-run",
                           str(sims["baseline"].path), "--out", str(swarm_dir), allowed=(0, 1))
+        run_in_subprocess("ledger", "export", "--data-dir", str(swarm_dir / SERVER_DATA),
+                          "--out", str(swarm_dir / LEDGER_TABLE))
     _step(4, "notebooks -> reports/")
     pages = []
     for notebook in notebooks.notebooks():

@@ -23,7 +23,9 @@ from spaces_lab import cli
 from tests.test_media_api import real_offer
 
 pytestmark = pytest.mark.timeout(60)
-USERS = UserDirectory([User("host", 5000), *(User(f"u{i}", 10) for i in range(10))])
+USERS = UserDirectory(
+    [User("host", 5000, age=35, hosted_30d=4), *(User(f"u{i}", 10) for i in range(10))]
+)
 
 
 async def status_of(call: Any) -> int:

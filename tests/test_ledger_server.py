@@ -8,6 +8,7 @@ import asyncio
 import os
 import signal
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,20 +22,32 @@ from spaces_core.errors import Refused
 from tests.conftest import LedgerDatabase
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
-HOSTS_ALL = ["--host-threshold", "0"]  # generated users u0..u9999, every one may host
+HOSTS = ["h0", "h1", "h2"]  # may sell tickets: 18+, followers, recent Spaces
+
+
+@pytest.fixture
+def users(tmp_path: Path) -> list[str]:
+    """Server options naming a directory of ticket-selling hosts and buyers u1..u100."""
+    path = tmp_path / "users.csv"
+    path.write_text("id,followers,age,hosted_30d\n"
+                    + "".join(f"{h},5000,35,4\n" for h in HOSTS)
+                    + "".join(f"u{i},10,20,0\n" for i in range(1, 101)))
+    return ["--users", str(path)]
 
 
 async def tokens(api: ApiClient, users: list[str]) -> dict[str, str]:
     return dict(zip(users, await asyncio.gather(*(api.token(u) for u in users)), strict=True))
 
 
-def test_two_servers_on_one_database_never_oversell(ledger_database: LedgerDatabase) -> None:
-    options = [*ledger_database.options, *HOSTS_ALL]
+def test_two_servers_on_one_database_never_oversell(
+    ledger_database: LedgerDatabase, users: list[str]
+) -> None:
+    options = [*ledger_database.options, *users]
     with ServerProcess(options) as first, ServerProcess(options) as second:
 
         async def body() -> list[int]:
             async with ApiClient(first.url) as a, ApiClient(second.url) as b:
-                host = await a.token("u0")
+                host = await a.token(HOSTS[0])
                 room = (await a.create_room(host, "paid", TicketTerms(price=2.5, cap=10))).id
                 buyers = await tokens(a, [f"u{i}" for i in range(1, 41)])  # valid on both
 
@@ -59,14 +72,17 @@ def test_two_servers_on_one_database_never_oversell(ledger_database: LedgerDatab
     assert outcomes.count(201) == 10 and outcomes.count(409) == 30
 
 
-def test_a_retried_purchase_with_its_key_is_one_ticket(ledger_database: LedgerDatabase) -> None:
-    with ServerProcess([*ledger_database.options, *HOSTS_ALL]) as server:
+def test_a_retried_purchase_with_its_key_is_one_ticket(
+    ledger_database: LedgerDatabase, users: list[str]
+) -> None:
+    with ServerProcess([*ledger_database.options, *users]) as server:
 
         async def body() -> None:
             async with ApiClient(server.url) as api:
-                host, buyer = await api.token("u0"), await api.token("u1")
+                host, buyer = await api.token(HOSTS[0]), await api.token("u1")
                 room = (await api.create_room(host, "paid", TicketTerms(price=3, cap=5))).id
-                other = (await api.create_room(host, "other", TicketTerms(price=3, cap=5))).id
+                other_host = await api.token(HOSTS[1])
+                other = (await api.create_room(other_host, "other", TicketTerms(price=3, cap=5))).id
                 url = f"{server.url}/rooms/{room}/tickets"
 
                 async def post(key: str) -> tuple[int, Any]:
@@ -85,7 +101,7 @@ def test_a_retried_purchase_with_its_key_is_one_ticket(ledger_database: LedgerDa
                     await api.buy_ticket(buyer, other, idempotency_key="k-1")
                 assert refused.value.status == 422
                 assert (await api.revenue(host, room)).tickets_sold == 1
-                assert (await api.revenue(host, other)).tickets_sold == 0
+                assert (await api.revenue(other_host, other)).tickets_sold == 0
 
         asyncio.run(body())
 
@@ -124,19 +140,20 @@ async def buy_until_killed(
 
 
 def test_kill_9_mid_sale_loses_no_acknowledged_purchase(
-    ledger_database: LedgerDatabase, capsys: pytest.CaptureFixture[str]
+    ledger_database: LedgerDatabase, users: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server = ServerProcess([*ledger_database.options, *HOSTS_ALL])
+    server = ServerProcess([*ledger_database.options, *users])
     server.start()
     try:
 
         async def before() -> tuple[str, list[str], dict[str, str], set[tuple[str, str]]]:
             async with ApiClient(server.url) as api:
-                host = await api.token("u0")
+                hosts = [await api.token(h) for h in HOSTS[:ROOMS]]
                 rooms = [
-                    (await api.create_room(host, f"paid {n}", TicketTerms(price=4, cap=CAP))).id
-                    for n in range(ROOMS)
+                    (await api.create_room(h, f"paid {n}", TicketTerms(price=4, cap=CAP))).id
+                    for n, h in enumerate(hosts)
                 ]
+                host = hosts[0]
                 buyers = await tokens(api, [f"u{i}" for i in range(1, BUYERS + 1)])
             acked = await buy_until_killed(server.url, host, rooms, buyers, server.pid)
             return host, rooms, buyers, acked

@@ -1,10 +1,13 @@
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sim import revenue
 from sim.revenue import TicketParams
+from sim.rules.tickets import split_sale
+from sim.summary import shares_beside_ledger
 
 PARAMS = TicketParams()
 money = st.floats(min_value=0, max_value=1e6, allow_nan=False)
@@ -64,3 +67,19 @@ def test_demand_falls_with_price_as_the_elasticity_says():
 def test_bad_values_are_named(field, value):
     with pytest.raises(ValueError, match=f"tickets.{field}"):
         TicketParams(**{field: value}).validate()
+
+
+def test_a_servers_ledger_stands_beside_the_simulated_split() -> None:
+    sales = [split_sale(price, 0.0) for price in (5.0, 10.0, 20.0)]
+    ledger = pd.DataFrame(
+        [(p, *parts, False) for p, parts in zip((5.0, 10.0, 20.0), sales, strict=True)]
+        + [(999.0, 299.7, 678.3, 21.0, True)],  # refunded: not revenue
+        columns=["price_usd", "store_usd", "creator_usd", "platform_usd", "refunded"],
+    )
+    simulated = pd.DataFrame({"gross_usd": [100.0, 0.0], "store_usd": [15.0, 0.0],
+                              "creator_usd": [80.0, 0.0], "twitter_usd": [5.0, 0.0]})
+    table = shares_beside_ledger(simulated, ledger)
+    assert table.attrs["tickets"] == 3
+    assert table["simulation (% of gross)"].tolist() == pytest.approx([15.0, 80.0, 5.0])
+    assert table["server ledger (% of gross)"].tolist() == pytest.approx([30.0, 67.9, 2.1])
+    assert table["server ledger (USD)"].sum() == pytest.approx(35.0)
