@@ -26,8 +26,9 @@ import pandas as pd
 import simpy
 
 from sim import followers as follower_model
-from sim import hosts, revenue, rooms
+from sim import hosts, reach, revenue, rooms
 from sim.diffusion import bass_adopted
+from sim.novelty import listening_level
 from sim.rules.tickets import can_host_ticketed
 from sim.scenario import Scenario
 from sim.users import simulate_users
@@ -53,6 +54,7 @@ class Replication:
     rooms_daily: pd.DataFrame
     revenue: pd.DataFrame
     payouts: pd.DataFrame
+    reach: pd.DataFrame
     stats: dict[str, float] = field(default_factory=dict)
 
 
@@ -97,6 +99,7 @@ class _Day:
         self.eligibility: list[dict[str, Any]] = []
         self.daily: list[dict[str, Any]] = []
         self.money: list[dict[str, Any]] = []
+        self.reach: list[dict[str, Any]] = []
         self.hourly: list[pd.DataFrame] = []
         self.sessions = 0
         self.room_events = 0
@@ -130,6 +133,7 @@ class _Day:
         ids = np.flatnonzero(hosting_today)
         room_rng = self.streams["rooms"]
         audience = rooms.draw_audience(panel.followers[ids], scenario.rooms, room_rng)
+        audience *= listening_level(day, scenario.spaces)
         ticketed = ticket_ok[ids] & (
             self.streams["tickets"].random(len(ids)) < scenario.tickets.ticketed_share
         )
@@ -140,6 +144,10 @@ class _Day:
                        % scenario.hosting.room_day_stride == 0)
         if sampled and len(ids):
             self._simulate_rooms(day, ids, audience, weights[ids], ticketed)
+        self.reach.append({
+            "date": day,
+            **reach.day_reach(audience, ticketed, weights[ids], users, scenario.rooms),
+        })
         self.eligibility.append({
             "date": day,
             "phase": _phase(threshold),
@@ -243,6 +251,7 @@ def run_replication(scenario: Scenario, seed: int, rep: int) -> Replication:
         rooms_daily=pd.DataFrame(day.daily),
         revenue=_revenue_frame(day.money, users["date"]),
         payouts=day.payouts(),
+        reach=pd.DataFrame(day.reach),
         stats={
             "seconds": time.perf_counter() - started,
             "listener_sessions": float(day.sessions),
@@ -251,7 +260,7 @@ def run_replication(scenario: Scenario, seed: int, rep: int) -> Replication:
             "adoption_cap": day.cap,
         },
     )
-    for name in ("users", "eligibility", "rooms", "rooms_daily", "revenue", "payouts"):
+    for name in ("users", "eligibility", "rooms", "rooms_daily", "revenue", "payouts", "reach"):
         frame = getattr(tables, name)
         frame.insert(0, "rep", rep)
         if "date" in frame:

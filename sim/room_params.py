@@ -61,6 +61,11 @@ class RoomParams:
     #: Ticketed rooms: each ticket holder joins once, after an exponential delay with this mean
     #: from the room's start, and stays to the end (they paid). Scenario assumption.
     ticket_arrival_mean_min: float = 5.0
+    #: Rooms a listener of the day listens to (>= 1): turns the rooms' distinct listeners into
+    #: the day's unique listeners (``sim.reach``). Scenario assumption from the same Clubhouse
+    #: proxy as ``listen_mean_min``: an hour a day at ~25 min per room (1.25 visits of ~20 min)
+    #: is ~2.4 rooms; Spaces listeners are more casual, so 2.
+    rooms_per_listener_day: float = 2.0
 
     # --- stage (SimPy resource of 13 slots) -------------------------------------------------------
     #: Probability that each of the two co-host slots is used (co-host joins at the start and
@@ -74,6 +79,12 @@ class RoomParams:
     #: Probability the host invites a requester up (if a slot is free; else declined).
     #: Scenario assumption.
     invite_prob: float = 0.3
+    #: Listeners a host invites to speak on their own, per hour the room is live (Poisson, only
+    #: while someone listens and a speaker seat is free; the invitee accepts). Not the same fact
+    #: as ``invite_prob``, which is the host's answer to a request. Scenario assumption: one guest
+    #: every half hour, so a median 45-min room brings up ~1.5 guests besides its opening
+    #: speakers (host powers in CALIBRATION.md: invite people to speak; no rate was published).
+    host_invites_per_room_hour: float = 2.0
     #: Mean time an invited listener speaks (exponential, cut at the room's end) before going
     #: back to listening. Scenario assumption.
     speak_mean_min: float = 8.0
@@ -110,6 +121,7 @@ class RoomParams:
             ("listen_sigma", 0.0 <= self.listen_sigma <= 3.0, "must be in [0, 3]"),
             ("sessions_per_listener", self.sessions_per_listener >= 1.0, "must be >= 1"),
             ("ticket_arrival_mean_min", self.ticket_arrival_mean_min >= 0.0, "must be >= 0"),
+            ("rooms_per_listener_day", self.rooms_per_listener_day >= 1.0, "must be >= 1"),
             ("cohost_prob", 0.0 <= self.cohost_prob <= 1.0, "must be a probability"),
             ("initial_speakers_mean", self.initial_speakers_mean >= 0.0, "must be >= 0"),
             (
@@ -118,6 +130,7 @@ class RoomParams:
                 "must be >= 0",
             ),
             ("invite_prob", 0.0 <= self.invite_prob <= 1.0, "must be a probability"),
+            ("host_invites_per_room_hour", self.host_invites_per_room_hour >= 0.0, "must be >= 0"),
             ("speak_mean_min", self.speak_mean_min > 0.0, "must be > 0"),
             ("removals_per_listener_hour", self.removals_per_listener_hour >= 0.0, "must be >= 0"),
             (

@@ -18,6 +18,11 @@ stage is full) are declined in one go at the next wake-up, with exactly the outc
 for each (see ``_requests``; a test checks both ways agree). A moderation process per room removes
 listeners at the pre-drawn removal points: the listener's id is recorded as removed, a
 speaking listener is interrupted off the stage, and a rejoin attempt (if any) is blocked.
+Hosts also invite listeners on their own (pre-drawn points at a rate per live room-hour, placed
+on the room's listener-time so the invitee is someone listening then): an invitation process
+seats the invitee when a speaker seat is free and skips the invitation otherwise. Every stint on
+stage is kept (``_Room.stints``), so a batched decline still knows exactly who was on stage at
+its time although host invitations seat people between the request process's wake-ups.
 When the room ends, its stage is discarded with the host, co-hosts and opening speakers
 (nothing waits on a room's end, so closing needs no event).
 """
@@ -58,6 +63,11 @@ class StagePlan:
     rem_id: list[int]
     rem_u: list[float]  # uniform: tries to rejoin if < rejoin_prob
     rem_delay: list[float]  # delay of the rejoin attempt
+    # the host's own invitations, sorted by (room, time)
+    hinv_first: list[int]
+    hinv_time: list[float]
+    hinv_id: list[int]
+    hinv_speak: list[float]  # speaking time if seated
     #: Decline requests in one go between wake-ups (exact; False wakes for each, for tests).
     batch_declines: bool = True
 
@@ -73,6 +83,8 @@ class StageLog:
     request_room: list[int] = field(default_factory=list)
     request_time: list[float] = field(default_factory=list)
     request_invited: list[bool] = field(default_factory=list)
+    host_invite_room: list[int] = field(default_factory=list)
+    host_invite_time: list[float] = field(default_factory=list)
     removal_room: list[int] = field(default_factory=list)
     removal_id: list[int] = field(default_factory=list)
     removal_time: list[float] = field(default_factory=list)
@@ -90,11 +102,11 @@ class _Room:
         "freed",
         "index",
         "invited",
-        "left_at",
         "log",
         "removed",
         "speaking",
         "stage",
+        "stints",
     )
 
     def __init__(self, env: simpy.Environment, index: int, end: float, log: StageLog) -> None:
@@ -106,7 +118,28 @@ class _Room:
         self.invited = 0  # speakers on stage other than host and co-hosts (at most 10)
         self.removed: dict[int, float] = {}  # listener id -> time of removal
         self.freed: simpy.Event | None = None  # succeeds when a speaker leaves a full stage
-        self.left_at: dict[int, float] = {}  # listener id -> when they last left the stage
+        # listener id -> their times on stage, flat: join, leave, join, ... (open while speaking)
+        self.stints: dict[int, list[float]] = {}
+
+    def on_stage_at(self, uid: int, t: float) -> bool:
+        """Whether listener ``uid`` held a stage seat at time ``t`` (<= now)."""
+        times = self.stints.get(uid)
+        if not times:
+            return False
+        for k in range(0, len(times), 2):
+            if times[k] <= t and (k + 1 == len(times) or times[k + 1] > t):
+                return True
+        return False
+
+    def has_free_speaker_seat(self) -> bool:
+        return self.invited < MAX_SPEAKERS and self.stage.level < STAGE_CAPACITY
+
+    def invite(self, env: simpy.Environment, uid: int, until: float) -> None:
+        """Seat listener ``uid`` now (a speaker seat is free) until ``until`` or the room's end."""
+        self.seat(1)
+        self.invited += 1
+        self.stints.setdefault(uid, []).append(env.now)
+        self.speaking[uid] = env.process(_speak(env, self, uid, until))
 
     def seat(self, slots: int) -> None:
         """Put ``slots`` on stage; only called when they are free, so it is granted at once."""
@@ -148,6 +181,9 @@ def _hosts(env: simpy.Environment, plan: StagePlan, log: StageLog) -> Proc:
         lo, hi = plan.rem_first[r], plan.rem_first[r + 1]
         if hi > lo:
             env.process(_moderate(env, room, plan, lo, hi))
+        lo, hi = plan.hinv_first[r], plan.hinv_first[r + 1]
+        if hi > lo:
+            env.process(_host_invitations(env, room, plan, lo, hi))
 
 
 def _open(env: simpy.Environment, r: int, plan: StagePlan, log: StageLog) -> _Room:
@@ -177,22 +213,23 @@ def _requests(env: simpy.Environment, room: _Room, plan: StagePlan) -> Proc:
     down, and any request while the stage is full, is declined without changing anything, so
     those are declined in one go when the process next wakes (at the next acceptable request,
     when a speaker leaves a full stage, or at the last request). Their outcome is still exact:
-    removals up to that moment are known with their times, and nobody joins the stage between
-    wake-ups, so who was on stage at each request's time follows from who was there at the last
-    wake-up and when each of them left. ``batch_declines=False`` wakes for every request, and
-    the tests check both give the same log; in a big room this saves thousands of events an
-    hour.
+    removals up to that moment are known with their times, and who was on stage at each
+    request's time follows from every stint on stage (``_Room.stints``, which also covers the
+    host's own invitations between wake-ups); requests declined in a batch are ones the host
+    turns down whatever the stage, or came while it was full (a full stage takes nobody new
+    until a speaker leaves, which wakes the process). ``batch_declines=False`` wakes for every
+    request, and the tests check both give the same log; in a big room this saves thousands of
+    events an hour.
     """
     r, stage, log = room.index, room.stage, room.log
     invite_prob, capacity = plan.invite_prob, STAGE_CAPACITY
     req_time, req_id, req_u, req_speak = plan.req_time, plan.req_id, plan.req_u, plan.req_speak
-    removed, speaking, left_at = room.removed, room.speaking, room.left_at
+    removed, speaking = room.removed, room.speaking
     rooms, times, invited = log.request_room, log.request_time, log.request_invited
     i, hi = plan.req_first[r], plan.req_first[r + 1]
     last, batch = req_time[hi - 1], plan.batch_declines
     while i < hi:
         if batch and last > env.now:
-            on_stage = set(speaking)
             if room.invited >= MAX_SPEAKERS or stage.level >= capacity:
                 # Full stage: sleep until a slot frees or the last request is due.
                 room.freed = env.event()
@@ -213,7 +250,7 @@ def _requests(env: simpy.Environment, room: _Room, plan: StagePlan) -> Proc:
                 i += 1
                 if removed.get(uid, math.inf) <= t:
                     continue  # no longer present: not a request
-                if uid in on_stage and (uid in speaking or left_at[uid] > t):
+                if room.on_stage_at(uid, t):
                     continue  # on stage at the time: not a request
                 rooms.append(r)
                 times.append(t)
@@ -231,11 +268,9 @@ def _requests(env: simpy.Environment, room: _Room, plan: StagePlan) -> Proc:
             continue  # no longer present, or already on stage: not a request
         rooms.append(r)
         times.append(t)
-        if req_u[i] < invite_prob and room.invited < MAX_SPEAKERS and stage.level < capacity:
+        if req_u[i] < invite_prob and room.has_free_speaker_seat():
             invited.append(True)
-            room.seat(1)
-            room.invited += 1
-            speaking[uid] = env.process(_speak(env, room, uid, t + req_speak[i]))
+            room.invite(env, uid, t + req_speak[i])
         else:
             invited.append(False)
         i += 1
@@ -257,7 +292,7 @@ def _speak(
     room.stage.get(1)
     room.invited -= 1
     del room.speaking[uid]
-    room.left_at[uid] = env.now
+    room.stints[uid].append(env.now)
     freed = room.freed
     if freed is not None and not freed.triggered:
         freed.succeed()
@@ -291,3 +326,22 @@ def _moderate(env: simpy.Environment, room: _Room, plan: StagePlan, lo: int, hi:
             if attempt < room.end:
                 log.blocked_room.append(r)
                 log.blocked_time.append(attempt)
+
+
+def _host_invitations(
+    env: simpy.Environment, room: _Room, plan: StagePlan, lo: int, hi: int
+) -> Proc:
+    """The host's own invitations in one room: seat the invitee if a speaker seat is free."""
+    log = room.log
+    for i in range(lo, hi):
+        t = plan.hinv_time[i]
+        if t > env.now:
+            yield env.timeout(t - env.now)
+        uid = plan.hinv_id[i]
+        if room.removed.get(uid, math.inf) <= t or uid in room.speaking:
+            continue  # gone, or already on stage
+        if not room.has_free_speaker_seat():
+            continue  # the host sees a full stage and invites nobody
+        log.host_invite_room.append(room.index)
+        log.host_invite_time.append(t)
+        room.invite(env, uid, t + plan.hinv_speak[i])

@@ -22,7 +22,10 @@ What is simulated event by event (SimPy, one ``Environment`` per day, time in mi
   wake-up, with the same outcome as waking for each (checked by a test);
 * moderation (a process per room that has any removals): at each removal the listener's id is
   recorded as removed, a speaking listener is interrupted off the stage, and their rejoin
-  attempt (if any) is blocked.
+  attempt (if any) is blocked;
+* the host's own invitations (a process per room that has any): at each, the host seats the
+  listener if a speaker seat is free (the stage's cap of 13 and the 10 speakers' cap hold as
+  for requests) and invites nobody otherwise.
 
 What is computed with numpy rather than evented (see :mod:`sim.room_sessions`):
 
@@ -31,7 +34,9 @@ What is computed with numpy rather than evented (see :mod:`sim.room_sessions`):
   life; lognormal stays cut at the room's end; ids from a per-room audience pool so a listener
   can come back). A process per listener is 30-60x slower (``python -m sim.bench``);
 * the *times* of requests to speak and of removals: Poisson points at a rate per listener-hour
-  on the room's listener-time, which picks a listener present at that moment. The host's
+  on the room's listener-time, which picks a listener present at that moment; the host's own
+  invitations likewise, at ``host_invites_per_room_hour`` over the room's life spread over its
+  listener-time (a room nobody listens to gets none). The host's
   decisions, the stage and the removals themselves are then evented as above;
 * after the events, removals are applied to the sessions: a removed listener's session ends at
   the removal and any later session of the same id is dropped and counted as a blocked rejoin;
@@ -110,6 +115,7 @@ HOURLY_DESCRIPTIONS: dict[str, str] = {
     "speak_requests": "requests to speak (invites + declines)",
     "invites": "requests the host accepted (the listener took a stage slot)",
     "declines": "requests declined, by choice or because the stage was full",
+    "host_invites": "listeners the host invited to speak unasked (a speaker seat was free)",
     "messages": "messages sent by listeners to the host",
 }
 HOURLY_COLUMNS: tuple[str, ...] = tuple(HOURLY_DESCRIPTIONS)
@@ -283,6 +289,10 @@ def simulate_day(
     hourly["speak_requests"] = hourly_count(request_time, request_weight)
     hourly["invites"] = hourly_count(request_time[invited], request_weight[invited])
     hourly["declines"] = hourly_count(request_time[~invited], request_weight[~invited])
+    hourly["host_invites"] = hourly_count(
+        np.asarray(log.host_invite_time, dtype=np.float64),
+        weight[np.asarray(log.host_invite_room, dtype=np.int64)],
+    )
     hourly["messages"] = hourly_count(msg_time, listener_weight[msg_room])
 
     room_max = np.asarray(log.room_max_speakers, dtype=np.int64)
@@ -350,6 +360,8 @@ def _stage_plan(
     n_rem = int(rem_time.shape[0])
     rem_u = rng.random(n_rem)
     rem_delay = rng.exponential(params.rejoin_delay_mean_min, n_rem)
+    hinv_first, hinv_id, hinv_time = points(_host_invite_rate(sess, room_start, room_end, params))
+    hinv_speak = rng.exponential(params.speak_mean_min, int(hinv_time.shape[0]))
     return StagePlan(
         start=room_start.tolist(),
         end=room_end.tolist(),
@@ -367,4 +379,22 @@ def _stage_plan(
         rem_id=rem_id.tolist(),
         rem_u=rem_u.tolist(),
         rem_delay=rem_delay.tolist(),
+        hinv_first=hinv_first,
+        hinv_time=hinv_time.tolist(),
+        hinv_id=hinv_id.tolist(),
+        hinv_speak=hinv_speak.tolist(),
     )
+
+
+def _host_invite_rate(
+    sess: Sessions, room_start: FloatArray, room_end: FloatArray, params: RoomParams
+) -> FloatArray:
+    """Per room, the rate per listener-minute that gives ``host_invites_per_room_hour`` over the
+    room's life: the invitations fall where people listen, and pick one of them."""
+    cum = np.concatenate([[0.0], np.cumsum(sess.end - sess.start)])
+    listener_time = cum[sess.first[1:]] - cum[sess.first[:-1]]
+    per_room = params.host_invites_per_room_hour / 60.0 * (room_end - room_start)
+    rate: FloatArray = np.divide(
+        per_room, listener_time, out=np.zeros_like(per_room), where=listener_time > 0
+    )
+    return rate

@@ -94,6 +94,14 @@ class SpacesParams:
     bass_q: float = 0.38
     mdau_lift: float = 0.0  # adopters are (1 + lift) times as likely to be daily users
     target_mdau_m: float = 0.0  # > 0: solve mdau_lift so the target quarter's median hits it
+    #: Listening per active user at launch, as a multiple of the steady level the room
+    #: parameters describe; it decays to 1 with the half-life below (``sim.novelty``). Default 1
+    #: (no novelty, today's outputs): no public figure of Spaces' early listening exists, so a
+    #: novelty burst is a scenario choice, e.g. 2.0 with a half-life of 60 days.
+    listening_novelty: float = 1.0
+    #: Days for listening to get halfway from the novelty level to the steady one. Scenario
+    #: assumption (it only matters when ``listening_novelty`` != 1): 90 days, about a quarter.
+    listening_half_life_days: float = 90.0
 
     def validate(self) -> None:
         validate_bass("spaces", self.bass_p, self.bass_q)
@@ -101,6 +109,15 @@ class SpacesParams:
             raise ValueError(f"spaces.mdau_lift: must be in [0, 50], got {self.mdau_lift}")
         if self.target_mdau_m < 0:
             raise ValueError(f"spaces.target_mdau_m: must be >= 0, got {self.target_mdau_m}")
+        if not 0 < self.listening_novelty <= 100:
+            raise ValueError(
+                f"spaces.listening_novelty: must be in (0, 100], got {self.listening_novelty}"
+            )
+        if not self.listening_half_life_days > 0:
+            raise ValueError(
+                "spaces.listening_half_life_days: must be > 0, "
+                f"got {self.listening_half_life_days}"
+            )
 
 
 @dataclass(frozen=True)

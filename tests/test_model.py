@@ -14,7 +14,7 @@ def replication(small):
 
 def test_same_seed_same_numbers(small, replication):
     again = run_replication(small, seed=5, rep=0)
-    for name in ("users", "eligibility", "rooms", "rooms_daily", "revenue", "payouts"):
+    for name in ("users", "eligibility", "rooms", "rooms_daily", "revenue", "payouts", "reach"):
         pd.testing.assert_frame_equal(getattr(replication, name), getattr(again, name))
 
 
