@@ -304,6 +304,7 @@ def assert_same_stage(params: RoomParams, day: DayRooms, seed: int) -> tuple[int
         ("speaker_room", "speaker_start", "speaker_end", "speaker_id"),
         ("removal_room", "removal_id", "removal_time"),
         ("blocked_room", "blocked_time"),
+        ("host_invite_room", "host_invite_time"),
     ):
         assert rows(batched, *names) == rows(one_by_one, *names), names
     assert batched.room_max_speakers == one_by_one.room_max_speakers
