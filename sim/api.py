@@ -19,6 +19,7 @@ from sim.summary import (
     mdau_vs_actuals,
     peak_hours,
     quantiles,
+    reach_by,
     revenue_by,
     shares_beside_ledger,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "mdau_fan",
     "mdau_vs_actuals",
     "peak_hours",
+    "reach_by",
     "revenue_by",
     "scenarios",
     "shares_beside_ledger",

@@ -1,4 +1,4 @@
-"""PNG charts of a sim run: mDAU fan, eligible hosts, concurrency, revenue."""
+"""PNG charts of a sim run: mDAU fan, eligible hosts, concurrency, revenue, reach."""
 
 from __future__ import annotations
 
@@ -81,6 +81,35 @@ def concurrency(run: SimRun) -> Figure:
     return fig
 
 
+def reach(run: SimRun) -> Figure:
+    """Spaces' reach by week since the beta: unique listeners and hosts a day, listeners as a
+    share of mDAU; median and 50% / 90% bands across replications."""
+    frame = run.reach[run.reach["date"] >= "2020-12-01"]
+    weekly = summary.reach_by(frame, "W")
+    weekly["listeners_pct"] = 100 * weekly["listeners_share_of_mdau"]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    for ax, column, title, scale in (
+        (axes[0], "unique_listeners", "unique listeners a day (M)", 1e6),
+        (axes[1], "unique_hosts", "unique hosts a day (thousands)", 1e3),
+        (axes[2], "listeners_pct", "listeners, % of mDAU", 1.0),
+    ):
+        fan = summary.quantiles(weekly, ["period"], column)
+        x = pd.PeriodIndex(fan["period"], freq="W").to_timestamp()
+        ax.fill_between(x, fan["p05"] / scale, fan["p95"] / scale, color=PURPLE, alpha=0.15,
+                        label="90% band")
+        ax.fill_between(x, fan["p25"] / scale, fan["p75"] / scale, color=PURPLE, alpha=0.3,
+                        label="50% band")
+        ax.plot(x, fan["p50"] / scale, color=PURPLE, label="median")
+        ax.set(title=title)
+        ax.tick_params(axis="x", rotation=30)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"Spaces' reach (weekly means of days), scenario {_name(run)}, "
+                 f"{run.reps} replications")
+    fig.tight_layout()
+    return fig
+
+
 def diurnal(run: SimRun) -> Figure:
     """Average live rooms and listeners by hour of day (UTC) in the last sampled year."""
     rooms = run.rooms
@@ -122,6 +151,7 @@ CHARTS = {
     "concurrency": concurrency,
     "diurnal": diurnal,
     "revenue": revenue,
+    "reach": reach,
 }
 
 

@@ -114,7 +114,9 @@ def load(path: Path | str) -> SimRun:
     manifest = read_manifest(path)
     if manifest.get("kind") != "sim":
         raise ValueError(f"{path} is a {manifest.get('kind')!r} run, not a sim run")
+    # A folder written before a table existed (e.g. ``reach``) reads it back empty.
     tables = {name: _nanosecond_dates(pd.read_parquet(path / f"{name}.parquet"))
+              if (path / f"{name}.parquet").is_file() else pd.DataFrame()
               for name in TABLES}
     stats = pd.read_parquet(path / "replication_stats.parquet")
     from sim.scenario import from_mapping

@@ -47,6 +47,13 @@ def peak_hours(rooms: pd.DataFrame, freq: str = "M") -> pd.DataFrame:
     return frame.groupby(["rep", "period"], as_index=False)[columns].max()
 
 
+def reach_by(reach: pd.DataFrame, freq: str = "W") -> pd.DataFrame:
+    """Per period and replication, the mean day's reach: rep, period, the reach columns."""
+    frame = reach.assign(period=pd.to_datetime(reach["date"]).dt.to_period(freq).astype(str))
+    columns = ["listener_sessions", "unique_listeners", "unique_hosts", "listeners_share_of_mdau"]
+    return frame.groupby(["rep", "period"], as_index=False)[columns].mean()
+
+
 def revenue_by(revenue: pd.DataFrame, freq: str = "Q") -> pd.DataFrame:
     """Revenue by party per period and replication (USD): tidy, one row per party."""
     frame = revenue.assign(period=pd.to_datetime(revenue["date"]).dt.to_period(freq).astype(str))
