@@ -221,8 +221,8 @@ def _requests(env: simpy.Environment, room: _Room, plan: StagePlan) -> Proc:
     request, and the tests check both give the same log; in a big room this saves thousands of
     events an hour.
     """
-    r, stage, log = room.index, room.stage, room.log
-    invite_prob, capacity = plan.invite_prob, STAGE_CAPACITY
+    r, log = room.index, room.log
+    invite_prob = plan.invite_prob
     req_time, req_id, req_u, req_speak = plan.req_time, plan.req_id, plan.req_u, plan.req_speak
     removed, speaking = room.removed, room.speaking
     rooms, times, invited = log.request_room, log.request_time, log.request_invited
@@ -230,7 +230,7 @@ def _requests(env: simpy.Environment, room: _Room, plan: StagePlan) -> Proc:
     last, batch = req_time[hi - 1], plan.batch_declines
     while i < hi:
         if batch and last > env.now:
-            if room.invited >= MAX_SPEAKERS or stage.level >= capacity:
+            if not room.has_free_speaker_seat():
                 # Full stage: sleep until a slot frees or the last request is due.
                 room.freed = env.event()
                 yield room.freed | env.timeout(last - env.now)

@@ -70,9 +70,9 @@ def test_small_run_writes_a_self_describing_folder_and_plots(tmp_path):
     assert manifest["kind"] == "sim" and manifest["seed"] == 4 and manifest["reps"] == 2
     assert manifest["parameters"]["hosting"]["panel_size"] == 600
     assert "simpy" in manifest["versions"] and "simulate" in manifest["timings_s"]
-    for table in ("users", "eligibility", "rooms", "revenue"):
+    for table in ("users", "eligibility", "rooms", "revenue", "reach"):
         assert (out / f"{table}.parquet").is_file()
-    for chart in ("mdau_fan", "eligible_hosts", "concurrency", "revenue"):
+    for chart in ("mdau_fan", "eligible_hosts", "concurrency", "revenue", "reach"):
         png = out / f"{chart}.png"
         assert png.read_bytes()[:4] == b"\x89PNG"
     for png in out.glob("*.png"):
