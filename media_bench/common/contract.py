@@ -39,9 +39,10 @@ class Body(BaseModel):
 
 
 class Query(BaseModel):
-    """A query string: its values arrive as text and are parsed (``"5"`` is 5)."""
+    """A query string: its values arrive as text and are parsed (``"5"`` is 5); a parameter
+    the route does not take is refused (a misspelt one would otherwise be ignored)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Reply(BaseModel):

@@ -14,7 +14,6 @@ from media_bench.server.metrics import Metrics
 from media_bench.server.refusals import json_errors
 from media_bench.server.router import add_routes
 from media_bench.server.routes import handlers
-from media_bench.server.routes.service import WEB_DIR
 from media_bench.server.settings import Settings
 from media_bench.server.state import ServerState
 from media_bench.server.tokens import TokenSigner
@@ -77,7 +76,7 @@ class SpacesServer:
             client_max_size=self.settings.max_body,
             middlewares=[json_errors, authenticate(self.signer, self.users)],
         )
-        add_routes(app.router, handlers(self.state), self.rooms.find, WEB_DIR)
+        add_routes(app.router, handlers(self.state), self.rooms.find)
         app.on_startup.append(self._start)
         app.on_shutdown.append(self._stop)
         return app

@@ -119,12 +119,10 @@ def routes_markdown() -> str:
 
 def routed_operations(app: web.Application) -> set[tuple[str, str]]:
     """(method, path) of every route ``app`` serves; HEAD, which aiohttp answers for every
-    GET, is left out, and a static directory counts as ``{prefix}/{filename}``."""
+    GET, is left out."""
     found: set[tuple[str, str]] = set()
     for resource in app.router.resources():
         path = resource.canonical
-        if isinstance(resource, web.StaticResource):
-            path = f"{path.rstrip('/')}/{{filename}}"
         for route in resource:
             if route.method != "HEAD":
                 found.add((route.method, path))
