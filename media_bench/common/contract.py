@@ -244,6 +244,11 @@ class RoomEvent(Reply):
 
 
 # -- routes -----------------------------------------------------------------------------------
+UNAUTHORIZED = 401
+RATE_LIMITED = 429
+AUTH_REFUSALS = (UNAUTHORIZED, RATE_LIMITED)
+"""What every route that needs a token may also answer: a bad token, or its user over the
+per-user request rate (with ``Retry-After``)."""
 Method = Literal["GET", "POST"]
 Produces = Literal["json", "html", "text", "events", "files"]
 
@@ -266,7 +271,7 @@ class Route:
     auth: bool = True
     ok: int = 200
     refusals: tuple[int, ...] = ()
-    """4xx statuses the operation answers on purpose (besides 401 for a bad token)."""
+    """4xx statuses the operation answers on purpose (besides ``AUTH_REFUSALS``)."""
 
     def url(self, **parameters: str) -> str:
         return self.path.format(**parameters)
@@ -366,12 +371,13 @@ ROUTES: tuple[Route, ...] = (
         "POST",
         "/rooms",
         "users at or above the server's follower threshold; others get 403",
-        "Create a room, optionally ticketed (price, cap); the caller is its host.",
+        "Create a room, optionally ticketed (price, cap); the caller is its host. One live "
+        "room per host: a second gets 409 naming the first.",
         body=RoomCreate,
         body_required=False,
         response=RoomState,
         ok=201,
-        refusals=(400, 403, 413),
+        refusals=(400, 403, 409, 413),
     ),
     Route(
         "get_room",

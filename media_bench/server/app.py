@@ -11,6 +11,7 @@ from media_bench.server.live import LiveRooms
 from media_bench.server.lobby import Lobby
 from media_bench.server.media import RoomMedia
 from media_bench.server.metrics import Metrics
+from media_bench.server.ratelimit import RateLimiter, rate_limit
 from media_bench.server.refusals import json_errors
 from media_bench.server.router import add_routes
 from media_bench.server.routes import handlers
@@ -74,7 +75,11 @@ class SpacesServer:
     def app(self) -> web.Application:
         app = web.Application(
             client_max_size=self.settings.max_body,
-            middlewares=[json_errors, authenticate(self.signer, self.users)],
+            middlewares=[
+                json_errors,
+                authenticate(self.signer, self.users),
+                rate_limit(RateLimiter(self.settings.rate_per_second, self.settings.rate_burst)),
+            ],
         )
         add_routes(app.router, handlers(self.state), self.rooms.find)
         app.on_startup.append(self._start)

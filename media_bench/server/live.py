@@ -54,8 +54,15 @@ def open_room(room: Room, settings: Settings, metrics: Metrics) -> LiveRoom:
 
 
 def _tick_observer(media: RoomMedia, metrics: Metrics) -> Callable[[float], None]:
+    counted = 0
+
     def observe(seconds: float) -> None:
+        nonlocal counted
         metrics.tick_seconds.observe(seconds)
+        encodes = media.mixer.stats.encodes
+        if encodes != counted:
+            metrics.encodes.inc(encodes - counted)
+            counted = encodes
         # What this tick sent, or the senders sent since the previous one (by design).
         delivered = media.fanout.take_sent()
         if delivered:
@@ -72,6 +79,10 @@ class LiveRooms(dict[str, LiveRoom]):
         if found is None:
             raise Refused(404, f"unknown room {room_id}")
         return found
+
+    def hosted_by(self, user_id: str) -> Room | None:
+        """The live room ``user_id`` hosts, if any (a host has one at a time)."""
+        return next((room for room in self.live() if room.host == user_id), None)
 
     def live(self) -> list[Room]:
         return [entry.room for entry in self.values() if entry.room.live]

@@ -48,6 +48,11 @@ class Metrics:
         self.packets_sent = Counter(
             "spaces_rtp_packets_sent", "Media packets handed to senders", registry=self.registry
         )
+        self.encodes = Counter(
+            "spaces_mixer_encodes",
+            "Opus encodes of mixes; none for a room with nobody to hear its listener mix",
+            registry=self.registry,
+        )
         self.packets_received = Counter(
             "spaces_rtp_packets_received", "Speaker packets received", registry=self.registry
         )

@@ -85,6 +85,8 @@ class TickStats:
     ticks: int = 0
     late: int = 0
     received: int = 0
+    encodes: int = 0
+    """Opus encodes of mixes (listener and N-1): an idle room makes none."""
 
 
 class RoomMixer:
@@ -155,20 +157,26 @@ class RoomMixer:
                 continue
             own[user_id] = frame
             total += frame
+        encodes = 0
         # The speakers' streams first: a design that sends as it is handed a packet (direct)
         # then never keeps a speaker waiting behind the listeners.
         for user_id, output in self.outputs.items():
             frame = own.get(user_id)
             minus = total if frame is None else total - frame
             packet = output.encoder.encode(clip16(minus), pts)
+            encodes += 1
             if packet is not None:
                 output.stream.publish(index, packet)
-        if self.fanout.encoded_listener_mix:
+        if not self.fanout.has_listeners():
+            pass  # nobody to send the listener mix to
+        elif self.fanout.encoded_listener_mix:
             packet = self._listener_encoder.encode(clip16(total), pts)
+            encodes += 1
             if packet is not None:
                 self.fanout.deliver(index, packet)
         else:
             self.fanout.deliver(index, to_frame(clip16(total), pts))
+        self.stats.encodes += encodes
         self._track_levels(index, own)
         self._count()
 

@@ -8,7 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 
-from media_bench.common.contract import ACTIONS, ROUTES, ErrorReply, Route
+from media_bench.common.contract import ACTIONS, AUTH_REFUSALS, ROUTES, ErrorReply, Route
 from media_bench.server.settings import Settings
 
 __all__ = ["ROUTES", "openapi_document", "routed_operations", "routes_markdown", "undocumented"]
@@ -75,7 +75,7 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
         else "OK"
     )
     responses: dict[str, Any] = {str(route.ok): {"description": ok, "content": content}}
-    for status in sorted({*route.refusals, *((401,) if route.auth else ())}):
+    for status in sorted({*route.refusals, *(AUTH_REFUSALS if route.auth else ())}):
         responses[str(status)] = refused
     operation: dict[str, Any] = {
         "operationId": route.operation,

@@ -71,6 +71,15 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-body", type=int, default=defaults.max_body, help="largest request body, bytes"
     )
+    parser.add_argument(
+        "--rate-limit", type=float, default=defaults.rate_per_second,
+        help=f"requests per second per user, on average (default {defaults.rate_per_second:g})",
+    )
+    parser.add_argument(
+        "--rate-burst", type=int, default=defaults.rate_burst,
+        help=f"requests per user at once before --rate-limit applies "
+        f"(default {defaults.rate_burst})",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -84,6 +93,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise CliError("--token-ttl must be > 0")
     if args.max_body < 1024:
         raise CliError("--max-body must be >= 1024")
+    if not args.rate_limit > 0:
+        raise CliError("--rate-limit must be > 0")
+    if args.rate_burst < 1:
+        raise CliError("--rate-burst must be >= 1")
     if args.users is not None and not args.users.is_file():
         raise CliError(f"--users {args.users}: no such file")
     secret = os.environ.get(SECRET_ENV, "")
@@ -98,6 +111,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         seed=args.seed,
         token_ttl=args.token_ttl,
         max_body=args.max_body,
+        rate_per_second=args.rate_limit,
+        rate_burst=args.rate_burst,
     )
     return replace(settings, secret=secret.encode()) if secret else settings
 

@@ -35,6 +35,10 @@ class Settings:
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     """Token signing key; random per process unless SPACES_LAB_SECRET is set (see the CLI)."""
     max_body: int = 64 * 1024
+    rate_per_second: float = 20.0
+    """Requests per second one user may make, on average (a token bucket per user id)."""
+    rate_burst: int = 40
+    """Requests one user may make at once; past it and the average, 429 with Retry-After."""
     fanout: FanOut = "direct"
     """The fan-out design (``fanout_designs.fanout_design``), one of ``FANOUT_SUMMARIES``."""
     users: int = 10_000

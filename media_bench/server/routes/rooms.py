@@ -40,6 +40,9 @@ def handlers(state: ServerState) -> dict[str, Handler]:
                 403,
                 f"hosting needs {settings.host_threshold} followers; {caller} has {user.followers}",
             )
+        hosted = state.rooms.hosted_by(caller)
+        if hosted is not None:
+            raise Refused(409, f"{caller} already hosts live room {hosted.id}; end it first")
         ticketing = None if body.ticket is None else Ticketing(body.ticket.price, body.ticket.cap)
         room = Room(
             caller,
