@@ -47,7 +47,13 @@ class LiveRoom:
 
 def open_room(room: Room, settings: Settings, metrics: Metrics) -> LiveRoom:
     """A room with its media wired to the server's metrics."""
-    media = RoomMedia(room, settings, on_packets_in=metrics.packets_received.inc)
+    media = RoomMedia(
+        room,
+        settings,
+        on_packets_in=metrics.packets_received.inc,
+        on_drop=lambda reason: metrics.drops.labels(reason).inc(),
+    )
+    room.events.on_drop = lambda: metrics.drops.labels("event_overflow").inc()
     media.mixer.on_late = lambda behind: metrics.late_ticks.inc()
     media.mixer.on_duration = _tick_observer(media, metrics)
     return LiveRoom(room, media)

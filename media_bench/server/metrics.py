@@ -53,6 +53,15 @@ class Metrics:
             "Opus encodes of mixes; none for a room with nobody to hear its listener mix",
             registry=self.registry,
         )
+        self.drops = Counter(
+            "spaces_drops",
+            "Participants and event subscribers the server dropped, by reason: "
+            "connection_failed (ICE consent or DTLS), closed (the peer closed without leaving), "
+            "receive_timeout (a speaker stopped sending), event_overflow (a slow event "
+            "subscriber lost its oldest event), event_stalled (an event stream stopped reading)",
+            ["reason"],
+            registry=self.registry,
+        )
         self.packets_received = Counter(
             "spaces_rtp_packets_received", "Speaker packets received", registry=self.registry
         )
