@@ -321,7 +321,8 @@ ROUTES: tuple[Route, ...] = (
         "/metrics",
         "anyone",
         "Prometheus metrics: rooms, participants by role, mixer tick duration, late ticks, "
-        "packets sent/received, event-loop lag.",
+        "encodes, packets sent/received, drops by reason, tickets sold, event-loop lag, "
+        "process CPU and memory.",
         produces="text",
         auth=False,
     ),

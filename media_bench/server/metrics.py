@@ -6,7 +6,13 @@ import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -36,6 +42,11 @@ class Metrics:
     def __init__(self, snapshot: Callable[[], tuple[int, dict[str, int]]]) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(_RoomCollector(snapshot))
+        # process_cpu_seconds_total, process_resident_memory_bytes, open fds...
+        ProcessCollector(registry=self.registry)
+        self.tickets_sold = Counter(
+            "spaces_tickets_sold", "Tickets sold, every room", registry=self.registry
+        )
         self.tick_seconds = Histogram(
             "spaces_mixer_tick_seconds",
             "Time one mixer tick takes (mix, encodes, hand-over: the direct design sends in it)",

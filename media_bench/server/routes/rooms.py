@@ -75,6 +75,7 @@ def handlers(state: ServerState) -> dict[str, Handler]:
     async def buy_ticket(request: web.Request) -> web.StreamResponse:
         caller, room = caller_of(request), room_of(request).room
         sold = room.buy_ticket(caller)
+        state.metrics.tickets_sold.inc()
         cap = room.ticketing.cap if room.ticketing else 0
         return reply(TicketSold(room=room.id, user=caller, sold=sold, cap=cap), status=201)
 
