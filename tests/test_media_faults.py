@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 from typing import Any
 
 import pytest
 
+from media_bench.client.api import ApiClient
 from media_bench.client.bots import Bot
 from media_bench.common import aiortc_internals as internals
+from media_bench.server.harness import Running
 from media_bench.server.mixer import SPEAKER_TIMEOUT
+from media_bench.server.settings import Settings
+from tests.test_media_abuse import run
 from tests.test_media_audio import GUEST_HZ, HOST_HZ, Room, hears, silent_at, with_room
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
@@ -108,3 +113,53 @@ def test_a_listener_that_stops_reading_does_not_slow_the_others() -> None:
     received, expected = with_room(body, "direct")
     print(f"\nbeside a stalled listener the steady one got {received} of {expected} packets")
     assert expected >= 140 and received == expected
+
+
+def test_an_event_subscriber_that_stops_reading_never_holds_up_the_others() -> None:
+    settings = Settings(event_stall_timeout=1.0)
+    events, pad = 1500, "x" * 8000
+
+    async def body(running: Running, api: ApiClient) -> tuple[int, int, float, float]:
+        host = await api.token("h0")
+        rid = (await api.create_room(host, "events")).id
+        room = running.server.rooms[rid].room
+        for user in ("h0", "u1"):
+            room.join(user)  # members without media: the streams are what is tested
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(("127.0.0.1", int(running.url.rsplit(":", 1)[1])))
+        stalled.sendall(f"GET /rooms/{rid}/events HTTP/1.1\r\nHost: x\r\n"
+                        f"Authorization: Bearer {host}\r\n\r\n".encode())
+        received: list[dict[str, Any]] = []
+
+        async def read() -> None:
+            async for event in api.events(await api.token("u1"), rid):
+                if event.get("pad") is not None:
+                    received.append(event)
+                    if event["n"] == events - 1:
+                        return
+
+        reader = asyncio.ensure_future(read())
+        while len(room.events) < 2:
+            await asyncio.sleep(0.05)
+        for n in range(events):
+            room.publish({"type": "levels", "levels": {}, "speaking": [], "n": n, "pad": pad})
+            if n % 10 == 9:
+                await asyncio.sleep(0.005)  # a reading subscriber keeps up
+        await asyncio.wait_for(reader, 20)
+        for _ in range(50):
+            if len(room.events) == 1:  # the stalled stream is gone; the reader's stays
+                break
+            await asyncio.sleep(0.1)
+        metrics = await api.metrics_text()
+        stalled.close()
+        overflow = re.search(r'^spaces_drops_total{reason="event_overflow"} (\S+)$', metrics, re.M)
+        closed = re.search(r'^spaces_drops_total{reason="event_stalled"} (\S+)$', metrics, re.M)
+        assert overflow and closed
+        return len(received), len(room.events), float(overflow[1]), float(closed[1])
+
+    got, still_subscribed, overflowed, stalled_streams = run(body, settings)
+    print(f"\nreading subscriber: {got} of {events} events; the stalled one lost "
+          f"{overflowed:.0f} and was closed ({stalled_streams:.0f})")
+    assert got == events and still_subscribed == 1
+    assert overflowed > 0 and stalled_streams == 1

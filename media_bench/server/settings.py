@@ -35,6 +35,9 @@ class Settings:
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     """Token signing key; random per process unless SPACES_LAB_SECRET is set (see the CLI)."""
     max_body: int = 64 * 1024
+    event_stall_timeout: float = 10.0
+    """Seconds one server-sent event may take to be written before its subscriber counts as
+    no longer reading and its stream is closed (its queue meanwhile loses only its oldest)."""
     rate_per_second: float = 20.0
     """Requests per second one user may make, on average (a token bucket per user id)."""
     rate_burst: int = 40

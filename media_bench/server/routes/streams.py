@@ -13,20 +13,18 @@ from aiohttp_sse import sse_response
 from media_bench.server.broadcast import Event
 from media_bench.server.context import caller_of, room_of
 from media_bench.server.refusals import Handler
+from media_bench.server.settings import Settings
 from media_bench.server.state import ServerState
 
 HEARTBEAT = 15.0
 """Seconds between keep-alive comments on an idle stream."""
-STALLED_AFTER = 10.0
-"""Seconds one event may take to be written before its subscriber counts as no longer
-reading: its connection is closed (its queue meanwhile lost only its oldest events)."""
 
 
 async def stream_events(
     request: web.Request,
     queue: asyncio.Queue[Event],
     on_stalled: Callable[[], None] | None = None,
-    stalled_after: float = STALLED_AFTER,
+    stalled_after: float = Settings().event_stall_timeout,
 ) -> web.StreamResponse:
     """Send ``queue``'s events until a ``closed`` event or the client goes away (or stops
     reading for ``stalled_after`` seconds)."""
@@ -57,7 +55,9 @@ def handlers(state: ServerState) -> dict[str, Handler]:
         key, queue = room.subscribe(caller_of(request))
         try:
             stalled = state.metrics.drops.labels("event_stalled").inc
-            return await stream_events(request, queue, stalled)
+            return await stream_events(
+                request, queue, stalled, state.settings.event_stall_timeout
+            )
         finally:
             room.unsubscribe(key)
 
