@@ -80,7 +80,7 @@ class LiveRoom:
             await self.api.close()
 
     def start_recording(self) -> None:
-        """Forget what the listener heard so far (call it in the loop's thread's terms)."""
+        """Forget what the listener heard so far: what it hears from now on counts."""
         assert self.listener is not None
         self.loop.call_soon_threadsafe(self.listener.probe.recording.clear)
 

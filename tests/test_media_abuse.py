@@ -9,8 +9,9 @@ import pytest
 
 from media_bench.client.api import ApiClient
 from media_bench.client.bots import ListenerBot
-from media_bench.common.contract import RATE_LIMITED, route
+from media_bench.common.contract import RATE_LIMITED, ROUTES, route
 from media_bench.server.harness import Running, running_server
+from media_bench.server.openapi import openapi_document
 from media_bench.server.ratelimit import RateLimiter
 from media_bench.server.settings import Settings
 from media_bench.server.users import User, UserDirectory
@@ -86,6 +87,14 @@ def test_a_user_over_the_rate_gets_429_with_retry_after_and_others_do_not() -> N
         assert (await get(flooder))[0] == 200
 
     run(body, settings)
+
+
+def test_every_route_needing_a_token_declares_401_and_429() -> None:
+    document = openapi_document()
+    for declared in ROUTES:
+        responses = document["paths"][declared.path][declared.method.lower()]["responses"]
+        has = {"401", str(RATE_LIMITED)} <= set(responses)
+        assert has == declared.auth, declared.operation
 
 
 def test_the_default_rate_bound_is_generous() -> None:
