@@ -72,6 +72,11 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-body", type=int, default=defaults.max_body, help="largest request body, bytes"
     )
     parser.add_argument(
+        "--event-stall-timeout", type=float, default=defaults.event_stall_timeout,
+        help="seconds an event stream may take to write one event before it is closed "
+        f"(default {defaults.event_stall_timeout:g})",
+    )
+    parser.add_argument(
         "--rate-limit", type=float, default=defaults.rate_per_second,
         help=f"requests per second per user, on average (default {defaults.rate_per_second:g})",
     )
@@ -93,6 +98,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise CliError("--token-ttl must be > 0")
     if args.max_body < 1024:
         raise CliError("--max-body must be >= 1024")
+    if not args.event_stall_timeout > 0:
+        raise CliError("--event-stall-timeout must be > 0")
     if not args.rate_limit > 0:
         raise CliError("--rate-limit must be > 0")
     if args.rate_burst < 1:
@@ -111,6 +118,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         seed=args.seed,
         token_ttl=args.token_ttl,
         max_body=args.max_body,
+        event_stall_timeout=args.event_stall_timeout,
         rate_per_second=args.rate_limit,
         rate_burst=args.rate_burst,
     )
