@@ -104,7 +104,6 @@ class RoomMedia:
         self._on_drop = on_drop
         self._closing: set[asyncio.Future[None]] = set()
         self.mixer.on_gone = lambda user_id: self._spawn(self.drop(user_id, "receive_timeout"))
-        self.mixer.start()
 
     def _on_levels(self, levels: dict[str, float]) -> None:
         speaking = [u for u, level in levels.items() if level > -50.0]
@@ -152,6 +151,7 @@ class RoomMedia:
         self.mixer.inputs[user_id] = pending.slot
         self.fanout.add(user_id, PeerLink(pending.track, pending.sender, pending.answer))
         self.sync()
+        self.mixer.start()  # at the first peer: a room nobody ever joined costs no ticks
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
