@@ -51,6 +51,12 @@ MISSING: dict[str, tuple[Callable[[], object], str]] = {
     "before_connection_lost": (
         lambda: internals.before_connection_lost(ns(), lambda: None), "connection_lost"
     ),
+    "filter_sends": (
+        lambda: internals.filter_sends(ns(transport=ns()), lambda data: True), "sendto"
+    ),
+    "blackhole": (
+        lambda: internals.blackhole(ns(transport=ns(pause_reading=lambda: None))), "sendto"
+    ),
 }
 """Per function of the module: a call on objects that lack what it relies on, and the
 attribute the error must name (``patch_receiver_threading`` has a test of its own)."""
@@ -175,6 +181,13 @@ def test_each_private_part_works_on_real_peer_connections() -> None:
             assert not protocol.transport.is_reading()
             lost: list[bool] = []
             internals.before_connection_lost(protocol, lambda: lost.append(True))
+
+            # A blackholed socket sends nothing more: the callee hears no more packets.
+            internals.blackhole(protocol)
+            await asyncio.sleep(0.1)
+            heard = len(packets)
+            await asyncio.sleep(0.3)
+            assert len(packets) == heard
         finally:
             await caller.close()
             await callee.close()

@@ -12,6 +12,7 @@ import pytest
 
 from media_bench.client import bench_command
 from media_bench.server import options
+from media_bench.server.settings import Settings
 from spaces_core.errors import CliError
 from spaces_lab.cli import build_parser
 
@@ -29,6 +30,16 @@ def test_serve_and_bench_register_handlers() -> None:
     assert args.handler is bench_command.run_bench_mixer and args.quick and args.out == Path("x")
 
 
+def test_limits_reach_the_settings_and_default_to_them() -> None:
+    argv = ["serve", "--rate-limit", "5", "--rate-burst", "7", "--event-stall-timeout", "2"]
+    settings = options.settings_from(parser().parse_args(argv))
+    assert (settings.rate_per_second, settings.rate_burst) == (5.0, 7)
+    assert settings.event_stall_timeout == 2.0
+    defaults = options.settings_from(parser().parse_args(["serve"]))
+    assert defaults.rate_per_second == Settings().rate_per_second
+    assert defaults.event_stall_timeout == Settings().event_stall_timeout
+
+
 @pytest.mark.parametrize(
     ("argv", "field"),
     [
@@ -37,6 +48,9 @@ def test_serve_and_bench_register_handlers() -> None:
         (["serve", "--complexity", "11"], "--complexity"),
         (["serve", "--users", "/no/such/file.csv"], "--users"),
         (["serve", "--token-ttl", "0"], "--token-ttl"),
+        (["serve", "--rate-limit", "0"], "--rate-limit"),
+        (["serve", "--rate-burst", "0"], "--rate-burst"),
+        (["serve", "--event-stall-timeout", "-1"], "--event-stall-timeout"),
         (["bench", "mixer", "--listeners", "ten"], "--listeners"),
         (["bench", "mixer", "--naive-listeners", "0"], "--naive-listeners"),
         (["bench", "mixer", "--window", "0.1"], "--window"),

@@ -95,6 +95,9 @@ class RecordingDesign(SharedFanOut):
     def deliver(self, tick: int, item: Any) -> None:
         self.delivered.append((tick, item))
 
+    def has_listeners(self) -> bool:
+        return True  # the recording listens
+
     def open_speaker_stream(self, user_id: str) -> Any:
         self.streams.append(("open", user_id))
         return super().open_speaker_stream(user_id)

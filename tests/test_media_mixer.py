@@ -13,6 +13,7 @@ from media_bench.server.clock import run_ticks
 from media_bench.server.mixer import RoomMixer, SpeakerInput
 from media_bench.server.packet_source import PacketSource, SourceTrack
 from media_bench.server.shared_fanout import SharedFanOut
+from tests.test_media_fanout import link
 
 
 def decode_stream(packets) -> np.ndarray:
@@ -25,6 +26,7 @@ def run_mixer(speakers: dict[str, float | None], ticks: int = 60):
 
     async def scenario() -> dict[str, np.ndarray]:
         fanout = SharedFanOut()
+        fanout.add("listener", link(SourceTrack(fanout.listener_source)))  # someone to hear it
         mixer = RoomMixer(fanout)
         mixer.set_speakers(list(speakers), list(speakers))
         encoders = {u: OpusEncoder() for u in speakers}
@@ -68,6 +70,7 @@ def test_role_change_switches_a_track_at_the_next_tick() -> None:
         fanout = SharedFanOut()
         mixer = RoomMixer(fanout)
         track = SourceTrack(fanout.listener_source)
+        fanout.add("u", link(track))
         mixer.tick(0)
         first = await track.recv()
         mixer.set_speakers(["u"], ["u"])

@@ -178,6 +178,31 @@ def before_connection_lost(protocol: StunProtocol, callback: Callable[[], None])
     _replace(protocol, "connection_lost", connection_lost)
 
 
+def filter_sends(protocol: StunProtocol, keep: Callable[[bytes], bool]) -> None:
+    """Send through an ICE protocol's socket only the datagrams ``keep`` accepts: for fault
+    tests (packet loss, a peer that vanished).
+
+    Relies on asyncio's selector datagram transport having a ``sendto(data, addr)`` looked
+    up on the instance.
+    """
+    send: Callable[[bytes, Any], None] = _get(protocol.transport, "sendto")
+
+    def sendto(data: bytes, addr: Any = None) -> None:
+        if keep(data):
+            send(data, addr)
+
+    _replace(protocol.transport, "sendto", sendto)
+
+
+def blackhole(protocol: StunProtocol) -> None:
+    """Make an ICE protocol's socket neither read nor send any more, as if its process had
+    vanished (no DTLS close, no ICE goodbye): for fault tests. Relies on what
+    ``pause_transport_reading`` and ``filter_sends`` rely on.
+    """
+    pause_transport_reading(protocol)
+    filter_sends(protocol, lambda data: False)
+
+
 # -- decoding threads: the load tests ---------------------------------------------------------
 RECEIVER_DECODER_ARGUMENTS = ("loop", "input_q", "output_q", "decode_error")
 """The arguments ``aiortc.rtcrtpreceiver`` starts its decoder thread with, in order."""

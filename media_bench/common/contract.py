@@ -42,9 +42,10 @@ class Body(BaseModel):
 
 
 class Query(BaseModel):
-    """A query string: its values arrive as text and are parsed (``"5"`` is 5)."""
+    """A query string: its values arrive as text and are parsed (``"5"`` is 5); a parameter
+    the route does not take is refused (a misspelt one would otherwise be ignored)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Reply(BaseModel):
@@ -276,6 +277,11 @@ class RoomEvent(Reply):
 
 
 # -- routes -----------------------------------------------------------------------------------
+UNAUTHORIZED = 401
+RATE_LIMITED = 429
+AUTH_REFUSALS = (UNAUTHORIZED, RATE_LIMITED)
+"""What every route that needs a token may also answer: a bad token, or its user over the
+per-user request rate (with ``Retry-After``)."""
 Method = Literal["GET", "POST"]
 Produces = Literal["json", "html", "text", "events", "files"]
 
@@ -298,7 +304,7 @@ class Route:
     auth: bool = True
     ok: int = 200
     refusals: tuple[int, ...] = ()
-    """4xx statuses the operation answers on purpose (besides 401 for a bad token)."""
+    """4xx statuses the operation answers on purpose (besides ``AUTH_REFUSALS``)."""
     idempotent: bool = False
     """Takes an ``Idempotency-Key`` header: a retry with the same key gets the first answer."""
 
@@ -350,7 +356,8 @@ ROUTES: tuple[Route, ...] = (
         "/metrics",
         "anyone",
         "Prometheus metrics: rooms, participants by role, mixer tick duration, late ticks, "
-        "packets sent/received, event-loop lag.",
+        "encodes, packets sent/received, drops by reason, tickets sold, event-loop lag, "
+        "process CPU and memory.",
         produces="text",
         auth=False,
     ),
@@ -404,12 +411,13 @@ ROUTES: tuple[Route, ...] = (
         "users at or above the server's follower threshold, and for a ticketed room those "
         "meeting the Ticketed Spaces rules (can_host_ticketed); others get 403 naming the rule",
         f"Create a room, optionally ticketed (price ${PRICE_MIN_USD:g} to ${PRICE_MAX_USD:g}, "
-        "cap); the caller is its host.",
+        "cap); the caller is its host. One live room per host: a second gets 409 naming "
+        "the first.",
         body=RoomCreate,
         body_required=False,
         response=RoomState,
         ok=201,
-        refusals=(400, 403, 413),
+        refusals=(400, 403, 409, 413),
     ),
     Route(
         "get_room",

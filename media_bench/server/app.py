@@ -13,10 +13,10 @@ from media_bench.server.live import LiveRooms
 from media_bench.server.lobby import Lobby
 from media_bench.server.media import RoomMedia
 from media_bench.server.metrics import Metrics
+from media_bench.server.ratelimit import RateLimiter, rate_limit
 from media_bench.server.refusals import json_errors
 from media_bench.server.router import add_routes
 from media_bench.server.routes import handlers
-from media_bench.server.routes.service import WEB_DIR
 from media_bench.server.settings import Settings
 from media_bench.server.state import ServerState
 from media_bench.server.store.database import Database
@@ -89,9 +89,13 @@ class SpacesServer:
     def app(self) -> web.Application:
         app = web.Application(
             client_max_size=self.settings.max_body,
-            middlewares=[json_errors, authenticate(self.signer, self.users)],
+            middlewares=[
+                json_errors,
+                authenticate(self.signer, self.users),
+                rate_limit(RateLimiter(self.settings.rate_per_second, self.settings.rate_burst)),
+            ],
         )
-        add_routes(app.router, handlers(self.state), self.state.find_room, WEB_DIR)
+        add_routes(app.router, handlers(self.state), self.state.find_room)
         app.on_startup.append(self._start)
         app.on_shutdown.append(self._stop)
         app.on_cleanup.append(self._close_database)

@@ -26,6 +26,8 @@ class Broadcaster:
         self.capacity = capacity
         self._subscribers: dict[int, tuple[str, asyncio.Queue[Event]]] = {}
         self._keys = itertools.count()
+        self.on_drop: Callable[[], None] | None = None
+        """Called for every event a full queue loses."""
 
     def __len__(self) -> int:
         return len(self._subscribers)
@@ -42,8 +44,11 @@ class Broadcaster:
     def publish(self, event: Event, only: Callable[[str], bool] | None = None) -> None:
         """Queue ``event`` for every subscriber, or for those whose owner ``only`` picks."""
         for owner, queue in self._subscribers.values():
-            if only is None or only(owner):
-                offer(queue, event)
+            if only is not None and not only(owner):
+                continue
+            delivered_all = offer(queue, event)
+            if not delivered_all and self.on_drop is not None:
+                self.on_drop()
 
     def close(self, owner: str | None = None) -> None:
         """Send ``closed`` to the subscribers of ``owner`` (all when None) and forget them."""
@@ -53,9 +58,12 @@ class Broadcaster:
                 del self._subscribers[key]
 
 
-def offer(queue: asyncio.Queue[Event], event: Event) -> None:
-    """Put ``event`` on ``queue``, dropping the oldest queued event when it is full."""
-    if queue.full():
+def offer(queue: asyncio.Queue[Event], event: Event) -> bool:
+    """Put ``event`` on ``queue``, dropping the oldest queued event when it is full; False
+    when one was dropped."""
+    full = queue.full()
+    if full:
         with contextlib.suppress(asyncio.QueueEmpty):
             queue.get_nowait()
     queue.put_nowait(event)
+    return not full

@@ -77,6 +77,9 @@ class DirectFanOut:
                 sent += 1
         self._sent += sent
 
+    def has_listeners(self) -> bool:
+        return bool(self._listeners)
+
     def take_sent(self) -> int:
         sent, self._sent = self._sent, 0
         for stream in self._speakers.values():

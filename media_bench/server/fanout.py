@@ -67,6 +67,10 @@ class FanOutDesign(Protocol):
     def deliver(self, tick: int, item: Any) -> None:
         """The listener mix of tick ``tick``, to every listener."""
 
+    def has_listeners(self) -> bool:
+        """Whether any peer hears the listener mix now (if none, the mixer makes none).
+        Asked once per tick: an O(1) answer, kept up as peers come, go and change roles."""
+
     def take_sent(self) -> int:
         """Packets handed to peers (or their senders) since the last call; resets the count."""
 

@@ -54,15 +54,28 @@ class LiveRoom:
 
 def open_room(room: Room, settings: Settings, metrics: Metrics) -> LiveRoom:
     """A room with its media wired to the server's metrics."""
-    media = RoomMedia(room, settings, on_packets_in=metrics.packets_received.inc)
+    media = RoomMedia(
+        room,
+        settings,
+        on_packets_in=metrics.packets_received.inc,
+        on_drop=lambda reason: metrics.drops.labels(reason).inc(),
+    )
+    room.events.on_drop = lambda: metrics.drops.labels("event_overflow").inc()
     media.mixer.on_late = lambda behind: metrics.late_ticks.inc()
     media.mixer.on_duration = _tick_observer(media, metrics)
     return LiveRoom(room, media)
 
 
 def _tick_observer(media: RoomMedia, metrics: Metrics) -> Callable[[float], None]:
+    counted = 0
+
     def observe(seconds: float) -> None:
+        nonlocal counted
         metrics.tick_seconds.observe(seconds)
+        encodes = media.mixer.stats.encodes
+        if encodes != counted:
+            metrics.encodes.inc(encodes - counted)
+            counted = encodes
         # What this tick sent, or the senders sent since the previous one (by design).
         delivered = media.fanout.take_sent()
         if delivered:
@@ -73,6 +86,10 @@ def _tick_observer(media: RoomMedia, metrics: Metrics) -> Callable[[float], None
 
 class LiveRooms(dict[str, LiveRoom]):
     """Every room the server has opened, live or ended, by id."""
+
+    def hosted_by(self, user_id: str) -> Room | None:
+        """The live room ``user_id`` hosts, if any (a host has one at a time)."""
+        return next((room for room in self.live() if room.host == user_id), None)
 
     def live(self) -> list[Room]:
         return [entry.room for entry in self.values() if entry.room.live]

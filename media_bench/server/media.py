@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aiortc import (
     RTCConfiguration,
@@ -28,6 +28,9 @@ from media_bench.server.settings import Settings
 from spaces_core.errors import Refused
 
 log = logging.getLogger(__name__)
+
+DropReason = Literal["connection_failed", "closed", "receive_timeout"]
+"""Why the server dropped a participant (the ``reason`` label of the drops metric)."""
 
 
 class SdpError(Refused):
@@ -84,6 +87,7 @@ class RoomMedia:
         room: Room,
         settings: Settings,
         on_packets_in: Callable[[int], None] | None = None,
+        on_drop: Callable[[DropReason], None] | None = None,
     ) -> None:
         self.room = room
         self.settings = settings
@@ -97,8 +101,9 @@ class RoomMedia:
             on_levels=self._on_levels,
         )
         self._on_packets_in = on_packets_in
+        self._on_drop = on_drop
         self._closing: set[asyncio.Future[None]] = set()
-        self.mixer.start()
+        self.mixer.on_gone = lambda user_id: self._spawn(self.drop(user_id, "receive_timeout"))
 
     def _on_levels(self, levels: dict[str, float]) -> None:
         speaking = [u for u, level in levels.items() if level > -50.0]
@@ -146,16 +151,33 @@ class RoomMedia:
         self.mixer.inputs[user_id] = pending.slot
         self.fanout.add(user_id, PeerLink(pending.track, pending.sender, pending.answer))
         self.sync()
+        self.mixer.start()  # at the first peer: a room nobody ever joined costs no ticks
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
-            if pc.connectionState not in ("failed", "closed"):
+            state = pc.connectionState
+            if state not in ("failed", "closed"):
                 return
             peer = self.peers.get(user_id)
             if peer is not None and peer.pc is pc:
-                if user_id in self.room.members:
-                    self.room.leave(user_id)
-                await self.disconnect(user_id)
+                # failed: ICE consent freshness or DTLS failed; closed: the peer closed its
+                # connection (DTLS close) without leaving
+                await self.drop(user_id, "connection_failed" if state == "failed" else "closed")
+
+    async def drop(self, user_id: str, reason: DropReason) -> None:
+        """The server drops a participant whose media is gone; counted by reason if it was
+        still in the room (a participant that left is not a drop)."""
+        if user_id in self.room.members:
+            self.room.leave(user_id)
+            self.sync()
+            if self._on_drop is not None:
+                self._on_drop(reason)
+        await self.disconnect(user_id)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def discard(self, pending: Pending) -> None:
         pending.track.stop()
@@ -185,9 +207,7 @@ class RoomMedia:
         for user_id in [u for u in self.peers if u not in self.room.members]:
             peer = self._detach(user_id)
             if peer is not None:
-                task = asyncio.ensure_future(self._close_peer(peer))
-                self._closing.add(task)
-                task.add_done_callback(self._closing.discard)
+                self._spawn(self._close_peer(peer))
 
     def _detach(self, user_id: str) -> Peer | None:
         peer = self.peers.pop(user_id, None)

@@ -6,7 +6,13 @@ import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -36,6 +42,11 @@ class Metrics:
     def __init__(self, snapshot: Callable[[], tuple[int, dict[str, int]]]) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(_RoomCollector(snapshot))
+        # process_cpu_seconds_total, process_resident_memory_bytes, open fds...
+        ProcessCollector(registry=self.registry)
+        self.tickets_sold = Counter(
+            "spaces_tickets_sold", "Tickets sold, every room", registry=self.registry
+        )
         self.tick_seconds = Histogram(
             "spaces_mixer_tick_seconds",
             "Time one mixer tick takes (mix, encodes, hand-over: the direct design sends in it)",
@@ -47,6 +58,20 @@ class Metrics:
         )
         self.packets_sent = Counter(
             "spaces_rtp_packets_sent", "Media packets handed to senders", registry=self.registry
+        )
+        self.encodes = Counter(
+            "spaces_mixer_encodes",
+            "Opus encodes of mixes; none for a room with nobody to hear its listener mix",
+            registry=self.registry,
+        )
+        self.drops = Counter(
+            "spaces_drops",
+            "Participants and event subscribers the server dropped, by reason: "
+            "connection_failed (ICE consent or DTLS), closed (the peer closed without leaving), "
+            "receive_timeout (a speaker stopped sending), event_overflow (a slow event "
+            "subscriber lost its oldest event), event_stalled (an event stream stopped reading)",
+            ["reason"],
+            registry=self.registry,
         )
         self.packets_received = Counter(
             "spaces_rtp_packets_received", "Speaker packets received", registry=self.registry

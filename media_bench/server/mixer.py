@@ -38,6 +38,10 @@ SHRINK_AFTER = 50
 later than it needs to be: one frame is dropped to take the delay back out."""
 LEVEL_TICKS = 10
 """Audio levels are reported every this many ticks (200 ms)."""
+SPEAKER_TIMEOUT = 3.0
+"""Seconds without a packet after which a mixed speaker that had been sending counts as gone
+(its process vanished without leaving: ICE consent freshness would take aioice 30 s)."""
+_TIMEOUT_TICKS = round(SPEAKER_TIMEOUT / FRAME_SECONDS)
 
 
 @dataclass
@@ -49,6 +53,10 @@ class SpeakerInput:
     received: int = 0
     undecodable: int = 0
     dropped: int = 0
+    heard: bool = False
+    """A packet arrived since it was last put in the mix (arms the receive timeout)."""
+    quiet_ticks: int = 0
+    """Ticks since the last packet."""
     _deep_ticks: int = 0
 
     def feed(self, payload: bytes) -> None:
@@ -85,6 +93,8 @@ class TickStats:
     ticks: int = 0
     late: int = 0
     received: int = 0
+    encodes: int = 0
+    """Opus encodes of mixes (listener and N-1): an idle room makes none."""
 
 
 class RoomMixer:
@@ -115,6 +125,8 @@ class RoomMixer:
         self._task: asyncio.Task[None] | None = None
         self.on_late: Callable[[float], None] | None = None
         self.on_duration: Callable[[float], None] | None = None
+        self.on_gone: Callable[[str], None] | None = None
+        """Called once for a mixed speaker silent for ``SPEAKER_TIMEOUT`` after sending."""
 
     # -- membership ------------------------------------------------------------------------
     def input_for(self, user_id: str) -> SpeakerInput:
@@ -136,6 +148,10 @@ class RoomMixer:
                     OpusEncoder(self.bitrate, self.speaker_complexity),
                     self.fanout.open_speaker_stream(user_id),
                 )
+        for user_id in set(mixed) - self.mixed:
+            slot = self.inputs.get(user_id)
+            if slot is not None:  # timed from its first packet in the mix (a mic may be slow)
+                slot.heard, slot.quiet_ticks = False, 0
         self.mixed = set(mixed)
 
     def forget(self, user_id: str) -> None:
@@ -155,20 +171,26 @@ class RoomMixer:
                 continue
             own[user_id] = frame
             total += frame
+        encodes = 0
         # The speakers' streams first: a design that sends as it is handed a packet (direct)
         # then never keeps a speaker waiting behind the listeners.
         for user_id, output in self.outputs.items():
             frame = own.get(user_id)
             minus = total if frame is None else total - frame
             packet = output.encoder.encode(clip16(minus), pts)
+            encodes += 1
             if packet is not None:
                 output.stream.publish(index, packet)
-        if self.fanout.encoded_listener_mix:
+        if not self.fanout.has_listeners():
+            pass  # nobody to send the listener mix to
+        elif self.fanout.encoded_listener_mix:
             packet = self._listener_encoder.encode(clip16(total), pts)
+            encodes += 1
             if packet is not None:
                 self.fanout.deliver(index, packet)
         else:
             self.fanout.deliver(index, to_frame(clip16(total), pts))
+        self.stats.encodes += encodes
         self._track_levels(index, own)
         self._count()
 
@@ -183,9 +205,16 @@ class RoomMixer:
 
     def _count(self) -> None:
         self.stats.ticks += 1
-        received = sum(slot.received for slot in self.inputs.values())
-        for slot in self.inputs.values():
-            slot.received = 0
+        received = 0
+        for user_id, slot in self.inputs.items():
+            if slot.received:
+                received += slot.received
+                slot.received, slot.quiet_ticks, slot.heard = 0, 0, True
+            else:
+                slot.quiet_ticks += 1
+                gone = slot.heard and slot.quiet_ticks == _TIMEOUT_TICKS and user_id in self.mixed
+                if gone and self.on_gone is not None:
+                    self.on_gone(user_id)
         self.stats.received += received
 
     # -- clock -----------------------------------------------------------------------------

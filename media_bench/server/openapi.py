@@ -10,6 +10,7 @@ from pydantic.json_schema import JsonSchemaMode
 
 from media_bench.common.contract import (
     ACTIONS,
+    AUTH_REFUSALS,
     IDEMPOTENCY_HEADER,
     MAX_IDEMPOTENCY_KEY,
     ROUTES,
@@ -82,7 +83,7 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
         else "OK"
     )
     responses: dict[str, Any] = {str(route.ok): {"description": ok, "content": content}}
-    for status in sorted({*route.refusals, *((401,) if route.auth else ())}):
+    for status in sorted({*route.refusals, *(AUTH_REFUSALS if route.auth else ())}):
         responses[str(status)] = refused
     operation: dict[str, Any] = {
         "operationId": route.operation,
@@ -137,12 +138,10 @@ def routes_markdown() -> str:
 
 def routed_operations(app: web.Application) -> set[tuple[str, str]]:
     """(method, path) of every route ``app`` serves; HEAD, which aiohttp answers for every
-    GET, is left out, and a static directory counts as ``{prefix}/{filename}``."""
+    GET, is left out."""
     found: set[tuple[str, str]] = set()
     for resource in app.router.resources():
         path = resource.canonical
-        if isinstance(resource, web.StaticResource):
-            path = f"{path.rstrip('/')}/{{filename}}"
         for route in resource:
             if route.method != "HEAD":
                 found.add((route.method, path))

@@ -90,6 +90,20 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-body", type=int, default=defaults.max_body, help="largest request body, bytes"
     )
+    parser.add_argument(
+        "--event-stall-timeout", type=float, default=defaults.event_stall_timeout,
+        help="seconds an event stream may take to write one event before it is closed "
+        f"(default {defaults.event_stall_timeout:g})",
+    )
+    parser.add_argument(
+        "--rate-limit", type=float, default=defaults.rate_per_second,
+        help=f"requests per second per user, on average (default {defaults.rate_per_second:g})",
+    )
+    parser.add_argument(
+        "--rate-burst", type=int, default=defaults.rate_burst,
+        help=f"requests per user at once before --rate-limit applies "
+        f"(default {defaults.rate_burst})",
+    )
     add_storage_arguments(parser)
 
 
@@ -169,6 +183,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise CliError("--token-ttl must be > 0")
     if args.max_body < 1024:
         raise CliError("--max-body must be >= 1024")
+    if not args.event_stall_timeout > 0:
+        raise CliError("--event-stall-timeout must be > 0")
+    if not args.rate_limit > 0:
+        raise CliError("--rate-limit must be > 0")
+    if args.rate_burst < 1:
+        raise CliError("--rate-burst must be >= 1")
     if args.users is not None and not args.users.is_file():
         raise CliError(f"--users {args.users}: no such file")
     if args.secret is not None and not args.secret:
@@ -188,6 +208,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_body=args.max_body,
         data_dir=data_dir,
         database=database,
+        event_stall_timeout=args.event_stall_timeout,
+        rate_per_second=args.rate_limit,
+        rate_burst=args.rate_burst,
     )
     return replace(settings, secret=secret.encode()) if secret else settings
 

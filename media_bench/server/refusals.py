@@ -57,7 +57,7 @@ def parse_body(model: type[M], raw: bytes, required: bool) -> M:
         return parse_model(model, {})
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: nested too deeply
         raise Refused(400, f"malformed JSON: {error}") from error
     if not isinstance(body, dict):
         raise Refused(400, "body must be a JSON object")

@@ -4,7 +4,6 @@ resolved and validated before a handler runs, in that order (so 404 before 400).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
 
 from aiohttp import web
 
@@ -18,20 +17,16 @@ def add_routes(
     router: web.UrlDispatcher,
     handlers: Mapping[str, Handler],
     find_room: Callable[[str], Awaitable[LiveRoom]],
-    static_dir: Path,
 ) -> None:
     """Route every operation of the contract to its handler (by operation id)."""
-    missing = {route.operation for route in ROUTES if route.produces != "files"} - set(handlers)
+    missing = {route.operation for route in ROUTES} - set(handlers)
     if missing:
         raise ValueError(f"operations without a handler: {sorted(missing)}")
     for route in ROUTES:
-        if route.produces == "files":
-            router.add_static(route.path.partition("{")[0], static_dir)
-        else:
-            handle = _validated(route, handlers[route.operation], find_room)
-            router.add_route(route.method, route.path, handle)
-            if route.method == "GET":  # as aiohttp's add_get does
-                router.add_route("HEAD", route.path, handle)
+        handle = _validated(route, handlers[route.operation], find_room)
+        router.add_route(route.method, route.path, handle)
+        if route.method == "GET":  # as aiohttp's add_get does
+            router.add_route("HEAD", route.path, handle)
 
 
 def _validated(

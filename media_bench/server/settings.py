@@ -38,6 +38,13 @@ class Settings:
     database: str | None = None
     """A database URL (``postgresql://...``) instead of the data folder's SQLite file."""
     max_body: int = 64 * 1024
+    event_stall_timeout: float = 10.0
+    """Seconds one server-sent event may take to be written before its subscriber counts as
+    no longer reading and its stream is closed (its queue meanwhile loses only its oldest)."""
+    rate_per_second: float = 20.0
+    """Requests per second one user may make, on average (a token bucket per user id)."""
+    rate_burst: int = 40
+    """Requests one user may make at once; past it and the average, 429 with Retry-After."""
     fanout: FanOut = "direct"
     """The fan-out design (``fanout_designs.fanout_design``), one of ``FANOUT_SUMMARIES``."""
     users: int = 10_000

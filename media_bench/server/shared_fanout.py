@@ -23,6 +23,8 @@ class SharedFanOut:
         self.listener_source = PacketSource()
         self._speaker_sources: dict[str, PacketSource] = {}
         self._tracks: dict[str, SourceTrack] = {}
+        self._hearing_mix: set[str] = set()
+        """The peers whose tracks read the listener mix."""
 
     def source_for(self, user_id: str) -> PacketSource:
         """What a participant hears: its N-1 stream if it speaks, else the listener mix."""
@@ -35,10 +37,11 @@ class SharedFanOut:
         if not isinstance(peer.track, SourceTrack):
             raise TypeError(f"{user_id}'s sender reads a {type(peer.track).__name__}")
         self._tracks[user_id] = peer.track
-        peer.track.switch(self.source_for(user_id))
+        self._route(user_id)
 
     def remove(self, user_id: str) -> None:
         self._tracks.pop(user_id, None)
+        self._hearing_mix.discard(user_id)
 
     def open_speaker_stream(self, user_id: str) -> PacketSource:
         source = self._speaker_sources[user_id] = PacketSource()
@@ -51,8 +54,17 @@ class SharedFanOut:
 
     def _route(self, user_id: str) -> None:
         track = self._tracks.get(user_id)
-        if track is not None:
-            track.switch(self.source_for(user_id))
+        if track is None:
+            return
+        source = self.source_for(user_id)
+        track.switch(source)
+        if source is self.listener_source:
+            self._hearing_mix.add(user_id)
+        else:
+            self._hearing_mix.discard(user_id)
+
+    def has_listeners(self) -> bool:
+        return bool(self._hearing_mix)
 
     def deliver(self, tick: int, item: Any) -> None:
         self.listener_source.publish(tick, item)

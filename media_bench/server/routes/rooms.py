@@ -60,6 +60,9 @@ def handlers(state: ServerState) -> dict[str, Handler]:
         user = state.users.get(caller)
         assert user is not None  # the auth middleware checked the token's user exists
         require_may_host(user, body.ticket is not None, settings.host_threshold, state.hosting)
+        hosted = state.rooms.hosted_by(caller)
+        if hosted is not None:
+            raise Refused(409, f"{caller} already hosts live room {hosted.id}; end it first")
         ticketing = None if body.ticket is None else Ticketing(body.ticket.price, body.ticket.cap)
         room_id = await state.database.call(
             ledger.create_room,
@@ -108,6 +111,8 @@ def handlers(state: ServerState) -> dict[str, Handler]:
         key = idempotency_key(request)
         sale = await state.database.call(ledger.buy_ticket, room.id, caller, key, time.time())
         room.tickets.add(caller)
+        if not sale.replayed:
+            state.metrics.tickets_sold.inc()
         sold = TicketSold(room=room.id, user=caller, sold=sale.number, cap=sale.cap)
         return reply(sold, status=201)
 
