@@ -36,7 +36,8 @@ MEMBER_OF_ROLE = {
 TARGET = "tg"
 """A listener who asked to speak: the target of invite, accept, cohost and remove."""
 USERS = UserDirectory(
-    [User("host", 5000), *(User(u, 10) for u in ("co", "sp", "li", "iv", "rm", "out", TARGET))]
+    [User("host", 5000, age=35, hosted_30d=4),  # may sell tickets
+     *(User(u, 10) for u in ("co", "sp", "li", "iv", "rm", "out", TARGET))]
 )
 
 
@@ -69,7 +70,8 @@ TABLE = (
     Column("lobby_events", ANY_HOLDER,        (200, 200, 200, 200, 200, 200, 200, 401, 401)),
     # the host already hosts the cell's room: one live room per host (409)
     Column("create_room",
-           "users at or above the server's follower threshold; others get 403",
+           "users at or above the server's follower threshold, and for a ticketed room those "
+           "meeting the Ticketed Spaces rules (can_host_ticketed); others get 403 naming the rule",
                                               (409, 403, 403, 403, 403, 403, 403, 401, 401)),
     Column("get_room", ANY_HOLDER,            (200, 200, 200, 200, 200, 200, 200, 401, 401)),
     Column("list_participants", ANY_HOLDER,   (200, 200, 200, 200, 200, 200, 200, 401, 401)),
@@ -103,6 +105,8 @@ TABLE = (
     Column("send_message", PARTICIPANT,       (201, 201, 201, 201, 201, 404, 404, 401, 401)),
     Column("read_messages", MODERATORS,       (200, 200, 403, 403, 403, 403, 403, 401, 401)),
     Column("room_events", PARTICIPANT,        (200, 200, 200, 200, 200, 404, 404, 401, 401)),
+    Column("room_revenue", MODERATORS,        (200, 200, 403, 403, 403, 403, 403, 401, 401),
+           ticketed=True),
 )
 # fmt: on
 BODIES: dict[str, Any] = {"create_room": {"title": "another"}, "send_message": {"text": "hi"}}
@@ -118,11 +122,10 @@ def test_the_table_covers_every_route_that_needs_a_token_as_the_readme_says() ->
 
 
 def seat_everyone(live: LiveRoom) -> None:
-    """Every role in place, as the room's own rules would put them (no media needed)."""
+    """Every role in place, as the room's own rules would put them (no media needed; in a
+    ticketed room the members bought their tickets first)."""
     room = live.room
     for user in ("host", "co", "sp", "li", "iv", "rm", TARGET):
-        if room.ticketing is not None and user != "host":
-            room.buy_ticket(user)
         room.join(user)
     room.act("host", "cohost", "co")
     room.act("host", "invite", "sp")
@@ -163,6 +166,7 @@ async def fill_matrix() -> dict[tuple[str, str], int]:
         tokens: dict[str, str | None] = {
             role: await api.token(user) for role, user in MEMBER_OF_ROLE.items()
         }
+        ticket_holders = [await api.token(u) for u in ("co", "sp", "li", "iv", "rm", TARGET)]
         tokens["no token"] = None
         tokens["expired"] = running.server.signer.issue("host", now=0.0)  # the host's, expired
         pc, offer = await real_offer()
@@ -171,6 +175,9 @@ async def fill_matrix() -> dict[tuple[str, str], int]:
             for role in ROLES:
                 ticket = TicketTerms(price=1.0, cap=50) if column.ticketed else None
                 room_id = (await api.create_room(tokens["host"] or "", "matrix", ticket)).id
+                if ticket is not None:  # through the ledger, as a real purchase
+                    for holder in ticket_holders:
+                        await api.buy_ticket(holder, room_id)
                 seat_everyone(running.server.rooms[room_id])
                 got[(column.label, role)] = await call_cell(
                     session, running.url, column, tokens[role], room_id, offer
