@@ -55,6 +55,10 @@ class SpacesServer:
             hosting=hosting,
             database=database,
         )
+        metrics = self.state.metrics
+        database.on_call = lambda operation, seconds: metrics.database_seconds.labels(
+            operation
+        ).observe(seconds)
         self._background: list[asyncio.Task[None]] = []
 
     @property

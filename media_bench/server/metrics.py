@@ -38,6 +38,9 @@ class _RoomCollector(Collector):
         yield family
 
 
+DATABASE_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+
 class Metrics:
     def __init__(self, snapshot: Callable[[], tuple[int, dict[str, int]]]) -> None:
         self.registry = CollectorRegistry()
@@ -46,6 +49,13 @@ class Metrics:
         ProcessCollector(registry=self.registry)
         self.tickets_sold = Counter(
             "spaces_tickets_sold", "Tickets sold, every room", registry=self.registry
+        )
+        self.database_seconds = Histogram(
+            "spaces_database_seconds",
+            "Ledger calls as an HTTP handler waits for them (queue and transaction), by operation",
+            ["operation"],
+            buckets=DATABASE_BUCKETS,
+            registry=self.registry,
         )
         self.tick_seconds = Histogram(
             "spaces_mixer_tick_seconds",

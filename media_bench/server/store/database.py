@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
@@ -28,11 +29,20 @@ class Database:
         self.ledger = Ledger(engine, params)
         workers = 1 if engine.dialect.name == "sqlite" else 4
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ledger")
+        self.on_call: Callable[[str, float], None] | None = None
+        """Told each call's operation name and seconds waited (queue and transaction)."""
 
     async def call(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``method(*args)`` on a ledger thread."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(method, *args, **kwargs))
+        started = time.perf_counter()
+        try:
+            return await loop.run_in_executor(
+                self._pool, functools.partial(method, *args, **kwargs)
+            )
+        finally:
+            if self.on_call is not None:
+                self.on_call(method.__name__, time.perf_counter() - started)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
