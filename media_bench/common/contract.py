@@ -356,8 +356,8 @@ ROUTES: tuple[Route, ...] = (
         "/metrics",
         "anyone",
         "Prometheus metrics: rooms, participants by role, mixer tick duration, late ticks, "
-        "encodes, packets sent/received, drops by reason, tickets sold, event-loop lag, "
-        "process CPU and memory.",
+        "encodes, packets sent/received, drops by reason, tickets sold, ledger call latency, "
+        "event-loop lag, process CPU and memory.",
         produces="text",
         auth=False,
     ),
