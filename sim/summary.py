@@ -75,8 +75,9 @@ def shares_beside_ledger(revenue: pd.DataFrame, ledger: pd.DataFrame) -> pd.Data
     sim_totals = revenue[["store_usd", "creator_usd", "twitter_usd"]].sum()
     sim_share = 100 * sim_totals / revenue["gross_usd"].sum()
     kept = ledger[~ledger["refunded"].astype(bool)]
-    ledger_totals = kept[list(LEDGER_PARTIES)].sum()
-    ledger_share = 100 * ledger_totals / kept["price_usd"].sum()
+    ledger_totals = kept[list(LEDGER_PARTIES)].astype(float).sum()
+    ledger_gross = float(kept["price_usd"].astype(float).sum())
+    ledger_share = 100 * ledger_totals / ledger_gross if ledger_gross else ledger_totals * np.nan
     table = pd.DataFrame({
         "simulation (% of gross)": sim_share.to_numpy(),
         "server ledger (% of gross)": ledger_share.to_numpy(),

@@ -83,3 +83,14 @@ def test_a_servers_ledger_stands_beside_the_simulated_split() -> None:
     assert table["simulation (% of gross)"].tolist() == pytest.approx([15.0, 80.0, 5.0])
     assert table["server ledger (% of gross)"].tolist() == pytest.approx([30.0, 67.9, 2.1])
     assert table["server ledger (USD)"].sum() == pytest.approx(35.0)
+
+
+def test_a_ledger_with_no_tickets_has_no_shares() -> None:
+    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in (
+        "price_usd", "store_usd", "creator_usd", "platform_usd", "refunded")})
+    simulated = pd.DataFrame({"gross_usd": [100.0], "store_usd": [30.0], "creator_usd": [67.9],
+                              "twitter_usd": [2.1]})
+    table = shares_beside_ledger(simulated, empty)
+    assert table.attrs["tickets"] == 0
+    assert table["server ledger (% of gross)"].isna().all()
+    assert table["server ledger (USD)"].tolist() == [0.0, 0.0, 0.0]
