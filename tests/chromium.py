@@ -8,38 +8,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.apt import apt_install
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("SPACES_LAB_ARTIFACTS", ROOT / "test-artifacts"))
-INSTALL_TIMEOUT = 900
-
-
-def _apt_install() -> str:
-    """Install Debian's chromium; returns why it could not, or '' on success."""
-    if shutil.which("apt-get") is None:
-        return "no apt-get on this machine"
-    if os.geteuid() != 0:
-        return "installing needs root (run: apt-get install chromium)"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "chromium"],
-    ):
-        try:
-            done = subprocess.run(
-                command, env=env, capture_output=True, text=True, timeout=INSTALL_TIMEOUT
-            )
-        except subprocess.TimeoutExpired:
-            return f"{' '.join(command)} took over {INSTALL_TIMEOUT} s"
-        if done.returncode != 0:
-            return f"{' '.join(command)} failed: {done.stderr.strip()[-300:]}"
-    return ""
 
 
 def system_chromium() -> str:
@@ -47,7 +25,7 @@ def system_chromium() -> str:
     found = shutil.which("chromium")
     if found:
         return found
-    reason = _apt_install()
+    reason = apt_install("chromium")
     found = shutil.which("chromium")
     if found:
         return found

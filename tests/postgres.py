@@ -20,36 +20,14 @@ from pathlib import Path
 import psycopg
 
 from media_bench.client.server_process import free_port
+from tests.apt import apt_install
 
-INSTALL_TIMEOUT = 900
 SUPERUSER = "postgres"
 
 
 def _find_bin(name: str) -> str | None:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     return found[-1] if found else shutil.which(name)
-
-
-def _apt_install() -> str:
-    """Install Debian's postgresql; returns why it could not, or '' on success."""
-    if shutil.which("apt-get") is None:
-        return "no apt-get on this machine"
-    if os.geteuid() != 0:
-        return "installing needs root (run: apt-get install postgresql)"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "postgresql"],
-    ):
-        try:
-            done = subprocess.run(
-                command, env=env, capture_output=True, text=True, timeout=INSTALL_TIMEOUT
-            )
-        except subprocess.TimeoutExpired:
-            return f"{' '.join(command)} took over {INSTALL_TIMEOUT} s"
-        if done.returncode != 0:
-            return f"{' '.join(command)} failed: {done.stderr.strip()[-300:]}"
-    return ""
 
 
 @dataclass
@@ -82,7 +60,7 @@ def start_postgres() -> tuple[Postgres | None, str]:
     """A running cluster, or None and why not."""
     initdb, pg_ctl = _find_bin("initdb"), _find_bin("pg_ctl")
     if initdb is None or pg_ctl is None:
-        reason = _apt_install()
+        reason = apt_install("postgresql")
         initdb, pg_ctl = _find_bin("initdb"), _find_bin("pg_ctl")
         if initdb is None or pg_ctl is None:
             return None, f"PostgreSQL is not installed and could not be: {reason}"
