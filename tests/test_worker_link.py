@@ -112,7 +112,7 @@ def test_calls_results_refusals_and_notices_cross_the_link() -> None:
             answers = await asyncio.gather(
                 owner.connect("r1", "u1", "v=0"), other.connect("r1", "u2", "v=0")
             )
-            assert answers == ["answer for u1", "answer for u2"]
+            assert list(answers) == ["answer for u1", "answer for u2"]
             await owner.sync("r1", ["u1"], ["u1"], [], {"u9": ("10.0.0.2", 5000)})
             assert carrier.calls[-1] == (
                 "sync",
