@@ -1,0 +1,78 @@
+"""Requests about a room another node serves, passed on to that node's API and answered from it.
+
+A room's rules live in one API process, on the node that created it (the directory says which).
+Any node takes any request: one about a room served elsewhere is forwarded there with the
+caller's headers, and the answer (an event stream too) is streamed back as it comes. The
+forwarded request names the node it entered by, so a join can be placed on that node's
+workers (the SDP answer then comes from the node that will carry the listener). A forwarded
+request is never forwarded again.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp import web
+
+from spaces_core.errors import Refused
+
+ENTRY_NODE_HEADER = "X-Spaces-Entry-Node"
+"""The node a forwarded request entered the fleet by."""
+FORWARDED_HEADER = "X-Spaces-Forwarded"
+PASSED_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key", "Accept")
+FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=5.0, sock_read=None)
+
+
+def entry_node(request: web.Request, own_node: str) -> str:
+    """The node whose workers a join should prefer: where it entered the fleet."""
+    return request.headers.get(ENTRY_NODE_HEADER, own_node)
+
+
+def was_forwarded(request: web.Request) -> bool:
+    return FORWARDED_HEADER in request.headers
+
+
+class Forwarder:
+    """One HTTP client session for every request this node forwards."""
+
+    def __init__(self, own_node: str) -> None:
+        self.own_node = own_node
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def forward(self, request: web.Request, api_url: str) -> web.StreamResponse:
+        """``request`` as ``api_url`` answers it; a 502 with a JSON reason if it cannot."""
+        if was_forwarded(request):
+            raise Refused(409, "this room is served by another node, which did not take it")
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=FORWARD_TIMEOUT, auto_decompress=False)
+        headers = {
+            name: request.headers[name] for name in PASSED_HEADERS if name in request.headers
+        }
+        headers[ENTRY_NODE_HEADER] = entry_node(request, self.own_node)
+        headers[FORWARDED_HEADER] = self.own_node
+        body = await request.read()
+        answer: web.StreamResponse | None = None
+        try:
+            async with self._session.request(
+                request.method,
+                api_url.rstrip("/") + request.rel_url.path_qs,
+                headers=headers,
+                data=body or None,
+                allow_redirects=False,
+            ) as upstream:
+                answer = web.StreamResponse(status=upstream.status)
+                for name in ("Content-Type", "Cache-Control", "Retry-After"):
+                    if name in upstream.headers:
+                        answer.headers[name] = upstream.headers[name]
+                await answer.prepare(request)
+                async for chunk in upstream.content.iter_any():
+                    await answer.write(chunk)
+                await answer.write_eof()
+                return answer
+        except (aiohttp.ClientError, OSError) as error:
+            if answer is not None and answer.prepared:  # a stream that broke mid-way ends
+                return answer
+            raise Refused(502, f"the node serving this room did not answer: {error}") from error
