@@ -12,12 +12,15 @@ import numpy as np
 import pytest
 
 from media_bench.client import bots as bot_module
+from media_bench.common import aiortc_internals as internals
 from media_bench.common.codec import OpusEncoder
 from media_bench.server.metrics import Metrics
+from media_bench.server.mixer import SPEAKER_TIMEOUT
 from media_bench.server.relay_wire import ListenerMix, Uplink, encode
 from media_bench.server.settings import Settings
 from tests.relay_front import ROOM, RelayFront, relayed_room
 from tests.test_media_audio import hears, silent_at
+from tests.test_media_faults import protocols_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -269,3 +272,30 @@ def test_the_relay_delay_histogram_sees_a_slow_hop() -> None:
     quick, slow = run(body)
     print(f"\nrelay hop: {quick * 1000:.1f} ms on loopback, {slow * 1000:.1f} ms delayed 50 ms")
     assert quick < 0.02 and 0.05 <= slow < 0.1
+
+
+def test_a_vanished_edge_speaker_is_dropped_by_the_origins_receive_timeout() -> None:
+    async def body(front: RelayFront) -> float:
+        await two_speakers_at_the_origin(front)
+        await front.add("e1", front.edge, EDGE_HZ)
+        await front.add("o1", front.origin)
+        await front.promote("e1")
+        assert hears((await front.listen(1.0))["o1"], EDGE_HZ)
+        loop = asyncio.get_running_loop()
+        vanished = loop.time()
+        for protocol in protocols_of(front.bots["e1"]):
+            internals.blackhole(protocol)  # no DTLS close, no leave: the process is gone
+        while not front.drops:
+            assert loop.time() - vanished < SPEAKER_TIMEOUT + 3
+            await asyncio.sleep(0.1)
+        dropped_after = loop.time() - vanished
+        assert front.drops == [(ROOM, "e1", "receive_timeout")]
+        await asyncio.sleep(0.2)  # the front's sync closes its peer on the edge
+        assert front.edge.edges[ROOM].peers == {}
+        heard = (await front.listen(1.0))["o1"]
+        assert hears(heard, HOST_HZ) and silent_at(heard, EDGE_HZ)
+        return dropped_after
+
+    dropped_after = run(body)
+    print(f"\nthe vanished edge speaker was dropped after {dropped_after:.1f} s")
+    assert dropped_after > SPEAKER_TIMEOUT - 0.5
