@@ -171,8 +171,8 @@ def test_an_edge_whose_origin_went_silent_drops_its_peers_as_relay_lost() -> Non
         await front.add("e1", front.edge)
         await front.add("e2", front.edge, EDGE_HZ)
         await front.promote("e2")
-        await front.close_room(front.origin)  # the edge is not told
         stopped = asyncio.get_running_loop().time()
+        await front.close_room(front.origin)  # the edge is not told
         while len(front.drops) < 2:
             assert asyncio.get_running_loop().time() - stopped < 3 * settings.relay_timeout
             await asyncio.sleep(0.05)
@@ -184,7 +184,8 @@ def test_an_edge_whose_origin_went_silent_drops_its_peers_as_relay_lost() -> Non
 
     lost_after = run(body, settings)
     print(f"\nedge peers dropped {lost_after:.2f} s after the origin stopped relaying")
-    assert settings.relay_timeout <= lost_after < 2 * settings.relay_timeout
+    # timed from the last datagram, which may have left a tick before the origin closed
+    assert settings.relay_timeout - 0.05 <= lost_after < 2 * settings.relay_timeout
 
 
 def test_forged_relay_datagrams_are_counted_and_never_heard() -> None:
