@@ -33,6 +33,7 @@ class EdgeMedia:
         on_packets_in: Callable[[int], None] | None = None,
         on_drop: Callable[[str, DropReason], None] | None = None,
         on_delay: Callable[[float], None] | None = None,
+        on_sent: Callable[[int], None] | None = None,
     ) -> None:
         self.room_id = room_id
         self.origin = origin
@@ -45,10 +46,10 @@ class EdgeMedia:
         self._relay = relay
         self._on_drop = on_drop
         self._on_delay = on_delay
+        self._on_sent = on_sent
         self._streams: dict[str, DirectSpeakerStream] = {}
         self._forwarding: set[str] = set()
         self._watch = asyncio.ensure_future(self._watch_origin())
-        self.on_sent: Callable[[int], None] | None = None
 
     @property
     def peers(self) -> dict[str, Peer]:
@@ -126,8 +127,9 @@ class EdgeMedia:
             stream = self._streams.get(message.user)
             if stream is not None:
                 stream.publish(message.tick, message.payload)
-        if self.on_sent is not None:
-            self.on_sent(self.fanout.take_sent())
+        sent = self.fanout.take_sent()
+        if sent and self._on_sent is not None:
+            self._on_sent(sent)
 
     async def _watch_origin(self) -> None:
         """Drop every peer once the origin has been silent for ``relay_timeout``."""

@@ -88,8 +88,8 @@ class MediaHost:
             on_packets_in=metrics.packets_received.inc,
             on_drop=lambda user_id, reason: self._dropped(room_id, user_id, reason),
             on_delay=metrics.relay_delay.observe,
+            on_sent=metrics.packets_sent.inc,
         )
-        edge.on_sent = lambda sent: metrics.packets_sent.inc(sent) if sent else None
         self.edges[room_id] = edge
         self.relay.rooms[room_id] = edge
 
