@@ -121,7 +121,7 @@ def test_the_table_covers_every_route_that_needs_a_token_as_the_readme_says() ->
         assert len(column.expected) == len(ROLES), column.label
 
 
-def seat_everyone(live: LiveRoom) -> None:
+async def seat_everyone(live: LiveRoom) -> None:
     """Every role in place, as the room's own rules would put them (no media needed; in a
     ticketed room the members bought their tickets first)."""
     room = live.room
@@ -134,7 +134,7 @@ def seat_everyone(live: LiveRoom) -> None:
     room.act("host", "invite", "iv")
     room.act("host", "remove", "rm")
     room.request_to_speak(TARGET)
-    live.sync()
+    await live.sync()
 
 
 async def call_cell(
@@ -178,7 +178,7 @@ async def fill_matrix() -> dict[tuple[str, str], int]:
                 if ticket is not None:  # through the ledger, as a real purchase
                     for holder in ticket_holders:
                         await api.buy_ticket(holder, room_id)
-                seat_everyone(running.server.rooms[room_id])
+                await seat_everyone(running.server.rooms[room_id])
                 got[(column.label, role)] = await call_cell(
                     session, running.url, column, tokens[role], room_id, offer
                 )

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from media_bench.server.auth import authenticate
 from media_bench.server.hosting import WINDOW_SECONDS, HostingLog
-from media_bench.server.live import LiveRooms
+from media_bench.server.live import LiveRooms, media_host
 from media_bench.server.lobby import Lobby
 from media_bench.server.media import RoomMedia
 from media_bench.server.metrics import Metrics
@@ -45,17 +45,18 @@ class SpacesServer:
         hosting = HostingLog()
         for host, created_at in database.ledger.rooms_created_since(time.time() - WINDOW_SECONDS):
             hosting.record(host, created_at)
+        metrics = Metrics(rooms.head_count)
         self.state = ServerState(
             settings=settings,
             users=users,
             signer=TokenSigner(secret, settings.token_ttl),
             rooms=rooms,
-            metrics=Metrics(rooms.head_count),
+            metrics=metrics,
             lobby=Lobby(rooms.summaries),
             hosting=hosting,
             database=database,
+            media=media_host(settings, metrics, rooms),
         )
-        metrics = self.state.metrics
         database.on_call = lambda operation, seconds: metrics.database_seconds.labels(
             operation
         ).observe(seconds)
@@ -80,7 +81,7 @@ class SpacesServer:
     @property
     def media(self) -> dict[str, RoomMedia]:
         """The media of every room that has not ended."""
-        return self.state.rooms.media()
+        return dict(self.state.media.origins)
 
     @property
     def lobby(self) -> Lobby:
@@ -108,12 +109,14 @@ class SpacesServer:
     async def _start(self, app: web.Application) -> None:
         self._background.append(asyncio.ensure_future(self.metrics.watch_loop_lag()))
         self._background.append(asyncio.ensure_future(self.lobby.run()))
+        await self.state.media.start()
 
     async def _stop(self, app: web.Application) -> None:
         for task in self._background:
             task.cancel()
         self.lobby.close()
         await self.rooms.close()
+        await self.state.media.close()
         ledger = self.state.ledger
         await self.state.database.call(
             ledger.end_rooms_of_this_server, SERVER_STOPPED, time.time()

@@ -12,6 +12,9 @@ of its role as roles change, and counts the packets it handed over. The designs,
   peer's aiortc sender, which packetises and sends it;
 - ``naive`` (``shared_fanout.NaiveFanOut``): the listener mix handed over as PCM, each
   listener's aiortc sender encodes it itself (the baseline the benchmark compares against).
+
+An origin wraps its design in ``relay_fanout.RelayedFanOut``, which also relays the encoded
+mixes to the room's edges.
 """
 
 from __future__ import annotations

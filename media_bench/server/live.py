@@ -4,35 +4,40 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
-from media_bench.server.media import RoomMedia
+from media_bench.server.media_host import MediaHost
 from media_bench.server.metrics import Metrics
+from media_bench.server.peers import DropReason
+from media_bench.server.room_handle import RoomHandle
 from media_bench.server.rooms import Room
 from media_bench.server.settings import Settings
 from spaces_core.errors import Refused
+
+SPEAKING_DBOV = -50.0
+"""A mixed speaker louder than this (over a 200 ms level window) counts as speaking."""
 
 
 class LiveRoom:
     """One room and, until it ends, the media that carries its audio."""
 
-    def __init__(self, room: Room, media: RoomMedia | None) -> None:
+    def __init__(self, room: Room, media: RoomHandle | None) -> None:
         self.room = room
-        self.media: RoomMedia | None = media
+        self.media: RoomHandle | None = media
         """None once ended, and for a room another server process serves (read from the
         database)."""
+        self._syncing: set[asyncio.Future[None]] = set()
 
     @property
     def id(self) -> str:
         return self.room.id
 
-    def sync(self) -> None:
+    async def sync(self) -> None:
         """Apply the room's roles to the media (who is mixed, who hears what)."""
         if self.media is not None:
-            self.media.sync()
+            await self.media.sync(self.room)
 
-    def media_or_refuse(self) -> RoomMedia:
+    def media_or_refuse(self) -> RoomHandle:
         self.require_served_here()
         if self.media is None:
             raise Refused(409, f"room {self.id} has ended")
@@ -42,6 +47,23 @@ class LiveRoom:
         if self.media is None and self.room.live:
             raise Refused(409, f"room {self.id} is served by another server process")
 
+    def levels(self, levels: dict[str, float]) -> None:
+        """Publish levels when someone speaks or the speaking list changed."""
+        speaking = [u for u, level in levels.items() if level > SPEAKING_DBOV]
+        if speaking != self.room.speaking or speaking:
+            self.room.speaking = speaking
+            self.room.publish({"type": "levels", "levels": levels, "speaking": speaking})
+
+    def dropped(self, user_id: str) -> bool:
+        """The media dropped a member: it leaves the room. False if it had left already."""
+        if user_id not in self.room.members:
+            return False
+        self.room.leave(user_id)
+        task = asyncio.ensure_future(self.sync())
+        self._syncing.add(task)
+        task.add_done_callback(self._syncing.discard)
+        return True
+
     async def end(self, caller: str) -> None:
         self.room.end(caller)
         await self.close_media()
@@ -50,38 +72,16 @@ class LiveRoom:
         media, self.media = self.media, None
         if media is not None:
             await media.close()
+        if self._syncing:
+            await asyncio.gather(*self._syncing)
 
 
-def open_room(room: Room, settings: Settings, metrics: Metrics) -> LiveRoom:
-    """A room with its media wired to the server's metrics."""
-    media = RoomMedia(
-        room,
-        settings,
-        on_packets_in=metrics.packets_received.inc,
-        on_drop=lambda reason: metrics.drops.labels(reason).inc(),
-    )
+async def open_room(room: Room, host: MediaHost) -> LiveRoom:
+    """A room with its media on ``host``."""
+    await host.open_origin(room.id)
+    metrics = host.metrics
     room.events.on_drop = lambda: metrics.drops.labels("event_overflow").inc()
-    media.mixer.on_late = lambda behind: metrics.late_ticks.inc()
-    media.mixer.on_duration = _tick_observer(media, metrics)
-    return LiveRoom(room, media)
-
-
-def _tick_observer(media: RoomMedia, metrics: Metrics) -> Callable[[float], None]:
-    counted = 0
-
-    def observe(seconds: float) -> None:
-        nonlocal counted
-        metrics.tick_seconds.observe(seconds)
-        encodes = media.mixer.stats.encodes
-        if encodes != counted:
-            metrics.encodes.inc(encodes - counted)
-            counted = encodes
-        # What this tick sent, or the senders sent since the previous one (by design).
-        delivered = media.fanout.take_sent()
-        if delivered:
-            metrics.packets_sent.inc(delivered)
-
-    return observe
+    return LiveRoom(room, RoomHandle(host, room.id))
 
 
 class LiveRooms(dict[str, LiveRoom]):
@@ -106,9 +106,6 @@ class LiveRooms(dict[str, LiveRoom]):
                 by_role[member.role.value] += 1
         return len(live), dict(by_role)
 
-    def media(self) -> dict[str, RoomMedia]:
-        return {rid: entry.media for rid, entry in self.items() if entry.media is not None}
-
     async def close(self) -> None:
         for entry in self.values():
             if entry.room.live and entry.media is not None:
@@ -116,3 +113,19 @@ class LiveRooms(dict[str, LiveRoom]):
             entry.room.live = False
             entry.room.close_all()
         await asyncio.gather(*(entry.close_media() for entry in self.values()))
+
+
+def media_host(settings: Settings, metrics: Metrics, rooms: LiveRooms) -> MediaHost:
+    """The server's one media host, its levels and drops applied to the rooms' rules."""
+
+    def on_levels(room_id: str, levels: dict[str, float]) -> None:
+        entry = rooms.get(room_id)
+        if entry is not None:
+            entry.levels(levels)
+
+    def on_drop(room_id: str, user_id: str, reason: DropReason) -> None:
+        entry = rooms.get(room_id)
+        if entry is not None and entry.dropped(user_id):
+            metrics.drops.labels(reason).inc()
+
+    return MediaHost(settings, metrics, on_levels=on_levels, on_drop=on_drop)

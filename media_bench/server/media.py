@@ -1,115 +1,59 @@
-"""The media side of one room: a peer connection per participant, wired to the room's mixer."""
+"""The media of a room this host mixes (its origin): its peers, its mixer, its fan-out, its edges.
+
+It sees the room only as the ``Stage`` it is given; levels and drops go out through callbacks.
+Speakers an edge carries (``Stage.remote``) reach the mixer as relayed Opus payloads and hear
+their N-1 mix back over the relay; edges hear the listener mix, already encoded.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Callable
 
-from aiortc import (
-    RTCConfiguration,
-    RTCPeerConnection,
-    RTCRtpReceiver,
-    RTCRtpSender,
-    RTCSessionDescription,
-)
-from aiortc.mediastreams import MediaStreamTrack
-from aiortc.rtp import RtpPacket
-
-from media_bench.common.aiortc_internals import replace_rtp_handler
-from media_bench.server.fanout import PeerLink
 from media_bench.server.fanout_designs import fanout_design
 from media_bench.server.mixer import RoomMixer, SpeakerInput
-from media_bench.server.rooms import Room
+from media_bench.server.peers import DropReason, Peer, PeerSessions, Pending
+from media_bench.server.relay_fanout import RelayedFanOut, RelaySend
+from media_bench.server.relay_wire import RelayMessage, Uplink
 from media_bench.server.settings import Settings
-from spaces_core.errors import Refused
-
-log = logging.getLogger(__name__)
-
-DropReason = Literal["connection_failed", "closed", "receive_timeout"]
-"""Why the server dropped a participant (the ``reason`` label of the drops metric)."""
-
-
-class SdpError(Refused):
-    """The offer is not a usable audio offer: refused with 400."""
-
-    def __init__(self, problem: str) -> None:
-        super().__init__(400, f"malformed SDP: {problem}")
-
-
-@dataclass
-class Peer:
-    user_id: str
-    pc: RTCPeerConnection
-    track: MediaStreamTrack
-
-
-@dataclass
-class Pending:
-    """An answered offer not yet attached to the room."""
-
-    user_id: str
-    pc: RTCPeerConnection
-    track: MediaStreamTrack
-    slot: SpeakerInput
-    answer: str
-    sender: RTCRtpSender
-
-
-def opus_only() -> list[Any]:
-    capabilities = RTCRtpSender.getCapabilities("audio")
-    return [c for c in capabilities.codecs if c.mimeType.lower() == "audio/opus"]
-
-
-def check_offer(sdp: str) -> None:
-    """Cheap structural checks before aiortc sees the offer."""
-    lines = sdp.replace("\r\n", "\n").split("\n")
-    if not lines or lines[0].strip() != "v=0":
-        raise SdpError("sdp must start with v=0")
-    if not any(line.startswith("m=audio ") for line in lines):
-        raise SdpError("sdp offers no audio")
-    if not any("opus/48000" in line.lower() for line in lines):
-        raise SdpError("sdp offers no Opus")
-    for attribute in ("a=fingerprint:", "a=ice-ufrag:", "a=ice-pwd:"):
-        if not any(line.startswith(attribute) for line in lines):
-            raise SdpError(f"sdp lacks {attribute[2:-1]}")
+from media_bench.server.stage import Address, Stage
 
 
 class RoomMedia:
-    """Peers, mixer and fan-out design of one room; ``sync`` applies the room's roles to the
-    media."""
+    """Peers, mixer and fan-out of one room; ``sync`` applies a stage to them."""
 
     def __init__(
         self,
-        room: Room,
+        room_id: str,
         settings: Settings,
+        relay: RelaySend | None = None,
         on_packets_in: Callable[[int], None] | None = None,
-        on_drop: Callable[[DropReason], None] | None = None,
+        on_drop: Callable[[str, DropReason], None] | None = None,
+        on_levels: Callable[[dict[str, float]], None] | None = None,
     ) -> None:
-        self.room = room
+        self.room_id = room_id
         self.settings = settings
-        self.peers: dict[str, Peer] = {}
-        self.fanout = fanout_design(settings.fanout)
+        self.stage = Stage()
+        self.fanout = RelayedFanOut(fanout_design(settings.fanout), room_id, relay)
+        self.sessions = PeerSessions(self.fanout.new_track, self.drop, on_packets_in)
         self.mixer = RoomMixer(
             self.fanout,
             bitrate=settings.bitrate,
             complexity=settings.complexity,
             speaker_complexity=settings.speaker_complexity,
-            on_levels=self._on_levels,
+            on_levels=on_levels,
         )
         self._on_packets_in = on_packets_in
         self._on_drop = on_drop
-        self._closing: set[asyncio.Future[None]] = set()
-        self.mixer.on_gone = lambda user_id: self._spawn(self.drop(user_id, "receive_timeout"))
+        self._slots: dict[Pending, SpeakerInput] = {}
+        """The inbound slots of answered peers, until they are attached."""
+        self.mixer.on_gone = lambda user_id: self.sessions.spawn(
+            self.drop(user_id, "receive_timeout")
+        )
 
-    def _on_levels(self, levels: dict[str, float]) -> None:
-        speaking = [u for u, level in levels.items() if level > -50.0]
-        if speaking != self.room.speaking or speaking:
-            self.room.speaking = speaking
-            self.room.publish({"type": "levels", "levels": levels, "speaking": speaking})
+    @property
+    def peers(self) -> dict[str, Peer]:
+        return self.sessions.peers
 
     async def connect(self, user_id: str, offer_sdp: str) -> Pending:
         """Answer a participant's offer without attaching it to the room yet.
@@ -117,120 +61,99 @@ class RoomMedia:
         The caller re-checks the room and then calls ``commit`` or ``discard``, so a join
         that became invalid while ICE candidates were gathered changes nothing.
         """
-        check_offer(offer_sdp)
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         slot = SpeakerInput()
+        mixer = self.mixer
 
-        @pc.on("track")
-        def on_track(remote: MediaStreamTrack) -> None:
-            for transceiver in pc.getTransceivers():
-                if transceiver.receiver.track is remote:
-                    self._hook_receiver(transceiver.receiver, user_id, slot)
-
-        track = self.fanout.new_track()
-        try:
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-            audio = [t for t in pc.getTransceivers() if t.kind == "audio"]
-            if not audio:
-                raise SdpError("sdp offers no audio")
-            audio[0].setCodecPreferences(opus_only())
-            sender = pc.addTrack(track)
-            await pc.setLocalDescription(await pc.createAnswer())
-        except SdpError:
-            await pc.close()
-            raise
-        except Exception as error:  # aiortc raises assorted errors on bad SDP
-            await pc.close()
-            raise SdpError(f"sdp rejected: {error}") from error
-        return Pending(user_id, pc, track, slot, pc.localDescription.sdp, sender)
-
-    def commit(self, pending: Pending) -> None:
-        """Attach an answered peer: it hears the room from the next tick on."""
-        user_id, pc = pending.user_id, pending.pc
-        self.peers[user_id] = Peer(user_id, pc, pending.track)
-        self.mixer.inputs[user_id] = pending.slot
-        self.fanout.add(user_id, PeerLink(pending.track, pending.sender, pending.answer))
-        self.sync()
-        self.mixer.start()  # at the first peer: a room nobody ever joined costs no ticks
-
-        @pc.on("connectionstatechange")
-        async def on_state() -> None:
-            state = pc.connectionState
-            if state not in ("failed", "closed"):
-                return
-            peer = self.peers.get(user_id)
-            if peer is not None and peer.pc is pc:
-                # failed: ICE consent freshness or DTLS failed; closed: the peer closed its
-                # connection (DTLS close) without leaving
-                await self.drop(user_id, "connection_failed" if state == "failed" else "closed")
-
-    async def drop(self, user_id: str, reason: DropReason) -> None:
-        """The server drops a participant whose media is gone; counted by reason if it was
-        still in the room (a participant that left is not a drop)."""
-        if user_id in self.room.members:
-            self.room.leave(user_id)
-            self.sync()
-            if self._on_drop is not None:
-                self._on_drop(reason)
-        await self.disconnect(user_id)
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(work)
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
-
-    async def discard(self, pending: Pending) -> None:
-        pending.track.stop()
-        await pending.pc.close()
-
-    def _hook_receiver(self, receiver: RTCRtpReceiver, user_id: str, slot: SpeakerInput) -> None:
-        """Decode speaker audio on arrival instead of through aiortc's 80 ms jitter buffer.
-
-        Audio from anyone who is not in the mix (listeners, muted speakers) is counted and
-        dropped undecoded.
-        """
-        counter = self._on_packets_in
-
-        async def on_rtp(packet: RtpPacket, arrival_time_ms: int = 0) -> None:
-            if user_id in self.mixer.mixed:
-                slot.feed(packet.payload)
+        def on_payload(payload: bytes) -> None:
+            if user_id in mixer.mixed:
+                slot.feed(payload)
             else:
                 slot.received += 1
-            if counter is not None:
-                counter(1)
 
-        replace_rtp_handler(receiver, on_rtp)
+        pending = await self.sessions.connect(user_id, offer_sdp, on_payload)
+        self._slots[pending] = slot
+        return pending
 
-    def sync(self) -> None:
+    def commit(self, pending: Pending) -> None:
+        """Attach an answered peer: it hears the room from the next tick on, as a member
+        (until a stage says otherwise)."""
+        user_id = pending.user_id
+        self.sessions.attach(pending)
+        self.mixer.inputs[user_id] = self._slots.pop(pending)
+        self.fanout.add(user_id, pending.link)
+        self.sync(self.stage.with_member(user_id))
+        self.mixer.start()  # at the first peer: a room nobody ever joined costs no ticks
+
+    async def discard(self, pending: Pending) -> None:
+        self._slots.pop(pending, None)
+        await self.sessions.discard(pending)
+
+    def add_edge(self, edge: Address) -> None:
+        """Relay the listener mix to an edge from the next tick on."""
+        self.fanout.add_edge(edge)
+        self.mixer.start()
+
+    def remove_edge(self, edge: Address) -> None:
+        self.fanout.edges.discard(edge)
+
+    async def drop(self, user_id: str, reason: DropReason) -> None:
+        """Drop a participant whose media is gone; reported if it was still a member (a
+        participant that left is not a drop)."""
+        if user_id in self.stage.members:
+            self.sync(self.stage.without(user_id))
+            if self._on_drop is not None:
+                self._on_drop(user_id, reason)
+        await self.disconnect(user_id)
+
+    def sync(self, stage: Stage) -> None:
         """Apply roles and mutes: N-1 streams for speakers, mix membership, departures."""
-        self.mixer.set_speakers(self.room.speakers(), self.room.mixed())
-        for user_id in [u for u in self.peers if u not in self.room.members]:
+        self.stage = stage
+        self.fanout.remote = dict(stage.remote)
+        self.mixer.set_speakers(list(stage.speakers), list(stage.mixed))
+        for user_id in stage.remote:
+            if user_id not in self.peers:
+                self.mixer.input_for(user_id)
+        for user_id in [u for u in self.mixer.inputs if u not in self.peers]:
+            if user_id not in stage.remote:
+                self.mixer.forget(user_id)
+        for user_id in [u for u in self.peers if u not in stage.members]:
             peer = self._detach(user_id)
             if peer is not None:
-                self._spawn(self._close_peer(peer))
+                self.sessions.close_later(peer)
+
+    # -- the relay: RelayReceiver -----------------------------------------------------------
+    def accepts(self, message: RelayMessage, source: Address) -> bool:
+        return isinstance(message, Uplink) and source in self.fanout.edges
+
+    def receive(self, message: RelayMessage, source: Address) -> None:
+        """A remote speaker's payload, from the edge that carries it, into its mixer slot."""
+        assert isinstance(message, Uplink)
+        user_id = message.user
+        slot = self.mixer.inputs.get(user_id)
+        if slot is None or self.stage.remote.get(user_id) != source:
+            return
+        if user_id in self.mixer.mixed:
+            slot.feed(message.payload)
+        else:
+            slot.received += 1
+        if self._on_packets_in is not None:
+            self._on_packets_in(1)
 
     def _detach(self, user_id: str) -> Peer | None:
-        peer = self.peers.pop(user_id, None)
+        peer = self.sessions.detach(user_id)
         if peer is not None:
             self.mixer.forget(user_id)
             self.fanout.remove(user_id)
-            peer.track.stop()
         return peer
-
-    @staticmethod
-    async def _close_peer(peer: Peer) -> None:
-        with contextlib.suppress(Exception):
-            await peer.pc.close()
 
     async def disconnect(self, user_id: str) -> None:
         """Drop a participant's media now (it left, was removed, or its connection died)."""
         peer = self._detach(user_id)
         if peer is not None:
-            await self._close_peer(peer)
+            await self.sessions.close_peer(peer)
 
     async def close(self) -> None:
         await self.mixer.stop()
         self.fanout.stop()
         await asyncio.gather(*(self.disconnect(u) for u in list(self.peers)))
-        if self._closing:
-            await asyncio.gather(*self._closing)
+        await self.sessions.settle()

@@ -39,6 +39,7 @@ class _RoomCollector(Collector):
 
 
 DATABASE_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+RELAY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.5, 1.0)
 
 
 class Metrics:
@@ -78,13 +79,28 @@ class Metrics:
             "spaces_drops",
             "Participants and event subscribers the server dropped, by reason: "
             "connection_failed (ICE consent or DTLS), closed (the peer closed without leaving), "
-            "receive_timeout (a speaker stopped sending), event_overflow (a slow event "
-            "subscriber lost its oldest event), event_stalled (an event stream stopped reading)",
+            "receive_timeout (a speaker stopped sending), relay_lost (an edge heard nothing from "
+            "its origin), relay_unregistered (a relay datagram from an address no room here "
+            "registered, or not a relay datagram), event_overflow (a slow event subscriber "
+            "lost its oldest event), event_stalled (an event stream stopped reading)",
             ["reason"],
             registry=self.registry,
         )
         self.packets_received = Counter(
             "spaces_rtp_packets_received", "Speaker packets received", registry=self.registry
+        )
+        self.relay_packets = Counter(
+            "spaces_relay_packets",
+            "Relay datagrams between origin and edges, by direction and the other end's address",
+            ["direction", "peer"],
+            registry=self.registry,
+        )
+        self.relay_delay = Histogram(
+            "spaces_relay_delay_seconds",
+            "Origin to edge hop of the listener mix, as the edge sees it (wall clocks: as good "
+            "as the hosts' clock synchronisation)",
+            buckets=RELAY_BUCKETS,
+            registry=self.registry,
         )
         self.loop_lag = Histogram(
             "spaces_event_loop_lag_seconds",
@@ -103,3 +119,27 @@ class Metrics:
             before = loop.time()
             await asyncio.sleep(LAG_INTERVAL)
             self.loop_lag.observe(max(0.0, loop.time() - before - LAG_INTERVAL))
+
+
+class RelayCounts:
+    """The relay endpoint's counters (``relay.RelayCounters``) in these metrics."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._children: dict[tuple[str, tuple[str, int]], Any] = {}
+
+    def _count(self, direction: str, peer: tuple[str, int]) -> None:
+        child = self._children.get((direction, peer))
+        if child is None:
+            child = self._metrics.relay_packets.labels(direction, f"{peer[0]}:{peer[1]}")
+            self._children[direction, peer] = child
+        child.inc()
+
+    def sent(self, peer: tuple[str, int]) -> None:
+        self._count("sent", peer)
+
+    def received(self, peer: tuple[str, int]) -> None:
+        self._count("received", peer)
+
+    def rejected(self) -> None:
+        self._metrics.drops.labels("relay_unregistered").inc()

@@ -47,6 +47,9 @@ class Settings:
     """Requests one user may make at once; past it and the average, 429 with Retry-After."""
     fanout: FanOut = "direct"
     """The fan-out design (``fanout_designs.fanout_design``), one of ``FANOUT_SUMMARIES``."""
+    relay_timeout: float = 5.0
+    """Seconds an edge waits without a datagram from a room's origin before it drops the
+    room's peers there (reason ``relay_lost``); the origin sends one every 20 ms."""
     users: int = 10_000
     """Generated directory size when no ``users_file`` is given."""
     users_file: Path | None = None

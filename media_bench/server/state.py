@@ -9,6 +9,7 @@ from media_bench.common.contract import UserView
 from media_bench.server.hosting import HostingLog, may_host, unmet_for_ticketed
 from media_bench.server.live import LiveRoom, LiveRooms
 from media_bench.server.lobby import Lobby
+from media_bench.server.media_host import MediaHost
 from media_bench.server.metrics import Metrics
 from media_bench.server.settings import Settings
 from media_bench.server.store.database import Database
@@ -29,6 +30,8 @@ class ServerState:
     lobby: Lobby
     hosting: HostingLog
     database: Database
+    media: MediaHost
+    """Every room this process mixes: one host for all of them."""
 
     @property
     def ledger(self) -> Ledger:

@@ -39,26 +39,26 @@ def handlers(state: ServerState) -> dict[str, Handler]:
         await learn_ticket(live.room, caller)
         live.room.check_join(caller)
         media = live.media_or_refuse()
-        pending = await media.connect(caller, offer.sdp)  # SdpError is a 400 refusal
+        answer = await media.connect(caller, offer.sdp)  # SdpError is a 400 refusal
         # The room may have changed while candidates were gathered: check again.
         try:
             member = live.room.join(caller)
         except Refused:
-            await media.discard(pending)
+            await media.discard(caller)
             raise
-        media.commit(pending)
+        await media.commit(caller)
+        await live.sync()
         if member.role is Role.HOST and not live.room.started:
             live.room.started = True
             await state.database.call(ledger.mark_started, live.id, time.time())
-        return reply(JoinAnswer(type="answer", sdp=pending.answer, role=member.role.value))
+        return reply(JoinAnswer(type="answer", sdp=answer, role=member.role.value))
 
     async def leave(request: web.Request) -> web.StreamResponse:
         caller, live = caller_of(request), room_of(request)
         live.room.leave(caller)
         if live.media is not None:
             await live.media.disconnect(caller)
-        if live.media is not None:  # the host may have ended the room meanwhile
-            live.media.sync()
+        await live.sync()  # unless the host ended the room meanwhile
         return reply(room_state(live.room))
 
     async def request_to_speak(request: web.Request) -> web.StreamResponse:
@@ -69,7 +69,7 @@ def handlers(state: ServerState) -> dict[str, Handler]:
     async def accept_invite(request: web.Request) -> web.StreamResponse:
         live = room_of(request)
         live.room.accept_invite(caller_of(request))
-        live.sync()
+        await live.sync()
         return reply(room_state(live.room))
 
     async def act(request: web.Request) -> web.StreamResponse:
@@ -81,7 +81,7 @@ def handlers(state: ServerState) -> dict[str, Handler]:
         if state.users.get(target) is None:
             raise Refused(404, f"unknown user {target}")
         live.room.act(caller, action, target)
-        live.sync()
+        await live.sync()
         if action == "remove":
             await state.database.call(ledger.ban, live.id, target, caller, time.time())
         return reply(room_state(live.room))
