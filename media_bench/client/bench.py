@@ -101,8 +101,11 @@ def run_bench(config: BenchConfig, out: Path | None) -> Path:
     path = new_run_dir("bench", out)
     writer = RunWriter(path, kind="bench-mixer", parameters=asdict(config), seed=config.seed)
     reference = codec_reference()
-    print(f"machine yardstick: Opus encode (mono, 32 kbps) {reference['opus_encode_c0_us']:.0f} us "
-          f"per frame at complexity 0, {reference['opus_encode_c5_us']:.0f} us at 5", flush=True)
+    print(
+        f"machine yardstick: Opus encode (mono, 32 kbps) {reference['opus_encode_c0_us']:.0f} us "
+        f"per frame at complexity 0, {reference['opus_encode_c5_us']:.0f} us at 5",
+        flush=True,
+    )
     began = time.monotonic()
     print(f"mixer tick cost, 1..{STAGE_CAPACITY} speakers ...", flush=True)
     ticks = tick_costs(config)

@@ -88,8 +88,9 @@ class SharedVoice:
         if found is None:
             if self._first is None:
                 self._first = slot
-            packet = self._encoder.encode(self.signal.frame(slot),
-                                          (slot - self._first) * FRAME_SAMPLES)
+            packet = self._encoder.encode(
+                self.signal.frame(slot), (slot - self._first) * FRAME_SAMPLES
+            )
             assert packet is not None
             found = self._payloads[slot] = bytes(packet)
             for old in [s for s in self._payloads if s <= slot - self.KEEP_SLOTS]:
@@ -178,7 +179,8 @@ class _SocketPoller:
 
 
 _pollers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SocketPoller] = (
-    weakref.WeakKeyDictionary())
+    weakref.WeakKeyDictionary()
+)
 
 
 def _poller() -> _SocketPoller:

@@ -221,8 +221,11 @@ async def measure_design(
                     await asyncio.sleep(config.settle)
                     row, window_marks = await measure_window(server, swarm, config.window)
                 except TimeoutError:
-                    print(f"  {fanout:6} {count:5d} listeners: the server stopped answering its "
-                          "API (saturated); larger counts of this design skipped", flush=True)
+                    print(
+                        f"  {fanout:6} {count:5d} listeners: the server stopped answering its "
+                        "API (saturated); larger counts of this design skipped",
+                        flush=True,
+                    )
                     break
                 row["join_failures"] = swarm.failures
                 rows.append({"design": fanout, **row})

@@ -61,7 +61,9 @@ class TokenRequest(Body):
 
 class TicketTerms(Body):
     price: float = Field(
-        ge=PRICE_MIN_USD, le=PRICE_MAX_USD, allow_inf_nan=False,
+        ge=PRICE_MIN_USD,
+        le=PRICE_MAX_USD,
+        allow_inf_nan=False,
         description=f"US dollars, {PRICE_MIN_USD:g} to {PRICE_MAX_USD:g} (the published range).",
     )
     cap: int = Field(ge=1)
@@ -171,8 +173,9 @@ class RoomState(Reply):
     ticket: TicketState | None
     created: float
     ended_reason: str | None = Field(
-        None, description="Why an ended room ended: `ended by host`, `server stopped`, "
-        "`server restart` (its server died; the room was ended when it started again)."
+        None,
+        description="Why an ended room ended: `ended by host`, `server stopped`, "
+        "`server restart` (its server died; the room was ended when it started again).",
     )
 
 

@@ -9,9 +9,10 @@ from aiohttp import web
 
 from media_bench.server.auth import authenticate
 from media_bench.server.hosting import WINDOW_SECONDS, HostingLog
-from media_bench.server.live import LiveRooms, media_host
+from media_bench.server.live import LiveRooms, MediaNotices
 from media_bench.server.lobby import Lobby
 from media_bench.server.media import RoomMedia
+from media_bench.server.media_workers import MediaWorkers
 from media_bench.server.metrics import Metrics
 from media_bench.server.ratelimit import RateLimiter, rate_limit
 from media_bench.server.refusals import json_errors
@@ -46,6 +47,9 @@ class SpacesServer:
         for host, created_at in database.ledger.rooms_created_since(time.time() - WINDOW_SECONDS):
             hosting.record(host, created_at)
         metrics = Metrics(rooms.head_count)
+        self.workers = MediaWorkers(
+            settings, database.ledger.served_by, MediaNotices(rooms, metrics), metrics
+        )
         self.state = ServerState(
             settings=settings,
             users=users,
@@ -55,7 +59,7 @@ class SpacesServer:
             lobby=Lobby(rooms.summaries),
             hosting=hosting,
             database=database,
-            media=media_host(settings, metrics, rooms),
+            fleet=self.workers.fleet,
         )
         database.on_call = lambda operation, seconds: metrics.database_seconds.labels(
             operation
@@ -80,8 +84,8 @@ class SpacesServer:
 
     @property
     def media(self) -> dict[str, RoomMedia]:
-        """The media of every room that has not ended."""
-        return dict(self.state.media.origins)
+        """The media of every room this process mixes itself (``workers == 0``)."""
+        return {} if self.workers.local is None else dict(self.workers.local.origins)
 
     @property
     def lobby(self) -> Lobby:
@@ -109,18 +113,16 @@ class SpacesServer:
     async def _start(self, app: web.Application) -> None:
         self._background.append(asyncio.ensure_future(self.metrics.watch_loop_lag()))
         self._background.append(asyncio.ensure_future(self.lobby.run()))
-        await self.state.media.start()
+        await self.workers.start()
 
     async def _stop(self, app: web.Application) -> None:
         for task in self._background:
             task.cancel()
         self.lobby.close()
         await self.rooms.close()
-        await self.state.media.close()
+        await self.workers.close()
         ledger = self.state.ledger
-        await self.state.database.call(
-            ledger.end_rooms_of_this_server, SERVER_STOPPED, time.time()
-        )
+        await self.state.database.call(ledger.end_rooms_of_this_server, SERVER_STOPPED, time.time())
 
     async def _close_database(self, app: web.Application) -> None:
         self.state.database.close()

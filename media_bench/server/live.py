@@ -6,12 +6,11 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-from media_bench.server.media_host import MediaHost
+from media_bench.server.fleet import MediaFleet
 from media_bench.server.metrics import Metrics
 from media_bench.server.peers import DropReason
-from media_bench.server.room_handle import RoomHandle
+from media_bench.server.placed_media import PlacedMedia
 from media_bench.server.rooms import Room
-from media_bench.server.settings import Settings
 from spaces_core.errors import Refused
 
 SPEAKING_DBOV = -50.0
@@ -21,9 +20,9 @@ SPEAKING_DBOV = -50.0
 class LiveRoom:
     """One room and, until it ends, the media that carries its audio."""
 
-    def __init__(self, room: Room, media: RoomHandle | None) -> None:
+    def __init__(self, room: Room, media: PlacedMedia | None) -> None:
         self.room = room
-        self.media: RoomHandle | None = media
+        self.media: PlacedMedia | None = media
         """None once ended, and for a room another server process serves (read from the
         database)."""
         self._syncing: set[asyncio.Future[None]] = set()
@@ -37,7 +36,7 @@ class LiveRoom:
         if self.media is not None:
             await self.media.sync(self.room)
 
-    def media_or_refuse(self) -> RoomHandle:
+    def media_or_refuse(self) -> PlacedMedia:
         self.require_served_here()
         if self.media is None:
             raise Refused(409, f"room {self.id} has ended")
@@ -56,6 +55,8 @@ class LiveRoom:
 
     def dropped(self, user_id: str) -> bool:
         """The media dropped a member: it leaves the room. False if it had left already."""
+        if self.media is not None:
+            self.media.dropped(user_id)
         if user_id not in self.room.members:
             return False
         self.room.leave(user_id)
@@ -76,12 +77,12 @@ class LiveRoom:
             await asyncio.gather(*self._syncing)
 
 
-async def open_room(room: Room, host: MediaHost) -> LiveRoom:
-    """A room with its media on ``host``."""
-    await host.open_origin(room.id)
-    metrics = host.metrics
+async def open_room(room: Room, fleet: MediaFleet, metrics: Metrics) -> LiveRoom:
+    """A room with its media on the worker the fleet places it on (its origin)."""
+    media = PlacedMedia(room.id, fleet, fleet.place_room())
+    await media.open()
     room.events.on_drop = lambda: metrics.drops.labels("event_overflow").inc()
-    return LiveRoom(room, RoomHandle(host, room.id))
+    return LiveRoom(room, media)
 
 
 class LiveRooms(dict[str, LiveRoom]):
@@ -115,17 +116,20 @@ class LiveRooms(dict[str, LiveRoom]):
         await asyncio.gather(*(entry.close_media() for entry in self.values()))
 
 
-def media_host(settings: Settings, metrics: Metrics, rooms: LiveRooms) -> MediaHost:
-    """The server's one media host, its levels and drops applied to the rooms' rules."""
+class MediaNotices:
+    """What the workers report of the rooms' media, applied to the rooms' rules: levels are
+    published, a dropped participant leaves (and is counted by reason)."""
 
-    def on_levels(room_id: str, levels: dict[str, float]) -> None:
-        entry = rooms.get(room_id)
+    def __init__(self, rooms: LiveRooms, metrics: Metrics) -> None:
+        self.rooms = rooms
+        self.metrics = metrics
+
+    def levels(self, room_id: str, levels: dict[str, float]) -> None:
+        entry = self.rooms.get(room_id)
         if entry is not None:
             entry.levels(levels)
 
-    def on_drop(room_id: str, user_id: str, reason: DropReason) -> None:
-        entry = rooms.get(room_id)
+    def drop(self, room_id: str, user_id: str, reason: DropReason) -> None:
+        entry = self.rooms.get(room_id)
         if entry is not None and entry.dropped(user_id):
-            metrics.drops.labels(reason).inc()
-
-    return MediaHost(settings, metrics, on_levels=on_levels, on_drop=on_drop)
+            self.metrics.drops.labels(reason).inc()

@@ -37,15 +37,21 @@ SECRET_ENV = "SPACES_LAB_SECRET"
 def add_codec_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = Settings()
     parser.add_argument(
-        "--bitrate", type=int, default=defaults.bitrate,
+        "--bitrate",
+        type=int,
+        default=defaults.bitrate,
         help=f"Opus bitrate, bits/s (default {defaults.bitrate})",
     )
     parser.add_argument(
-        "--complexity", type=int, default=defaults.complexity,
+        "--complexity",
+        type=int,
+        default=defaults.complexity,
         help=f"Opus complexity 0..10 of the listener mix (default {defaults.complexity})",
     )
     parser.add_argument(
-        "--speaker-complexity", type=int, default=defaults.speaker_complexity,
+        "--speaker-complexity",
+        type=int,
+        default=defaults.speaker_complexity,
         help=f"Opus complexity 0..10 of each N-1 mix (default {defaults.speaker_complexity})",
     )
 
@@ -64,23 +70,31 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = Settings()
     # exclusive by a check in settings_from, so that both is a one-line error like the others
     parser.add_argument(
-        "--host-threshold", type=int, default=None,
+        "--host-threshold",
+        type=int,
+        default=None,
         help=f"followers needed to create a room (default {defaults.host_threshold})",
     )
     parser.add_argument(
-        "--policy-date", default=None, metavar="YYYY-MM-DD",
+        "--policy-date",
+        default=None,
+        metavar="YYYY-MM-DD",
         help="take the follower threshold from the simulation's policy timeline on this date "
         "(not with --host-threshold)",
     )
     add_codec_arguments(parser)
     parser.add_argument(
-        "--fanout", choices=FANOUTS, default=defaults.fanout,
+        "--fanout",
+        choices=FANOUTS,
+        default=defaults.fanout,
         help="; ".join(f"{name}: {summary}" for name, summary in FANOUT_SUMMARIES.items())
         + f" (default {defaults.fanout})",
     )
     parser.add_argument("--users", type=Path, default=None, help="user directory CSV or JSON")
     parser.add_argument(
-        "--generate-users", type=int, default=defaults.users,
+        "--generate-users",
+        type=int,
+        default=defaults.users,
         help="users to generate from the follower distribution when --users is not given",
     )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed for generated users")
@@ -91,16 +105,22 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-body", type=int, default=defaults.max_body, help="largest request body, bytes"
     )
     parser.add_argument(
-        "--event-stall-timeout", type=float, default=defaults.event_stall_timeout,
+        "--event-stall-timeout",
+        type=float,
+        default=defaults.event_stall_timeout,
         help="seconds an event stream may take to write one event before it is closed "
         f"(default {defaults.event_stall_timeout:g})",
     )
     parser.add_argument(
-        "--rate-limit", type=float, default=defaults.rate_per_second,
+        "--rate-limit",
+        type=float,
+        default=defaults.rate_per_second,
         help=f"requests per second per user, on average (default {defaults.rate_per_second:g})",
     )
     parser.add_argument(
-        "--rate-burst", type=int, default=defaults.rate_burst,
+        "--rate-burst",
+        type=int,
+        default=defaults.rate_burst,
         help=f"requests per user at once before --rate-limit applies "
         f"(default {defaults.rate_burst})",
     )
@@ -110,17 +130,22 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
 def add_storage_arguments(parser: argparse.ArgumentParser) -> None:
     """Where rooms, tickets, bans, messages and the token secret are kept."""
     parser.add_argument(
-        "--data-dir", type=Path, default=None,
+        "--data-dir",
+        type=Path,
+        default=None,
         help="folder of the SQLite database (default: $" + DATA_DIR_ENV + ", else "
         "$XDG_DATA_HOME/spaces-lab, else ~/.local/share/spaces-lab; now "
         f"{default_data_dir()})",
     )
     parser.add_argument(
-        "--database", default=None, metavar="URL",
+        "--database",
+        default=None,
+        metavar="URL",
         help="a database URL instead of the data folder, e.g. postgresql://user@host/db",
     )
     parser.add_argument(
-        "--secret", default=None,
+        "--secret",
+        default=None,
         help=f"token-signing secret (default: ${SECRET_ENV}, else the one kept in the "
         "database, so tokens survive a restart)",
     )
@@ -148,11 +173,14 @@ def threshold_on(day: date, policy: PolicyParams | None = None) -> int:
     policy = policy or PolicyParams()
     threshold = policy.threshold_on(day)
     if threshold is None:
-        raise CliError(f"--policy-date {day}: before Spaces' beta ({policy.beta_start}) "
-                       "nobody could host")
+        raise CliError(
+            f"--policy-date {day}: before Spaces' beta ({policy.beta_start}) nobody could host"
+        )
     if math.isinf(threshold):
-        raise CliError(f"--policy-date {day}: Spaces was an invite-only beta until "
-                       f"{policy.threshold_date}; no follower threshold applied")
+        raise CliError(
+            f"--policy-date {day}: Spaces was an invite-only beta until "
+            f"{policy.threshold_date}; no follower threshold applied"
+        )
     return math.ceil(threshold)
 
 
@@ -163,8 +191,9 @@ def host_threshold_of(args: argparse.Namespace) -> int:
         try:
             day = date.fromisoformat(args.policy_date)
         except ValueError:
-            raise CliError(f"--policy-date must be a date YYYY-MM-DD, got {args.policy_date!r}"
-                           ) from None
+            raise CliError(
+                f"--policy-date must be a date YYYY-MM-DD, got {args.policy_date!r}"
+            ) from None
         return threshold_on(day)
     if args.host_threshold is None:
         return Settings().host_threshold

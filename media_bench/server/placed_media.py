@@ -11,19 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from media_bench.server.fleet import Carrier, MediaFleet
-
-
-@dataclass(frozen=True)
-class Stage:
-    """Who is in the room, who speaks (host first), who is mixed (speakers not muted)."""
-
-    members: list[str]
-    speakers: list[str]
-    mixed: list[str]
+from media_bench.server.rooms import Room
 
 
 class PlacedMedia:
@@ -88,27 +78,28 @@ class PlacedMedia:
 
     async def discard(self, user_id: str) -> None:
         carrier = self._pending.pop(user_id, None)
-        if carrier is not None:
+        if carrier is not None and not self.closed:
             carrier.listeners -= 1
             await carrier.media.discard(self.room_id, user_id)
             await self._close_idle_edge(carrier)
 
-    async def sync(self, stage: Stage) -> None:
-        """Send the room's roles to every worker that carries it."""
+    async def sync(self, room: Room) -> None:
+        """Send the room's roles and departures to every worker that carries it. The
+        snapshot is taken under the lock, so the last sync sent is always the newest."""
+        if self.closed:
+            return
         async with self._sync_lock:
-            remote: dict[str, Sequence[Any]] = {
+            members, speakers, mixed = list(room.members), room.speakers(), room.mixed()
+            remote: dict[str, Sequence[str | int]] = {
                 user: carrier.relay
-                for user in stage.speakers
+                for user in speakers
                 if (carrier := self.placed.get(user)) is not None and carrier is not self.origin
             }
-            members = set(stage.members)
-            for user in [u for u in self.placed if u not in members]:
+            for user in [u for u in self.placed if u not in room.members]:
                 self._forget(user)
             await asyncio.gather(
                 *(
-                    carrier.media.sync(
-                        self.room_id, stage.members, stage.speakers, stage.mixed, remote
-                    )
+                    carrier.media.sync(self.room_id, members, speakers, mixed, remote)
                     for carrier in self.carriers()
                 )
             )
@@ -123,7 +114,7 @@ class PlacedMedia:
 
     async def disconnect(self, user_id: str) -> None:
         carrier = self._forget(user_id)
-        if carrier is not None:
+        if carrier is not None and not self.closed:
             await carrier.media.disconnect(self.room_id, user_id)
             await self._close_idle_edge(carrier)
 

@@ -50,6 +50,14 @@ class Settings:
     relay_timeout: float = 5.0
     """Seconds an edge waits without a datagram from a room's origin before it drops the
     room's peers there (reason ``relay_lost``); the origin sends one every 20 ms."""
+    relay_host: str = "127.0.0.1"
+    """Address the media workers' relay endpoints and control links bind (edges on other
+    nodes must reach it)."""
+    workers: int = 0
+    """Media worker processes under this API process; 0: the API process mixes every room
+    itself (one process, one core). ``serve`` defaults to the machine's cores."""
+    worker_listeners: int = 400
+    """Listener sessions one media worker carries before further listeners spill to an edge."""
     users: int = 10_000
     """Generated directory size when no ``users_file`` is given."""
     users_file: Path | None = None

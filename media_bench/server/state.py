@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from media_bench.common.contract import UserView
+from media_bench.server.fleet import MediaFleet
 from media_bench.server.hosting import HostingLog, may_host, unmet_for_ticketed
 from media_bench.server.live import LiveRoom, LiveRooms
 from media_bench.server.lobby import Lobby
-from media_bench.server.media_host import MediaHost
 from media_bench.server.metrics import Metrics
 from media_bench.server.settings import Settings
 from media_bench.server.store.database import Database
@@ -30,8 +30,8 @@ class ServerState:
     lobby: Lobby
     hosting: HostingLog
     database: Database
-    media: MediaHost
-    """Every room this process mixes: one host for all of them."""
+    fleet: MediaFleet
+    """The media workers rooms are placed on (this process's own host, or worker processes)."""
 
     @property
     def ledger(self) -> Ledger:

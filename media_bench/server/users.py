@@ -45,8 +45,9 @@ def sample_ages(n: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
     return np.where(adult, adult_age, minor_age).astype(np.int64)
 
 
-def sample_hosted_30d(counts: npt.NDArray[np.int64], rng: np.random.Generator
-                      ) -> npt.NDArray[np.int64]:
+def sample_hosted_30d(
+    counts: npt.NDArray[np.int64], rng: np.random.Generator
+) -> npt.NDArray[np.int64]:
     """Spaces hosted in the last 30 days, as if every account had taken up hosting: one draw
     a day at the simulation's daily hosting probability for its followers."""
     daily = daily_host_prob(counts.astype(float), HostingParams())
@@ -94,8 +95,9 @@ class UserDirectory:
             rows = loaded
         else:
             rows = list(csv.DictReader(text.splitlines()))
-        return cls(_user_of(row, f"{path}: user {number}")
-                   for number, row in enumerate(rows, start=1))
+        return cls(
+            _user_of(row, f"{path}: user {number}") for number, row in enumerate(rows, start=1)
+        )
 
 
 def _user_of(row: Mapping[str, object], where: str) -> User:

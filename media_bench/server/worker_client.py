@@ -12,9 +12,9 @@ from typing import Any
 
 import aiohttp
 
+from media_bench.server.peers import DropReason
 from media_bench.server.worker_protocol import (
     CONTROL_PATH,
-    DropReason,
     WorkerFailed,
     call_message,
     refusal_of,

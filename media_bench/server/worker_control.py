@@ -17,12 +17,12 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from media_bench.server.metrics import Metrics
+from media_bench.server.peers import DropReason
 from media_bench.server.worker_protocol import (
     CONTROL_PATH,
     METHODS,
     METRICS_PATH,
     ROOM_OPENERS,
-    DropReason,
     MediaCarrier,
     drop_notice,
     error_message,

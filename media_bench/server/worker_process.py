@@ -120,8 +120,8 @@ class WorkerPool:
             self.processes.append(process)
             waiting.append((process, receive))
         loop = asyncio.get_running_loop()
-        for index, (process, receive) in enumerate(waiting):
-            ready = await loop.run_in_executor(None, _receive, receive, process)
+        for index, (started, receive) in enumerate(waiting):
+            ready = await loop.run_in_executor(None, _receive, receive, started)
             pid, control_url, relay = ready
             self.addresses.append(WorkerAddress(index, pid, control_url, (relay[0], relay[1])))
         return self.addresses

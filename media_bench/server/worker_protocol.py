@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
+from media_bench.server.peers import DropReason
 from spaces_core.errors import Refused
 
 CONTROL_PATH = "/control"
 """The worker's WebSocket route."""
 METRICS_PATH = "/metrics"
 """The worker's Prometheus route (its own process: ticks, packets, relay, CPU)."""
-
-DropReason = Literal["connection_failed", "closed", "receive_timeout", "relay_lost"]
 
 
 class MediaCarrier(Protocol):

@@ -28,8 +28,10 @@ def handlers(state: ServerState) -> dict[str, Handler]:
     async def learn_ticket(room: Room, user_id: str) -> None:
         """A ticket sold by another server process on the same database counts here too."""
         unknown = room.ticketing is not None and user_id not in (*room.tickets, room.host)
-        if room.live and unknown and await state.database.call(
-            ledger.holds_ticket, room.id, user_id
+        if (
+            room.live
+            and unknown
+            and await state.database.call(ledger.holds_ticket, room.id, user_id)
         ):
             room.tickets.add(user_id)
 
@@ -37,9 +39,10 @@ def handlers(state: ServerState) -> dict[str, Handler]:
         caller, live = caller_of(request), room_of(request)
         offer = body_of(request, JoinOffer)
         await learn_ticket(live.room, caller)
-        live.room.check_join(caller)
+        role = live.room.check_join(caller)
         media = live.media_or_refuse()
-        answer = await media.connect(caller, offer.sdp)  # SdpError is a 400 refusal
+        # SdpError is a 400 refusal; a full fleet a 503
+        answer = await media.connect(caller, offer.sdp, speaks=role.speaks)
         # The room may have changed while candidates were gathered: check again.
         try:
             member = live.room.join(caller)

@@ -79,7 +79,7 @@ def handlers(state: ServerState) -> dict[str, Handler]:
             room_id=room_id,
         )
         state.hosting.record(caller)
-        state.rooms[room.id] = await open_room(room, state.media)
+        state.rooms[room.id] = await open_room(room, state.fleet, state.metrics)
         room.on_change = state.lobby.changed
         state.lobby.changed()
         return reply(room_state(room), status=201)

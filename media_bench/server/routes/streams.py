@@ -55,9 +55,7 @@ def handlers(state: ServerState) -> dict[str, Handler]:
         key, queue = room.subscribe(caller_of(request))
         try:
             stalled = state.metrics.drops.labels("event_stalled").inc
-            return await stream_events(
-                request, queue, stalled, state.settings.event_stall_timeout
-            )
+            return await stream_events(request, queue, stalled, state.settings.event_stall_timeout)
         finally:
             room.unsubscribe(key)
 

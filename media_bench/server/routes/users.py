@@ -23,8 +23,9 @@ def handlers(state: ServerState) -> dict[str, Handler]:
 
     async def list_users(request: web.Request) -> web.StreamResponse:
         query = query_of(request, UsersQuery)
-        views = (state.user_view(u.id) for u in state.users.all()
-                 if u.followers >= query.min_followers)
+        views = (
+            state.user_view(u.id) for u in state.users.all() if u.followers >= query.min_followers
+        )
         found = [v for v in views if query.can_host in (None, v.can_host)]
         return reply(UserList(users=found[: query.limit]))
 

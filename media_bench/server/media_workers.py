@@ -1,0 +1,78 @@
+"""The media side of one API process: its own ``MediaHost`` (``workers == 0``: everything in
+one process, as tests and in-process benchmarks run it) or ``workers`` media worker processes
+over their control links, as one fleet the rooms are placed on."""
+
+from __future__ import annotations
+
+import asyncio
+
+from media_bench.server.fleet import Carrier, MediaFleet
+from media_bench.server.live import MediaNotices
+from media_bench.server.media_host import MediaHost
+from media_bench.server.metrics import Metrics
+from media_bench.server.settings import Settings
+from media_bench.server.worker_client import RemoteMediaHost
+from media_bench.server.worker_process import WorkerPool
+
+IN_PROCESS_CAPACITY = 1 << 30
+"""A process that mixes every room itself has nowhere to spill listeners to: no limit."""
+
+
+class MediaWorkers:
+    """Starts and stops the media this API process places rooms on."""
+
+    def __init__(
+        self, settings: Settings, node_id: str, notices: MediaNotices, metrics: Metrics
+    ) -> None:
+        self.settings = settings
+        self.notices = notices
+        self.metrics = metrics
+        self.fleet = MediaFleet(node_id)
+        self.local: MediaHost | None = None
+        self.pool: WorkerPool | None = None
+        self.links: list[RemoteMediaHost] = []
+
+    async def start(self) -> None:
+        settings, node = self.settings, self.fleet.node_id
+        if settings.workers == 0:
+            self.local = MediaHost(
+                settings,
+                self.metrics,
+                settings.relay_host,
+                on_levels=self.notices.levels,
+                on_drop=self.notices.drop,
+            )
+            await self.local.start()
+            self.fleet.add(
+                Carrier(
+                    f"{node}/local", node, self.local, self.local.relay_address, IN_PROCESS_CAPACITY
+                )
+            )
+            return
+        self.pool = WorkerPool(settings, settings.workers, settings.relay_host, settings.relay_host)
+        for address in await self.pool.start():
+            link = RemoteMediaHost(
+                address.control_url,
+                on_levels=self.notices.levels,
+                on_drop=self.notices.drop,
+                on_lost=self._lost,
+            )
+            await link.start()
+            self.links.append(link)
+            self.fleet.add(
+                Carrier(
+                    f"{node}/w{address.index}", node, link, address.relay, settings.worker_listeners
+                )
+            )
+
+    def _lost(self, link: RemoteMediaHost) -> None:
+        for carrier in self.fleet.carriers.values():
+            if carrier.media is link:
+                carrier.alive = False
+
+    async def close(self) -> None:
+        if self.local is not None:
+            await self.local.close()
+        await asyncio.gather(*(link.close() for link in self.links))
+        if self.pool is not None:
+            await self.pool.stop()
