@@ -50,7 +50,10 @@ def test_listeners_spill_to_an_edge_worker_and_hear_the_room() -> None:
 
     async def body(running: Running) -> None:
         workers = running.server.workers
-        origin_url, edge_url = (c.media.control_url for c in workers.fleet.carriers.values())
+        urls = {
+            f"{workers.fleet.node_id}/w{i}": link.control_url
+            for i, link in enumerate(workers.links)
+        }
         async with ApiClient(running.url) as api:
             users = [u["id"] for u in (await api.call("GET", "/users?limit=200"))["users"]]
             host_id = next(
@@ -105,6 +108,7 @@ def test_listeners_spill_to_an_edge_worker_and_hear_the_room() -> None:
                 origin_id, edge_id = placed.origin.worker_id, next(iter(placed.edges))
                 assert {where[n] for n in ("host", "guest", "o1")} == {origin_id}
                 assert {where[n] for n in ("e1", "e2", "e3")} == {edge_id} != {origin_id}
+                origin_url, edge_url = urls[origin_id], urls[edge_id]
 
                 with pytest.raises(Refused) as full:  # both workers are full
                     await add("x", others[5], ListenerBot)
