@@ -8,6 +8,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+import aioice.ice
 import aiortc
 import aiortc.rtcrtpreceiver
 import pytest
@@ -56,6 +57,10 @@ MISSING: dict[str, tuple[Callable[[], object], str]] = {
     ),
     "blackhole": (
         lambda: internals.blackhole(ns(transport=ns(pause_reading=lambda: None))), "sendto"
+    ),
+    "check_consent": (
+        lambda: internals.check_consent(ns(transport=ns(_connection=ns())), 1.0, 3, print),
+        "query_consent",
     ),
 }
 """Per function of the module: a call on objects that lack what it relies on, and the
@@ -107,9 +112,10 @@ def test_patching_the_receiver_threads_checks_the_decoder_worker(monkeypatch) ->
 
 
 async def connected_pair(
-    on_receiver: Any,
+    on_receiver: Any, on_answer: Callable[[RTCPeerConnection], None] | None = None
 ) -> tuple[RTCPeerConnection, RTCPeerConnection]:
-    """A caller sending silence to a callee, both connected over loopback."""
+    """A caller sending silence to a callee, both connected over loopback; ``on_answer`` gets
+    the callee once it answered, before ICE completes."""
     caller = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     callee = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     caller.addTrack(AudioStreamTrack())
@@ -123,6 +129,8 @@ async def connected_pair(
     await caller.setLocalDescription(await caller.createOffer())
     await callee.setRemoteDescription(caller.localDescription)
     await callee.setLocalDescription(await callee.createAnswer())
+    if on_answer is not None:
+        on_answer(callee)
     await caller.setRemoteDescription(callee.localDescription)
     for _ in range(200):
         if caller.connectionState == callee.connectionState == "connected":
@@ -196,5 +204,54 @@ def test_each_private_part_works_on_real_peer_connections() -> None:
                 break
             await asyncio.sleep(0.02)
         assert lost, "the callback ran when the socket closed"
+
+    asyncio.run(scenario())
+
+
+def test_consent_checks_must_read_aioices_module_globals() -> None:
+    class Connection:
+        async def query_consent(self) -> None:
+            pass
+
+    connection = Connection()
+    with pytest.raises(AiortcInternalsChanged, match=r"'CONSENT_INTERVAL'.*aiortc \d") as raised:
+        internals.check_consent(ns(transport=ns(_connection=connection)), 1.0, 3, print)
+    assert raised.value.attribute == "CONSENT_INTERVAL"
+    assert "query_consent" not in vars(connection), "nothing patched on a mismatch"
+
+
+def test_quicker_consent_checks_expire_one_connection_only() -> None:
+    async def scenario() -> None:
+        expired: list[float] = []
+
+        def quicken(callee: RTCPeerConnection) -> None:
+            transport = callee.getTransceivers()[0].receiver.transport
+            internals.check_consent(transport, 0.2, 2, lambda: expired.append(loop.time()))
+
+        loop = asyncio.get_running_loop()
+        caller, callee = await connected_pair(lambda receiver: None, quicken)
+        try:
+            caller_transport = caller.getTransceivers()[0].receiver.transport
+            caller_connection = caller_transport.transport._connection
+            assert "query_consent" not in vars(caller_connection), "the caller keeps aioice's"
+            await asyncio.sleep(1.0)
+            assert not expired, "an answering peer keeps its consent"
+
+            stopped = loop.time()
+            for protocol in internals.ice_protocols(caller_transport):
+                internals.pause_transport_reading(protocol)
+            while not expired and loop.time() - stopped < 5:
+                await asyncio.sleep(0.05)
+            assert expired and expired[0] - stopped < 3  # two checks missed: 1.5 s at most
+            for _ in range(50):
+                if callee.connectionState in ("failed", "closed"):
+                    break
+                await asyncio.sleep(0.02)
+            assert callee.connectionState in ("failed", "closed")
+            assert caller.connectionState == "connected", "aioice's own checks take 30 s"
+            assert aioice.ice.CONSENT_INTERVAL == 5 and aioice.ice.CONSENT_FAILURES == 6
+        finally:
+            await caller.close()
+            await callee.close()
 
     asyncio.run(scenario())

@@ -1,10 +1,11 @@
 """Every reach into aiortc's (and aioice's, asyncio's) private parts, in one place.
 
-The server's direct fan-out, its receive hook, the client bots' socket readers and the load
-tests' decoder threads use parts of aiortc that are not its API. Each such part is one small
-function here whose docstring names what it relies on; callers use only these functions. The
-versions they were written against are pinned in ``pyproject.toml`` (aiortc 1.16, aioice
-0.13), and ``tests/test_aiortc_internals.py`` checks each of them on real aiortc objects.
+The server's direct fan-out, its receive hook, its consent checks, the client bots' socket
+readers and the load tests' decoder threads use parts of aiortc that are not its API. Each
+such part is one small function here whose docstring names what it relies on; callers use
+only these functions. The versions they were written against are pinned in
+``pyproject.toml`` (aiortc 1.16, aioice 0.13), and ``tests/test_aiortc_internals.py`` checks
+each of them on real aiortc objects.
 
 A missing attribute raises ``AiortcInternalsChanged`` naming it and the installed versions.
 None of these functions is meant to run per packet: callers resolve what they need once per
@@ -13,9 +14,11 @@ session (bound methods, the live objects) and keep it.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import socket
 import sys
+import types
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +104,60 @@ def nominated_pairs(dtls: RTCDtlsTransport) -> dict[int, CandidatePair]:
     connection = _get(dtls.transport, "_connection")
     pairs: dict[int, CandidatePair] = _get(connection, "_nominated")
     return pairs
+
+
+# -- ICE consent freshness: the server's peers -------------------------------------------------
+CONSENT_GLOBALS = ("CONSENT_INTERVAL", "CONSENT_FAILURES")
+"""The module globals aioice's ``Connection.query_consent`` reads: seconds between consent
+checks (each drawn from 0.8 to 1.2 times it), unanswered checks in a row before it closes."""
+
+
+def check_consent(
+    dtls: RTCDtlsTransport, interval: float, failures: int, on_expired: Callable[[], None]
+) -> None:
+    """Make the ICE connection under a transport check its peer's consent (RFC 7675) every
+    ``interval`` seconds (0.8 to 1.2 times it, each check answered within 0.5 s or missed)
+    and, after ``failures`` missed in a row, call ``on_expired`` and close: its transports
+    then fail or close. Other connections keep aioice's 5 s and 6. Call it before ICE
+    completes (the checks start then).
+
+    Relies on ``RTCIceTransport._connection`` and on aioice's ``Connection.connect`` starting
+    ``self.query_consent()`` (looked up on the instance) which returns only once it closed the
+    connection for lack of consent, and reads the module globals ``CONSENT_GLOBALS``: this
+    connection gets the same function run with its own values for them.
+    """
+    connection = _get(dtls.transport, "_connection")
+    method = _consent_method(_get(type(connection), "query_consent"), interval, failures)
+
+    async def query_consent() -> None:
+        await method(connection)
+        # aioice closed the connection without awaiting after its events (0.13): nothing has
+        # reacted to them yet
+        on_expired()
+
+    _replace(connection, "query_consent", query_consent)
+
+
+@functools.cache
+def _consent_method(
+    query_consent: types.FunctionType, interval: float, failures: int
+) -> types.FunctionType:
+    module = sys.modules.get(query_consent.__module__, query_consent)
+    for name in CONSENT_GLOBALS:
+        if name not in query_consent.__code__.co_names or name not in query_consent.__globals__:
+            raise AiortcInternalsChanged(module, name, "is not read by Connection.query_consent")
+    # a copy of aioice.ice's namespace, taken once: nothing else in it is ever reassigned
+    namespace = {**query_consent.__globals__, "CONSENT_INTERVAL": interval}
+    namespace["CONSENT_FAILURES"] = failures
+    method = types.FunctionType(
+        query_consent.__code__,
+        namespace,
+        query_consent.__name__,
+        query_consent.__defaults__,
+        query_consent.__closure__,
+    )
+    method.__qualname__ = query_consent.__qualname__
+    return method
 
 
 # -- receiving: the server's speaker input and the client bots -------------------------------
