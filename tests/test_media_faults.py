@@ -1,5 +1,6 @@
-"""Faults: a speaker that vanishes without leaving, a listener that stops reading, a lossy
-uplink. What the others hear is checked by FFT; drops are counted in /metrics by reason."""
+"""Faults: a speaker that vanishes without leaving, a listener that stops reading (dropped when
+it stops answering consent checks), a lossy uplink. What the others hear is checked by FFT;
+drops are counted in /metrics by reason."""
 
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ def test_a_vanished_speaker_is_dropped_by_the_receive_timeout_and_the_room_plays
         assert await drops(room, "receive_timeout") == 1
         heard = (await room.listen(1.5))[listener]
         assert hears(heard, HOST_HZ) and silent_at(heard, GUEST_HZ)
+        assert await drops(room, "consent_expired") == 0  # closed before its consent expired
         return dropped_after
 
     dropped_after = with_room(body, "direct")
@@ -95,24 +97,44 @@ def test_five_percent_loss_on_a_speaker_uplink_keeps_the_mix_flowing() -> None:
     assert sent > 100 and lost == sent // 20
 
 
-def test_a_listener_that_stops_reading_does_not_slow_the_others() -> None:
-    async def body(room: Room) -> tuple[int, int]:
+STALLED_LISTENER_GONE = 12.0
+"""Seconds within which a listener that stopped reading is dropped (aioice alone: over 30)."""
+
+
+def test_a_listener_that_stops_reading_is_dropped_without_slowing_the_others() -> None:
+    timeout = Settings().consent_timeout
+
+    async def body(room: Room) -> tuple[float, int, int]:
+        loop = asyncio.get_running_loop()
         await room.add("host", HOST_HZ)
-        stalled = await room.add("u1", probe="full")
+        stalled = await room.add("u1", probe="full")  # read by aiortc, so pausable
         steady = await room.add("u2", probe="count")
-        for protocol in protocols_of(stalled):
-            internals.pause_transport_reading(protocol)  # the kernel buffer fills, then drops
+        assert (await room.api.room(room.host_token, room.rid)).listener_count == 2
         await asyncio.sleep(0.5)
         before = steady.probe.counters()
-        await asyncio.sleep(3.0)
-        received, expected = (now - then for now, then in zip(
-            steady.probe.counters(), before, strict=True))
+        stopped = loop.time()
+        for protocol in protocols_of(stalled):
+            internals.pause_transport_reading(protocol)  # the kernel buffer fills, then drops
+        while (await room.api.room(room.host_token, room.rid)).listener_count == 2:
+            assert loop.time() - stopped < STALLED_LISTENER_GONE, "the stalled listener stayed"
+            await asyncio.sleep(0.1)
+        dropped_after = loop.time() - stopped
+        assert await drops(room, "consent_expired") == 1
+        assert await drops(room, "connection_failed") == await drops(room, "closed") == 0
+        await asyncio.sleep(0.5)
+        received, expected = (
+            now - then for now, then in zip(steady.probe.counters(), before, strict=True)
+        )
         assert steady.probe.jitter < 0.02
-        return received, expected
+        return dropped_after, received, expected
 
-    received, expected = with_room(body, "direct")
-    print(f"\nbeside a stalled listener the steady one got {received} of {expected} packets")
-    assert expected >= 140 and received == expected
+    dropped_after, received, expected = with_room(body, "direct")
+    print(
+        f"\nthe stalled listener was dropped after {dropped_after:.1f} s (consent timeout "
+        f"{timeout:g} s); beside it the steady one got {received} of {expected} packets"
+    )
+    assert dropped_after > timeout / 2
+    assert expected >= 50 * dropped_after - 10 and received == expected
 
 
 def test_an_event_subscriber_that_stops_reading_never_holds_up_the_others() -> None:

@@ -30,6 +30,7 @@ class EdgeMedia:
         origin: Address,
         relay: RelaySend,
         relay_timeout: float,
+        consent_timeout: float,
         on_packets_in: Callable[[int], None] | None = None,
         on_drop: Callable[[str, DropReason], None] | None = None,
         on_delay: Callable[[float], None] | None = None,
@@ -39,7 +40,9 @@ class EdgeMedia:
         self.origin = origin
         self.stage = Stage()
         self.fanout = DirectFanOut()
-        self.sessions = PeerSessions(self.fanout.new_track, self.drop, on_packets_in)
+        self.sessions = PeerSessions(
+            self.fanout.new_track, self.drop, on_packets_in, consent_timeout=consent_timeout
+        )
         self.relay_timeout = relay_timeout
         self.heard_at = time.monotonic()
         """When the origin was last heard (or the edge opened)."""

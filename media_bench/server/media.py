@@ -35,7 +35,12 @@ class RoomMedia:
         self.settings = settings
         self.stage = Stage()
         self.fanout = RelayedFanOut(fanout_design(settings.fanout), room_id, relay)
-        self.sessions = PeerSessions(self.fanout.new_track, self.drop, on_packets_in)
+        self.sessions = PeerSessions(
+            self.fanout.new_track,
+            self.drop,
+            on_packets_in,
+            consent_timeout=settings.consent_timeout,
+        )
         self.mixer = RoomMixer(
             self.fanout,
             bitrate=settings.bitrate,

@@ -85,6 +85,7 @@ class MediaHost:
             address_of(origin),
             self.relay.send,
             self.settings.relay_timeout,
+            self.settings.consent_timeout,
             on_packets_in=metrics.packets_received.inc,
             on_drop=lambda user_id, reason: self._dropped(room_id, user_id, reason),
             on_delay=metrics.relay_delay.observe,

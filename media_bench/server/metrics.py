@@ -78,7 +78,9 @@ class Metrics:
         self.drops = Counter(
             "spaces_drops",
             "Participants and event subscribers the server dropped, by reason: "
-            "connection_failed (ICE consent or DTLS), closed (the peer closed without leaving), "
+            "connection_failed (ICE or DTLS failed), consent_expired (a peer stopped answering "
+            "ICE consent checks: stopped reading or vanished), closed (the peer closed without "
+            "leaving), "
             "receive_timeout (a speaker stopped sending), relay_lost (an edge heard nothing from "
             "its origin), relay_unregistered (a relay datagram from an address no room here "
             "registered, or not a relay datagram), event_overflow (a slow event subscriber "

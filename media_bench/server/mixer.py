@@ -40,7 +40,7 @@ LEVEL_TICKS = 10
 """Audio levels are reported every this many ticks (200 ms)."""
 SPEAKER_TIMEOUT = 3.0
 """Seconds without a packet after which a mixed speaker that had been sending counts as gone
-(its process vanished without leaving: ICE consent freshness would take aioice 30 s)."""
+(its process vanished without leaving: before ``Settings.consent_timeout`` expires it)."""
 _TIMEOUT_TICKS = round(SPEAKER_TIMEOUT / FRAME_SECONDS)
 
 

@@ -23,12 +23,16 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtp import RtpPacket
 
-from media_bench.common.aiortc_internals import replace_rtp_handler
+from media_bench.common.aiortc_internals import check_consent, replace_rtp_handler
 from media_bench.server.fanout import PeerLink
 from spaces_core.errors import Refused
 
-DropReason = Literal["connection_failed", "closed", "receive_timeout", "relay_lost"]
+DropReason = Literal[
+    "connection_failed", "consent_expired", "closed", "receive_timeout", "relay_lost"
+]
 """Why the media dropped a participant (the ``reason`` label of the drops metric)."""
+CONSENT_CHECKS = 3
+"""Consent checks missed in a row that expire a peer's consent (within its consent timeout)."""
 
 PayloadHandler = Callable[[bytes], None]
 """What one peer's inbound Opus payloads go to, undecoded."""
@@ -57,6 +61,8 @@ class Pending:
     track: MediaStreamTrack
     answer: str
     sender: RTCRtpSender
+    consent_expired: bool = False
+    """Set when the peer left the consent checks unanswered (its connection then closes)."""
 
     @property
     def link(self) -> PeerLink:
@@ -90,8 +96,11 @@ class PeerSessions:
         new_track: Callable[[], MediaStreamTrack],
         on_gone: Callable[[str, DropReason], Coroutine[Any, Any, None]],
         on_packets_in: Callable[[int], None] | None = None,
+        *,
+        consent_timeout: float,
     ) -> None:
         self.peers: dict[str, Peer] = {}
+        self.consent_timeout = consent_timeout
         self._new_track = new_track
         self._on_gone = on_gone
         self._on_packets_in = on_packets_in
@@ -127,7 +136,15 @@ class PeerSessions:
         except Exception as error:  # aiortc raises assorted errors on bad SDP
             await pc.close()
             raise SdpError(f"sdp rejected: {error}") from error
-        return Pending(user_id, pc, track, pc.localDescription.sdp, sender)
+        pending = Pending(user_id, pc, track, pc.localDescription.sdp, sender)
+
+        def expired() -> None:
+            pending.consent_expired = True
+
+        interval = self.consent_timeout / CONSENT_CHECKS
+        for transport in {t.receiver.transport for t in pc.getTransceivers()}:
+            check_consent(transport, interval, CONSENT_CHECKS, expired)
+        return pending
 
     def _hook_receiver(self, receiver: RTCRtpReceiver, on_payload: PayloadHandler) -> None:
         """Take inbound audio on arrival instead of through aiortc's 80 ms jitter buffer."""
@@ -152,9 +169,15 @@ class PeerSessions:
                 return
             peer = self.peers.get(user_id)
             if peer is not None and peer.pc is pc:
-                # failed: ICE consent freshness or DTLS failed; closed: the peer closed its
-                # connection (DTLS close) without leaving
-                await self._on_gone(user_id, "connection_failed" if state == "failed" else "closed")
+                # consent expired: the peer stopped answering (aiortc then says closed: its
+                # DTLS transport ends before the ICE one fails); failed: ICE or DTLS failed;
+                # closed: the peer closed its connection (DTLS close) without leaving
+                reason: DropReason = "closed"
+                if pending.consent_expired:
+                    reason = "consent_expired"
+                elif state == "failed":
+                    reason = "connection_failed"
+                await self._on_gone(user_id, reason)
 
     @staticmethod
     async def discard(pending: Pending) -> None:
