@@ -51,3 +51,8 @@ class Settings:
     """Generated directory size when no ``users_file`` is given."""
     users_file: Path | None = None
     seed: int = 0
+    heartbeat_interval: float = 1.0
+    """Seconds between a node's heartbeats to the directory (its workers' loads with it)."""
+    lost_after: float = 5.0
+    """Seconds without a heartbeat after which another node marks a node lost and ends its
+    rooms: five missed beats, so one slow commit or a paused process is not a death."""
