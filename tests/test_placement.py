@@ -29,9 +29,8 @@ SMALL = PlacementLimits(
     listeners_per_worker=40.0,
     room_cost=2.0,
     speaker_cost=1.0,
-    reserved_speakers=3,
     relay_cost_per_edge=1.0,
-    relay_reserve=4.0,
+    origin_headroom=6.0,
 )
 POLICY = Placement()
 
@@ -40,10 +39,9 @@ limits = st.builds(
     PlacementLimits,
     listeners_per_worker=st.sampled_from([20.0, 40.0]),
     room_cost=st.sampled_from([1.0, 2.0]),
-    speaker_cost=st.sampled_from([0.5, 1.0]),
-    reserved_speakers=st.integers(0, 3),
+    speaker_cost=st.sampled_from([0.5, 1.0, 4.0]),
     relay_cost_per_edge=st.sampled_from([0.5, 1.0, 3.0]),
-    relay_reserve=st.sampled_from([0.0, 4.0]),
+    origin_headroom=st.sampled_from([0.0, 4.0, 8.0]),
 )
 
 
@@ -164,6 +162,11 @@ def test_listeners_fill_the_origin_then_edges_then_a_new_edge(
             run(fleet, step)
             continue
         decision = decide(fleet, step)
+        if isinstance(decision, OpenRoom):  # the most free worker that fits, entry node first
+            entry = None if step.entry is None else f"n{step.entry}"
+            fits = [w for w in fleet.workers if fleet.fits_room(w)]
+            local = [w for w in fits if w.startswith(f"{entry}/")]
+            assert decision.worker_id == min(local or fits, key=lambda w: (-fleet.free(w), w))
         if isinstance(decision, Seat) and not decision.speaking:
             room = fleet.rooms[decision.room_id]
             if decision.worker_id != room.origin:
@@ -246,13 +249,13 @@ def test_max_edges_per_origin_follows_from_the_limits() -> None:
         (limits.listeners_per_worker - limits.room_cost - 13 * limits.speaker_cost)
         // limits.relay_cost_per_edge
     )
-    assert SMALL.max_edges_per_origin == 40 - 2 - 3
+    assert SMALL.max_edges_per_origin == 40 - 2 - 13
 
 
 def test_listeners_go_to_the_edge_with_most_room_after_others_left() -> None:
-    fleet = fleet_of(1, 4)  # origin 31 listener slots, edges 40
+    fleet = fleet_of(1, 4)  # origin 40 - 2 - 6 = 32 listener slots, edges 40
     fleet.apply(POLICY.open_room(fleet, "r"))
-    POLICY.join_listeners(fleet, "r", 31 + 40 + 40)
+    POLICY.join_listeners(fleet, "r", 32 + 40 + 40)
     room = fleet.rooms["r"]
     first, second = sorted(room.edges)
     fleet.apply(Leave("r", first, 10, speaking=False))

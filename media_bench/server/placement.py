@@ -5,10 +5,10 @@ The rule:
 
 - **A new room** goes to the alive worker with the most free capacity, which becomes its
   *origin* (it mixes the room and encodes its listener mix once). A worker on the node that
-  received the request is preferred when one has room for it. Opening reserves the room's
-  mixing on the origin: the listener mix and a full stage of speakers (``PlacementLimits``).
-- **A speaker** (host, co-host, speaker) is always placed on the room's origin, inside that
-  reserve.
+  received the request is preferred when one has room for it. An origin keeps some headroom
+  free of listeners (``PlacementLimits.origin_headroom``) for its rooms' later speakers and
+  the relay links to their edges.
+- **A speaker** (host, co-host, speaker) is always placed on the room's origin.
 - **A listener** is placed on the room's origin while the origin has a free listener slot; then
   on the room's existing edge with the most free slots (edges on the entry node first); only
   when every edge is full is a new edge opened, on the alive worker with the most free
@@ -22,8 +22,8 @@ placement.
 Cascade depth is one hop, origin to edge. Deeper trees (an edge feeding edges) are not built:
 they are needed only when a room wants more edges than its origin can feed, i.e. more than
 ``PlacementLimits.max_edges_per_origin`` edges (about that many times ``listeners_per_worker``
-listeners) on an origin that does nothing else, or, on a busy origin, more than its relay
-reserve and free capacity pay for. Such a room's further listeners are refused, with a reason
+listeners) on an origin that does nothing else, or, on a busy origin, more than its headroom
+and free capacity pay for. Such a room's further listeners are refused, with a reason
 that says so.
 
 Everything here is pure: the policy reads a ``Fleet`` and returns decisions; only
@@ -32,6 +32,7 @@ Everything here is pure: the policy reads a ``Fleet`` and returns decisions; onl
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -55,32 +56,21 @@ class PlacementLimits:
     speaker_cost: float = 5.0
     """A speaker on the origin: aiortc's receive path (~125 us a packet), decode (~22 us) and
     its N-1 encode at complexity 0 (~49 us), ~1% of a core, ~4.5 listeners."""
-    reserved_speakers: int = STAGE_CAPACITY
-    """Speakers reserved on the origin when a room opens: a full stage, so a speaker joining
-    later never finds its origin full."""
     relay_cost_per_edge: float = 1.0
     """An origin's cost of feeding one edge: one more send of the already-encoded packet each
     tick, taken as one listener's (an upper bound: a relay link holds no listener state)."""
-    relay_reserve: float = 48.0
-    """What a worker that is some room's origin keeps free of listeners for relay links: 48
-    edges at the default cost, a room of ~20,000 listeners on a busy origin."""
-
-    @property
-    def room_reserve(self) -> float:
-        """What opening a room takes on its origin (mixing and a full stage)."""
-        return self.room_cost + self.reserved_speakers * self.speaker_cost
+    origin_headroom: float = 64.0
+    """What a worker that is some room's origin keeps free of listeners, for its rooms'
+    speakers joining later and for relay links to their edges: a full stage's speakers
+    (13 x 5) or 64 edges (a room of ~28,000 listeners). Reserving a full stage per room
+    instead would hold 68 listener-equivalents for rooms that mostly seat a few speakers."""
 
     @property
     def max_edges_per_origin(self) -> int:
-        """The most edges one origin could feed, doing nothing else: past this a room needs a
-        deeper cascade (edge to edge), which is not built."""
-        return math.floor(
-            (self.listeners_per_worker - self.room_reserve) / self.relay_cost_per_edge
-        )
-
-    def room_cost_on_origin(self, speakers: int) -> float:
-        """What a room with ``speakers`` on stage takes on its origin."""
-        return self.room_cost + max(speakers, self.reserved_speakers) * self.speaker_cost
+        """The most edges one origin could feed, mixing one full-stage room and doing nothing
+        else: past this a room needs a deeper cascade (edge to edge), which is not built."""
+        busy = self.room_cost + STAGE_CAPACITY * self.speaker_cost
+        return math.floor((self.listeners_per_worker - busy) / self.relay_cost_per_edge)
 
 
 @dataclass
@@ -174,34 +164,64 @@ class Fleet:
 
     def __init__(self, workers: Iterable[WorkerLoad], limits: PlacementLimits) -> None:
         self.limits = limits
-        self.workers: dict[str, WorkerLoad] = {w.worker_id: w for w in workers}
+        self.workers: dict[str, WorkerLoad] = {}
         self.rooms: dict[str, RoomPlacement] = {}
-        self._reserved: dict[str, float] = dict.fromkeys(self.workers, 0.0)
+        self._speakers: dict[str, int] = {}
+        self._by_free: list[tuple[float, str]] = []
+        self._by_slots: list[tuple[float, str]] = []
+        for worker in workers:
+            self.add_worker(worker)
 
     def add_worker(self, worker: WorkerLoad) -> None:
         self.workers[worker.worker_id] = worker
-        self._reserved[worker.worker_id] = 0.0
+        self._speakers[worker.worker_id] = 0
+        self._touched(worker.worker_id)
 
     def free(self, worker_id: str) -> float:
         """Listener-equivalents still free on the worker."""
-        w = self.workers[worker_id]
-        used = w.listeners + self._reserved[worker_id] + w.relays * self.limits.relay_cost_per_edge
+        w, limits = self.workers[worker_id], self.limits
+        used = (w.listeners + w.rooms * limits.room_cost + w.relays * limits.relay_cost_per_edge
+                + self._speakers[worker_id] * limits.speaker_cost)  # fmt: skip
         return w.capacity - used
 
     def listener_slots(self, worker_id: str) -> int:
-        """Listeners the worker can still take, keeping an origin's relay reserve."""
-        held = self._relay_hold(worker_id) if self.workers[worker_id].rooms else 0.0
+        """Listeners the worker can still take, keeping an origin's headroom."""
+        held = self.limits.origin_headroom if self.workers[worker_id].rooms else 0.0
         return max(math.floor(self.free(worker_id) - held + 1e-9), 0)
 
     def fits_room(self, worker_id: str) -> bool:
-        """Whether the worker can open a room (its reserve, then the relay reserve it keeps
-        as an origin) and still take one listener."""
-        after = self.free(worker_id) - self.limits.room_reserve - self._relay_hold(worker_id)
-        return after >= 1.0 - 1e-9
+        """Whether the worker can open a room and seat its host, keep an origin's headroom and
+        still take one listener."""
+        limits = self.limits
+        need = limits.room_cost + limits.speaker_cost + limits.origin_headroom + 1.0
+        return self.free(worker_id) >= need - 1e-9
 
-    def _relay_hold(self, worker_id: str) -> float:
-        spent = self.workers[worker_id].relays * self.limits.relay_cost_per_edge
-        return max(self.limits.relay_reserve - spent, 0.0)
+    def most_free(self, accept: Callable[[str], bool], by_slots: bool = False) -> str | None:
+        """The accepted worker with the most free capacity (``by_slots``: listener slots),
+        ties to the smaller id, without a scan of every worker (an index kept by ``apply``)."""
+        heap = self._by_slots if by_slots else self._by_free
+        score: Callable[[str], float] = self.listener_slots if by_slots else self.free
+        passed: list[tuple[float, str]] = []
+        found = None
+        while heap:
+            key, worker_id = heap[0]
+            if -key != score(worker_id):  # stale: the worker changed since this entry
+                heapq.heappop(heap)
+                continue
+            if by_slots and key == 0:
+                break
+            passed.append(heapq.heappop(heap))
+            if accept(worker_id):
+                found = worker_id
+                break
+        for entry in passed:
+            heapq.heappush(heap, entry)
+        return found
+
+    def _touched(self, *worker_ids: str) -> None:
+        for worker_id in worker_ids:
+            heapq.heappush(self._by_free, (-self.free(worker_id), worker_id))
+            heapq.heappush(self._by_slots, (-self.listener_slots(worker_id), worker_id))
 
     def apply(self, change: Change) -> None:
         """Carry out a decision or record a change (a ``Refusal`` changes nothing)."""
@@ -210,21 +230,26 @@ class Fleet:
                 raise ValueError(f"room {change.room_id} is already placed")
             self.rooms[change.room_id] = RoomPlacement(change.room_id, change.worker_id)
             self.workers[change.worker_id].rooms += 1
-            self._reserved[change.worker_id] += self.limits.room_cost_on_origin(0)
+            self._touched(change.worker_id)
         elif isinstance(change, Seat):
             self._seat(change)
+            self._touched(change.worker_id, self.rooms[change.room_id].origin)
         elif isinstance(change, Leave):
+            origin = self.rooms[change.room_id].origin
             self._leave(change)
+            self._touched(change.worker_id, origin)
         elif isinstance(change, CloseRoom):
+            room = self.rooms[change.room_id]
+            held = [room.origin, *room.edges]
             self._close(change.room_id)
+            self._touched(*held)
 
     def _seat(self, seat: Seat) -> None:
         room = self.rooms[seat.room_id]
         worker = self.workers[seat.worker_id]
         if seat.speaking:
-            before = self.limits.room_cost_on_origin(room.speakers)
             room.speakers += seat.count
-            self._reserved[room.origin] += self.limits.room_cost_on_origin(room.speakers) - before
+            self._speakers[room.origin] += seat.count
             return
         if seat.new_edge:
             room.edges[seat.worker_id] = 0
@@ -239,9 +264,8 @@ class Fleet:
     def _leave(self, leave: Leave) -> None:
         room = self.rooms[leave.room_id]
         if leave.speaking:
-            before = self.limits.room_cost_on_origin(room.speakers)
             room.speakers -= leave.count
-            self._reserved[room.origin] += self.limits.room_cost_on_origin(room.speakers) - before
+            self._speakers[room.origin] -= leave.count
             return
         self.workers[leave.worker_id].listeners -= leave.count
         if leave.worker_id == room.origin:
@@ -264,7 +288,7 @@ class Fleet:
         origin = self.workers[room.origin]
         origin.listeners -= room.listeners
         origin.rooms -= 1
-        self._reserved[room.origin] -= self.limits.room_cost_on_origin(room.speakers)
+        self._speakers[room.origin] -= room.speakers
         del self.rooms[room_id]
 
 
@@ -276,8 +300,11 @@ class Placement:
     ) -> OpenRoom | Refusal:
         """The new room's origin: the worker with the most free capacity that can take the
         room's reserve and a listener, on ``entry_node`` when one there can."""
-        fits = [w for w in fleet.workers.values() if fleet.fits_room(w.worker_id)]
-        best = _best(fits, fleet.free, entry_node)
+        if entry_node is None:
+            best = fleet.most_free(fleet.fits_room)
+        else:
+            fits = [w for w in fleet.workers.values() if fleet.fits_room(w.worker_id)]
+            best = _best(fits, fleet.free, entry_node)
         if best is None:
             return Refusal(room_id, "no worker has room for another room")
         return OpenRoom(room_id, best)
@@ -290,11 +317,17 @@ class Placement:
         if room is None:
             return Refusal(room_id, f"room {room_id} has no origin")
         if speaking:
-            extra = fleet.limits.room_cost_on_origin(room.speakers + 1)
-            if extra - fleet.limits.room_cost_on_origin(room.speakers) > fleet.free(room.origin):
-                return Refusal(room_id, "the room's origin has no room for another speaker")
-            return Seat(room_id, room.origin, 1, speaking=True)
+            return self.join_speakers(fleet, room_id, 1)
         return self._listener_run(fleet, room, 1, entry_node)
+
+    def join_speakers(self, fleet: Fleet, room_id: str, count: int) -> Seat | Refusal:
+        """``count`` speakers joining ``room_id``: its origin, when it has room for them all."""
+        room = fleet.rooms.get(room_id)
+        if room is None:
+            return Refusal(room_id, f"room {room_id} has no origin")
+        if count * fleet.limits.speaker_cost > fleet.free(room.origin) + 1e-9:
+            return Refusal(room_id, "the room's origin has no room for another speaker")
+        return Seat(room_id, room.origin, count, speaking=True)
 
     def join_listeners(
         self, fleet: Fleet, room_id: str, count: int, entry_node: str | None = None
@@ -338,14 +371,17 @@ class Placement:
                 "the room's origin cannot feed another edge "
                 "(a deeper cascade would be needed; it is not built)",
             )
-        candidates = [
-            w
-            for w in fleet.workers.values()
-            if w.worker_id != room.origin
-            and w.worker_id not in room.edges
-            and slots(w.worker_id) > 0
-        ]
-        new = _best(candidates, slots, entry_node)
+
+        def elsewhere(worker_id: str) -> bool:
+            return worker_id != room.origin and worker_id not in room.edges
+
+        if entry_node is None:
+            new = fleet.most_free(elsewhere, by_slots=True)
+        else:
+            candidates = [
+                w for w in fleet.workers.values() if elsewhere(w.worker_id) and slots(w.worker_id)
+            ]
+            new = _best(candidates, slots, entry_node)
         if new is None:
             return Refusal(room.room_id, "no worker has a free listener slot")
         return Seat(room.room_id, new, 1, False, new_edge=True)
