@@ -55,6 +55,8 @@ class Replication:
     revenue: pd.DataFrame
     payouts: pd.DataFrame
     reach: pd.DataFrame
+    peak_rooms: pd.DataFrame
+    """Each sampled day's rooms live at its busiest minute, with their sizes."""
     stats: dict[str, float] = field(default_factory=dict)
 
 
@@ -101,6 +103,7 @@ class _Day:
         self.money: list[dict[str, Any]] = []
         self.reach: list[dict[str, Any]] = []
         self.hourly: list[pd.DataFrame] = []
+        self.peak_rooms: list[pd.DataFrame] = []
         self.sessions = 0
         self.room_events = 0
         self.max_speakers = 0
@@ -196,6 +199,9 @@ class _Day:
         hourly = result.hourly.copy()
         hourly.insert(0, "date", day)
         self.hourly.append(hourly)
+        peak_rooms = result.peak_rooms.copy()
+        peak_rooms.insert(0, "date", day)
+        self.peak_rooms.append(peak_rooms)
         self.sessions += result.sessions
         self.room_events += result.events
         self.max_speakers = max(self.max_speakers, result.max_speakers)
@@ -252,6 +258,8 @@ def run_replication(scenario: Scenario, seed: int, rep: int) -> Replication:
         revenue=_revenue_frame(day.money, users["date"]),
         payouts=day.payouts(),
         reach=pd.DataFrame(day.reach),
+        peak_rooms=pd.concat(day.peak_rooms, ignore_index=True) if day.peak_rooms
+        else pd.DataFrame(),
         stats={
             "seconds": time.perf_counter() - started,
             "listener_sessions": float(day.sessions),
@@ -260,7 +268,8 @@ def run_replication(scenario: Scenario, seed: int, rep: int) -> Replication:
             "adoption_cap": day.cap,
         },
     )
-    for name in ("users", "eligibility", "rooms", "rooms_daily", "revenue", "payouts", "reach"):
+    for name in ("users", "eligibility", "rooms", "rooms_daily", "revenue", "payouts", "reach",
+                 "peak_rooms"):
         frame = getattr(tables, name)
         frame.insert(0, "rep", rep)
         if "date" in frame:

@@ -72,6 +72,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from sim.peak_rooms import rooms_at_peak
 from sim.room_params import RoomParams
 from sim.room_sessions import (
     MINUTES_PER_DAY,
@@ -194,6 +195,7 @@ class DayResult:
     room_max_speakers: IntArray  # per room
     removals: pd.DataFrame  # one row per removal: room, listener_id, time_min (unweighted)
     per_minute: pd.DataFrame  # 1440 rows: live_rooms, speakers, listeners (weighted)
+    peak_rooms: pd.DataFrame  # rooms live at the busiest minute, each its size (sim.peak_rooms)
     session_log: pd.DataFrame | None = None  # only with record_sessions=True
     speaker_log: pd.DataFrame | None = None  # only with record_sessions=True
 
@@ -326,6 +328,18 @@ def simulate_day(
         ),
         per_minute=pd.DataFrame(
             {"live_rooms": live_rooms, "speakers": speakers, "listeners": listeners}
+        ),
+        peak_rooms=rooms_at_peak(
+            listeners,
+            room_start,
+            room_end,
+            weight,
+            (sess.room, start, end, sess.scale),
+            (
+                speaker_room,
+                np.asarray(log.speaker_start, dtype=np.float64),
+                np.asarray(log.speaker_end, dtype=np.float64),
+            ),
         ),
         session_log=session_log,
         speaker_log=speaker_log,

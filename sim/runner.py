@@ -18,7 +18,8 @@ from sim.scenario import Scenario
 from sim.users import resolve_targets
 from spaces_core.runfolder import RunWriter, new_run_dir, read_manifest
 
-TABLES = ("users", "eligibility", "rooms", "rooms_daily", "revenue", "payouts", "reach")
+TABLES = ("users", "eligibility", "rooms", "rooms_daily", "revenue", "payouts", "reach",
+          "peak_rooms")
 
 
 @dataclass

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from media_bench.server.placement import PlacementLimits
 from spaces_core.runfolder import latest_run, read_manifest, read_table
 from spaces_lab.child import run_in_subprocess
 
@@ -78,6 +79,19 @@ class CostModel:
             ("listeners per core", self.listeners_per_core, f"design {self.design}"),
         ]
         return pd.DataFrame(rows, columns=["quantity", "value", "basis"])
+
+
+def placement_limits(model: CostModel) -> PlacementLimits:
+    """The placement policy's limits from a fitted cost model: a worker's capacity is the
+    listeners one core carries after its upkeep, and a room's and a speaker's costs are the
+    model's, in listeners; relay cost and headroom keep the policy's defaults until
+    ``spaces-lab bench cascade`` measures them."""
+    per_listener = model.per_listener
+    return PlacementLimits(
+        listeners_per_worker=(1.0 - model.per_process) / per_listener,
+        room_cost=model.per_room / per_listener,
+        speaker_cost=model.per_speaker / per_listener,
+    )
 
 
 def _linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:

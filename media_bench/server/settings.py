@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from media_bench.server.placement import PlacementLimits
 from sim.policy import PolicyParams
 
 FanOut = Literal["shared", "direct", "naive"]
@@ -67,3 +68,10 @@ class Settings:
     """Generated directory size when no ``users_file`` is given."""
     users_file: Path | None = None
     seed: int = 0
+    heartbeat_interval: float = 1.0
+    """Seconds between a node's heartbeats to the directory (its workers' loads with it)."""
+    lost_after: float = 5.0
+    """Seconds without a heartbeat after which another node marks a node lost and ends its
+    rooms: five missed beats, so one slow commit or a paused process is not a death."""
+    placement: PlacementLimits = field(default_factory=PlacementLimits)
+    """What one media worker carries, for the placement policy (fill, then spill)."""

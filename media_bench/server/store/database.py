@@ -11,6 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
+from media_bench.server.store.directory import Directory
 from media_bench.server.store.engine import open_engine
 from media_bench.server.store.ledger import Ledger
 from media_bench.server.store.migrations import migrate
@@ -21,12 +22,14 @@ T = TypeVar("T")
 
 
 class Database:
-    """The migrated database at ``url`` and the pool that runs its ledger's calls."""
+    """The migrated database at ``url``, its ledger and directory (this process is the node
+    that opens rooms as ``served_by``), and the pool that runs their calls."""
 
     def __init__(self, url: str, params: TicketParams | None = None) -> None:
         engine = open_engine(url)
         migrate(engine)
         self.ledger = Ledger(engine, params)
+        self.directory = Directory(engine, node_id=self.ledger.served_by)
         workers = 1 if engine.dialect.name == "sqlite" else 4
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ledger")
         self.on_call: Callable[[str, float], None] | None = None

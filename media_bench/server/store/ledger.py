@@ -106,6 +106,31 @@ def server_gone(served_by: str, me: str) -> bool:
     return _process_gone(int(pid_text))
 
 
+def end_live_room(c: Connection, room_id: str, reason: str, now: float) -> int:
+    """In the caller's transaction: mark a live room ended, refunding every ticket if it never
+    started; returns the tickets refunded (0 too for a room already ended)."""
+    ended = c.execute(
+        update(rooms)
+        .where(rooms.c.id == room_id, rooms.c.status == LIVE)
+        .values(status=ENDED, ended_at=now, ended_reason=reason)
+    )
+    if ended.rowcount == 0:
+        return 0
+    started = c.execute(select(rooms.c.started_at).where(rooms.c.id == room_id)).scalar()
+    if started is not None:
+        return 0
+    unrefunded = c.execute(
+        select(tickets.c.id, tickets.c.price_usd)
+        .outerjoin(refunds, refunds.c.ticket_id == tickets.c.id)
+        .where(tickets.c.room_id == room_id, refunds.c.id.is_(None))
+    ).all()
+    why = f"room ended before it started ({reason})"
+    for ticket_id, price in unrefunded:
+        c.execute(insert(refunds).values(ticket_id=ticket_id, amount_usd=price,
+                                         refunded_at=now, reason=why))  # fmt: skip
+    return len(unrefunded)
+
+
 class Ledger:
     """The database behind one server process (``served_by`` names it in the rooms it opens)."""
 
@@ -175,29 +200,7 @@ class Ledger:
         """Mark a live room ended; refunds every ticket if it never started. Returns the
         tickets refunded."""
         with self.engine.begin() as c:
-            return self._end(c, room_id, reason, now)
-
-    def _end(self, c: Connection, room_id: str, reason: str, now: float) -> int:
-        ended = c.execute(
-            update(rooms)
-            .where(rooms.c.id == room_id, rooms.c.status == LIVE)
-            .values(status=ENDED, ended_at=now, ended_reason=reason)
-        )
-        if ended.rowcount == 0:
-            return 0
-        started = c.execute(select(rooms.c.started_at).where(rooms.c.id == room_id)).scalar()
-        if started is not None:
-            return 0
-        unrefunded = c.execute(
-            select(tickets.c.id, tickets.c.price_usd)
-            .outerjoin(refunds, refunds.c.ticket_id == tickets.c.id)
-            .where(tickets.c.room_id == room_id, refunds.c.id.is_(None))
-        ).all()
-        why = f"room ended before it started ({reason})"
-        for ticket_id, price in unrefunded:
-            c.execute(insert(refunds).values(ticket_id=ticket_id, amount_usd=price,
-                                             refunded_at=now, reason=why))  # fmt: skip
-        return len(unrefunded)
+            return end_live_room(c, room_id, reason, now)
 
     def end_rooms_of_this_server(self, reason: str, now: float) -> list[str]:
         """End every room this server still has live (a clean shutdown)."""
@@ -212,7 +215,7 @@ class Ledger:
             live = c.execute(select(rooms.c.id, rooms.c.served_by).where(rooms.c.status == LIVE))
             ended = [room_id for room_id, served_by in live.all() if pick(served_by)]
             for room_id in ended:
-                self._end(c, room_id, reason, now)
+                end_live_room(c, room_id, reason, now)
         return ended
 
     def room(self, room_id: str) -> RoomRecord | None:

@@ -1,6 +1,6 @@
 """Numbered schema migrations, run in order at start-up, each in its own transaction.
 
-Plain functions rather than Alembic: two small steps run in-process by the server, and the
+Plain functions rather than Alembic: a few small steps run in-process by the server, and the
 same code must run on SQLite and PostgreSQL; Alembic would add a script folder and an ini
 file for no gain here. A migration is never edited once released: add the next number.
 """
@@ -98,11 +98,49 @@ def _version_2(connection: Connection) -> None:
     schema.refunds.create(connection)
 
 
+def _version_3(connection: Connection) -> None:
+    """The directory of a fleet: nodes, their media workers, each room's origin worker and
+    the edge workers relaying it."""
+    connection.execute(text("ALTER TABLE rooms ADD COLUMN origin_worker VARCHAR(220)"))
+    v3 = MetaData()
+    Table("rooms", v3, autoload_with=connection)  # as it stands, for the relays' foreign key
+    nodes = Table(
+        "nodes", v3,
+        Column("id", String(200), primary_key=True),
+        Column("api_url", Text, nullable=False),
+        Column("started_at", Double, nullable=False),
+        Column("heartbeat_at", Double, nullable=False),
+        Column("status", String(16), nullable=False),
+    )  # fmt: skip
+    workers = Table(
+        "workers", v3,
+        Column("id", String(220), primary_key=True),
+        Column("node_id", String(200), ForeignKey("nodes.id"), nullable=False),
+        Column("position", Integer, nullable=False),
+        Column("control_url", Text, nullable=False),
+        Column("relay_host", String(200), nullable=False),
+        Column("relay_port", Integer, nullable=False),
+        Column("heartbeat_at", Double, nullable=False),
+        Column("rooms", Integer, nullable=False),
+        Column("edges", Integer, nullable=False),
+        Column("listeners", Integer, nullable=False),
+        Column("status", String(16), nullable=False),
+    )  # fmt: skip
+    relays = Table(
+        "relays", v3,
+        Column("room_id", String(32), ForeignKey("rooms.id"), primary_key=True),
+        Column("worker_id", String(220), ForeignKey("workers.id"), primary_key=True),
+        Column("listeners", Integer, nullable=False),
+        Column("opened_at", Double, nullable=False),
+    )  # fmt: skip
+    v3.create_all(connection, tables=[nodes, workers, relays])
+
+
 class MigrationError(RuntimeError):
     """The database cannot be brought to this code's schema version."""
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_version_1, _version_2)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_version_1, _version_2, _version_3)
 CURRENT = len(MIGRATIONS)
 
 

@@ -40,6 +40,7 @@ rooms = Table(
     Column("ended_reason", Text),
     Column("served_by", String(200), nullable=False),  # host:pid:instance of its server
     Column("started_at", Double),  # version 2: when the host first joined
+    Column("origin_worker", String(220)),  # version 3: the worker that mixes it (workers.id)
     sqlite_autoincrement=True,
 )
 
@@ -95,4 +96,41 @@ secrets = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),  # hex
+)
+
+
+# -- version 3: the directory of a fleet of nodes ---------------------------------------------
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("id", String(200), primary_key=True),  # the node's served_by: host:pid:instance
+    Column("api_url", Text, nullable=False),
+    Column("started_at", Double, nullable=False),
+    Column("heartbeat_at", Double, nullable=False),
+    Column("status", String(16), nullable=False),  # up | stopped | lost
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(220), primary_key=True),  # node id + "/" + position
+    Column("node_id", String(200), ForeignKey("nodes.id"), nullable=False),
+    Column("position", Integer, nullable=False),  # the worker's number on its node
+    Column("control_url", Text, nullable=False),
+    Column("relay_host", String(200), nullable=False),
+    Column("relay_port", Integer, nullable=False),
+    Column("heartbeat_at", Double, nullable=False),
+    Column("rooms", Integer, nullable=False),
+    Column("edges", Integer, nullable=False),
+    Column("listeners", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # up | stopped | lost
+)
+
+relays = Table(
+    "relays",
+    metadata,
+    Column("room_id", String(32), ForeignKey("rooms.id"), primary_key=True),
+    Column("worker_id", String(220), ForeignKey("workers.id"), primary_key=True),
+    Column("listeners", Integer, nullable=False),
+    Column("opened_at", Double, nullable=False),
 )
