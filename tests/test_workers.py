@@ -17,15 +17,20 @@ from media_bench.client.api import ApiClient
 from media_bench.client.bots import Bot, ListenerBot, SpeakerBot
 from media_bench.client.marks import Signal
 from media_bench.server.harness import Running, running_server
+from media_bench.server.placement import PlacementLimits
 from media_bench.server.settings import Settings
+from media_bench.server.worker_client import RemoteMediaHost
 from spaces_core.errors import Refused
 from tests.test_media_audio import hears, silent_at
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 HOST_HZ, GUEST_HZ, EDGE_HZ = 440.0, 1000.0, 700.0
-CAPACITY = 3
-"""Sessions per worker: host, guest and one listener fill the origin."""
+LIMITS = PlacementLimits(
+    listeners_per_worker=3, room_cost=0, speaker_cost=1, relay_cost_per_edge=0, origin_headroom=0
+)
+"""Host and guest (a listener-equivalent each) and one listener fill the origin; three
+listeners an edge."""
 
 
 async def metric(url: str, name: str) -> float:
@@ -46,13 +51,14 @@ async def listen(bots: dict[str, Bot], seconds: float = 1.5) -> dict[str, np.nda
 
 
 def test_listeners_spill_to_an_edge_worker_and_hear_the_room() -> None:
-    settings = Settings(workers=2, worker_listeners=CAPACITY)
+    settings = Settings(workers=2, placement=LIMITS)
 
     async def body(running: Running) -> None:
         workers = running.server.workers
         urls = {
-            f"{workers.fleet.node_id}/w{i}": link.control_url
-            for i, link in enumerate(workers.links)
+            carrier.worker_id: carrier.media.control_url
+            for carrier in workers.fleet.carriers.values()
+            if isinstance(carrier.media, RemoteMediaHost)
         }
         async with ApiClient(running.url) as api:
             users = [u["id"] for u in (await api.call("GET", "/users?limit=200"))["users"]]
@@ -102,7 +108,7 @@ def test_listeners_spill_to_an_edge_worker_and_hear_the_room() -> None:
                 placed = running.server.rooms[room].media
                 assert placed is not None
                 where = {
-                    name: placed.placed[user].worker_id
+                    name: placed.placed[user].carrier.worker_id
                     for name, user in zip(bots, [host_id, *others[:5]], strict=True)
                 }
                 origin_id, edge_id = placed.origin.worker_id, next(iter(placed.edges))
@@ -142,8 +148,8 @@ def test_listeners_spill_to_an_edge_worker_and_hear_the_room() -> None:
                     assert pc is not None and pc.connectionState in ("closed", "failed"), name
                 assert packets > 100
                 assert all(
-                    c.listeners == 0 and c.rooms == 0 and c.edges == 0
-                    for c in workers.fleet.carriers.values()
+                    (w.listeners, w.rooms, w.edges, w.relays) == (0, 0, 0, 0)
+                    for w in workers.fleet.loads.workers.values()
                 )
             finally:
                 for bot in bots.values():

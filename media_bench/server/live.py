@@ -79,8 +79,7 @@ class LiveRoom:
 
 async def open_room(room: Room, fleet: MediaFleet, metrics: Metrics) -> LiveRoom:
     """A room with its media on the worker the fleet places it on (its origin)."""
-    media = PlacedMedia(room.id, fleet, fleet.place_room())
-    await media.open()
+    media = await PlacedMedia.open(room.id, fleet)
     room.events.on_drop = lambda: metrics.drops.labels("event_overflow").inc()
     return LiveRoom(room, media)
 

@@ -11,6 +11,7 @@ from media_bench.server.live import MediaNotices
 from media_bench.server.media_host import MediaHost
 from media_bench.server.metrics import Metrics
 from media_bench.server.settings import Settings
+from media_bench.server.store.directory import worker_id
 from media_bench.server.worker_client import RemoteMediaHost
 from media_bench.server.worker_process import WorkerPool
 
@@ -27,7 +28,7 @@ class MediaWorkers:
         self.settings = settings
         self.notices = notices
         self.metrics = metrics
-        self.fleet = MediaFleet(node_id)
+        self.fleet = MediaFleet(node_id, settings.placement)
         self.local: MediaHost | None = None
         self.pool: WorkerPool | None = None
         self.links: list[RemoteMediaHost] = []
@@ -43,11 +44,8 @@ class MediaWorkers:
                 on_drop=self.notices.drop,
             )
             await self.local.start()
-            self.fleet.add(
-                Carrier(
-                    f"{node}/local", node, self.local, self.local.relay_address, IN_PROCESS_CAPACITY
-                )
-            )
+            carrier = Carrier(worker_id(node, 0), node, self.local, self.local.relay_address)
+            self.fleet.add(carrier, IN_PROCESS_CAPACITY)
             return
         self.pool = WorkerPool(settings, settings.workers, settings.relay_host, settings.relay_host)
         for address in await self.pool.start():
@@ -59,16 +57,12 @@ class MediaWorkers:
             )
             await link.start()
             self.links.append(link)
-            self.fleet.add(
-                Carrier(
-                    f"{node}/w{address.index}", node, link, address.relay, settings.worker_listeners
-                )
-            )
+            self.fleet.add(Carrier(worker_id(node, address.index), node, link, address.relay))
 
     def _lost(self, link: RemoteMediaHost) -> None:
-        for carrier in self.fleet.carriers.values():
+        for carrier in list(self.fleet.carriers.values()):
             if carrier.media is link:
-                carrier.alive = False
+                self.fleet.retire(carrier.worker_id)
 
     async def close(self) -> None:
         if self.local is not None:

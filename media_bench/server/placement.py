@@ -177,6 +177,11 @@ class Fleet:
         self._speakers[worker.worker_id] = 0
         self._touched(worker.worker_id)
 
+    def set_capacity(self, worker_id: str, capacity: float) -> None:
+        """A worker's capacity changed (0: it died and takes nothing more)."""
+        self.workers[worker_id].capacity = capacity
+        self._touched(worker_id)
+
     def free(self, worker_id: str) -> float:
         """Listener-equivalents still free on the worker."""
         w, limits = self.workers[worker_id], self.limits

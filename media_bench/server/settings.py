@@ -62,8 +62,6 @@ class Settings:
     workers: int = 0
     """Media worker processes under this API process; 0: the API process mixes every room
     itself (one process, one core). ``serve`` defaults to the machine's cores."""
-    worker_listeners: int = 400
-    """Listener sessions one media worker carries before further listeners spill to an edge."""
     users: int = 10_000
     """Generated directory size when no ``users_file`` is given."""
     users_file: Path | None = None
