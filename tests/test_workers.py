@@ -115,6 +115,12 @@ def test_listeners_spill_to_an_edge_worker_and_hear_the_room() -> None:
                 assert {where[n] for n in ("host", "guest", "o1")} == {origin_id}
                 assert {where[n] for n in ("e1", "e2", "e3")} == {edge_id} != {origin_id}
                 origin_url, edge_url = urls[origin_id], urls[edge_id]
+                pids = {w.pid for w in workers.pool.processes} if workers.pool else set()
+                for worker in (origin_id, edge_id):
+                    pid = await metric(running.url, f'spaces_worker_pid{{worker="{worker}"}}')
+                    assert int(pid) in pids
+                listeners = f'spaces_worker_load{{kind="listeners",worker="{edge_id}"}}'
+                assert await metric(running.url, listeners) == 3
 
                 with pytest.raises(Refused) as full:  # both workers are full
                     await add("x", others[5], ListenerBot)

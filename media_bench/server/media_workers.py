@@ -5,11 +5,12 @@ over their control links, as one fleet the rooms are placed on."""
 from __future__ import annotations
 
 import asyncio
+import os
 
 from media_bench.server.fleet import Carrier, MediaFleet
 from media_bench.server.live import MediaNotices
 from media_bench.server.media_host import MediaHost
-from media_bench.server.metrics import Metrics
+from media_bench.server.metrics import Metrics, WorkerRow
 from media_bench.server.settings import Settings
 from media_bench.server.store.directory import worker_id
 from media_bench.server.worker_client import RemoteMediaHost
@@ -35,6 +36,7 @@ class MediaWorkers:
 
     async def start(self) -> None:
         settings, node = self.settings, self.fleet.node_id
+        self.metrics.watch_fleet(self.snapshot)
         if settings.workers == 0:
             self.local = MediaHost(
                 settings,
@@ -58,6 +60,22 @@ class MediaWorkers:
             await link.start()
             self.links.append(link)
             self.fleet.add(Carrier(worker_id(node, address.index), node, link, address.relay))
+
+    def snapshot(self) -> list[WorkerRow]:
+        """Each worker's id, process id and load (the front's ``/metrics``)."""
+        pids = (
+            {}
+            if self.pool is None
+            else {worker_id(self.fleet.node_id, a.index): a.pid for a in self.pool.addresses}
+        )
+        return [
+            (
+                w.worker_id,
+                pids.get(w.worker_id, os.getpid()),
+                {"listeners": w.listeners, "rooms": w.rooms, "edges": w.edges, "relays": w.relays},
+            )
+            for w in self.fleet.loads.workers.values()
+        ]
 
     def _lost(self, link: RemoteMediaHost) -> None:
         for carrier in list(self.fleet.carriers.values()):

@@ -38,6 +38,37 @@ class _RoomCollector(Collector):
         yield family
 
 
+WorkerRow = tuple[str, int, dict[str, float]]
+"""One media worker at scrape time: its id, its process id (the API process's own when it
+mixes rooms itself), and its load by kind (listeners, rooms, edges, relays)."""
+
+
+class _FleetCollector(Collector):
+    """The media workers' loads as placement holds them, and their process ids (so a
+    benchmark can meter each worker's CPU)."""
+
+    def __init__(self, snapshot: Callable[[], list[WorkerRow]]) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterator[Any]:
+        rows = self._snapshot()
+        pids = GaugeMetricFamily(
+            "spaces_worker_pid", "Process id of each media worker", labels=["worker"]
+        )
+        load = GaugeMetricFamily(
+            "spaces_worker_load",
+            "Each media worker's load as placement holds it: listener sessions, rooms it is the "
+            "origin of, rooms it relays as an edge, relay links it feeds",
+            labels=["worker", "kind"],
+        )
+        for worker, pid, counts in rows:
+            pids.add_metric([worker], pid)
+            for kind, value in counts.items():
+                load.add_metric([worker, kind], value)
+        yield pids
+        yield load
+
+
 DATABASE_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 RELAY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.5, 1.0)
 
@@ -110,6 +141,10 @@ class Metrics:
             buckets=LAG_BUCKETS,
             registry=self.registry,
         )
+
+    def watch_fleet(self, snapshot: Callable[[], list[WorkerRow]]) -> None:
+        """Report the media workers' loads and process ids from now on."""
+        self.registry.register(_FleetCollector(snapshot))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

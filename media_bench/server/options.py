@@ -16,6 +16,7 @@ from typing import get_args
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from media_bench.server.placement import PlacementLimits
 from media_bench.server.settings import FANOUT_SUMMARIES, FanOut, Settings
 from media_bench.server.store.engine import (
     DATA_DIR_ENV,
@@ -98,6 +99,7 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
         help="users to generate from the follower distribution when --users is not given",
     )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed for generated users")
+    add_worker_arguments(parser)
     parser.add_argument(
         "--token-ttl", type=float, default=defaults.token_ttl, help="token lifetime, seconds"
     )
@@ -125,6 +127,32 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
         f"(default {defaults.rate_burst})",
     )
     add_storage_arguments(parser)
+
+
+def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    """How many media worker processes, and what one carries before listeners spill."""
+    cores = os.cpu_count() or 1
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=cores,
+        help=f"media worker processes, one per core (default: this machine's {cores}); "
+        "0: mix every room in the API process itself (one process, one core)",
+    )
+    parser.add_argument(
+        "--worker-listeners",
+        type=float,
+        default=PlacementLimits().listeners_per_worker,
+        help="listener sessions one worker carries before further listeners of a room spill "
+        f"to an edge worker (default {PlacementLimits().listeners_per_worker:g}, measured by "
+        "`spaces-lab bench mixer`)",
+    )
+    parser.add_argument(
+        "--relay-host",
+        default=Settings().relay_host,
+        help="address the workers' relay and control endpoints bind; other nodes must reach "
+        f"it (default {Settings().relay_host})",
+    )
 
 
 def add_storage_arguments(parser: argparse.ArgumentParser) -> None:
@@ -222,6 +250,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise CliError(f"--users {args.users}: no such file")
     if args.secret is not None and not args.secret:
         raise CliError("--secret must not be empty")
+    if args.workers < 0:
+        raise CliError("--workers must be >= 0")
+    if not args.worker_listeners > 0:
+        raise CliError("--worker-listeners must be > 0")
     secret = args.secret or os.environ.get(SECRET_ENV, "")
     data_dir, database = storage_from(args)
     settings = Settings(
@@ -240,6 +272,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         event_stall_timeout=args.event_stall_timeout,
         rate_per_second=args.rate_limit,
         rate_burst=args.rate_burst,
+        workers=args.workers,
+        relay_host=args.relay_host,
+        placement=replace(PlacementLimits(), listeners_per_worker=args.worker_listeners),
     )
     return replace(settings, secret=secret.encode()) if secret else settings
 
