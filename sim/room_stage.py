@@ -3,8 +3,8 @@
 One ``simpy.Environment`` per simulated day, time in minutes. A hosts process opens the rooms
 at their start times; every room with anything to happen on its stage (requests to speak, the
 host's own invitations, removals) is then a SimPy process of its own, which sleeps until the
-next moment its stage changes and handles that event: a listener taking a seat, a speaker
-stepping down, a listener being removed.
+host's next act and does it: taking a request (the listener takes a seat), seating an invitee,
+removing a listener.
 
 At its start a room seats the host, its co-hosts (at most 2) and the speakers the host brings
 (at most 10). Requests to speak arrive (pre-drawn Poisson points on the room's listener-time,
@@ -17,12 +17,16 @@ invitee is someone listening then): the invitee is seated when a speaker seat is
 nobody is invited otherwise. Removals (pre-drawn points) record the listener as removed, take
 them off the stage if they are speaking, and block their rejoin attempt (if any).
 
-The room process does not wake for requests that change nothing: between two stage events the
-stage is fixed, so every request before the next acceptable one is a decline (or not a request:
-its sender was removed, or is on stage), and those are settled in one go at the next wake-up,
-with exactly the outcome of waking for each. ``StagePlan.batch_declines=False`` wakes for every
-request and every host invitation instead (the tests check both give the same log). The room
-is closed at its last event; nothing waits on it, so closing needs no event of its own.
+A room process does not wake for what changes nothing the host sees: between two acts of the
+host the stage only loses speakers, at their times, and every request is declined unless the
+host would take it (its uniform draw is below ``invite_prob``) and a seat is free. So a room
+walks only the requests the host would take, its invitations and its speakers' exits, sleeps
+until the next act and does it; speakers who stepped down meanwhile are logged at the wake-up
+with their own times. Requests not taken are declines, worked out for the whole day at the end
+(a request whose sender was removed before it, or was on stage at the time, is no request), with
+exactly the outcome of waking for each. ``StagePlan.batch_declines=False`` wakes for every request
+and every host invitation instead (the tests check both give the same log). A room's process
+ends at its last event; nothing waits on it, so closing needs no event of its own.
 """
 
 from __future__ import annotations
@@ -34,55 +38,61 @@ from dataclasses import dataclass, field
 from math import nextafter
 from typing import Any
 
+import numpy as np
 import simpy
+from numpy.typing import NDArray
 
 from sim.rules.rooms import MAX_COHOSTS, MAX_SPEAKERS, STAGE_CAPACITY
 
 Proc = Generator[Any, Any, None]
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
 
 
 @dataclass
 class StagePlan:
-    """Per-room inputs of the stage simulation; per-room lists are sliced by the offsets."""
+    """Per-room inputs of the stage simulation; per-room arrays are sliced by the offsets."""
 
-    start: list[float]
-    end: list[float]
-    cohosts: list[int]
-    initial_speakers: list[int]
+    start: FloatArray
+    end: FloatArray
+    cohosts: IntArray
+    initial_speakers: IntArray
     invite_prob: float
     rejoin_prob: float
     # requests to speak, sorted by (room, time); room r owns req_first[r]:req_first[r+1]
-    req_first: list[int]
-    req_time: list[float]
-    req_id: list[int]
-    req_u: list[float]  # uniform: invite if < invite_prob
-    req_speak: list[float]  # speaking time if invited
+    req_first: IntArray
+    req_time: FloatArray
+    req_id: IntArray
+    req_u: FloatArray  # uniform: invite if < invite_prob
+    req_speak: FloatArray  # speaking time if invited
     # removal candidates, sorted by (room, time)
-    rem_first: list[int]
-    rem_time: list[float]
-    rem_id: list[int]
-    rem_u: list[float]  # uniform: tries to rejoin if < rejoin_prob
-    rem_delay: list[float]  # delay of the rejoin attempt
+    rem_first: IntArray
+    rem_time: FloatArray
+    rem_id: IntArray
+    rem_u: FloatArray  # uniform: tries to rejoin if < rejoin_prob
+    rem_delay: FloatArray  # delay of the rejoin attempt
     # the host's own invitations, sorted by (room, time)
-    hinv_first: list[int]
-    hinv_time: list[float]
-    hinv_id: list[int]
-    hinv_speak: list[float]  # speaking time if seated
+    hinv_first: IntArray
+    hinv_time: FloatArray
+    hinv_id: IntArray
+    hinv_speak: FloatArray  # speaking time if seated
     #: Decline requests in one go between wake-ups (exact; False wakes for each, for tests).
     batch_declines: bool = True
 
 
 @dataclass
 class StageLog:
-    """What happened on stage, as flat lists (turned into arrays by the caller)."""
+    """What happened on stage, as flat lists or arrays (the caller makes arrays of them)."""
 
     speaker_room: list[int] = field(default_factory=list)
     speaker_start: list[float] = field(default_factory=list)
     speaker_end: list[float] = field(default_factory=list)
     speaker_id: list[int] = field(default_factory=list)  # listener id; -1 if seated at the start
-    request_room: list[int] = field(default_factory=list)
-    request_time: list[float] = field(default_factory=list)
-    request_invited: list[bool] = field(default_factory=list)
+    # every request to speak, by (room, time); filled in at the end of the day
+    request_room: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    request_time: FloatArray = field(default_factory=lambda: np.empty(0))
+    request_invited: BoolArray = field(default_factory=lambda: np.empty(0, dtype=np.bool_))
     host_invite_room: list[int] = field(default_factory=list)
     host_invite_time: list[float] = field(default_factory=list)
     removal_room: list[int] = field(default_factory=list)
@@ -94,12 +104,66 @@ class StageLog:
     events: int = 0
 
 
+@dataclass
+class _Walk:
+    """The plan as the room processes read it: Python lists (fast to index one by one), and of
+    the requests only those a room walks: the ones the host would take if a seat were free
+    (every request with ``batch_declines`` off). ``taken`` collects the requests taken."""
+
+    start: list[float]
+    end: list[float]
+    cohosts: list[int]
+    initial_speakers: list[int]
+    req: list[int]  # index into the plan's requests
+    req_first: list[int]  # room r walks req[req_first[r]:req_first[r+1]]
+    req_time: list[float]
+    req_id: list[int]
+    req_u: list[float]
+    req_speak: list[float]
+    rem_first: list[int]
+    rem_time: list[float]
+    rem_id: list[int]
+    rem_u: list[float]
+    rem_delay: list[float]
+    hinv_first: list[int]
+    hinv_time: list[float]
+    hinv_id: list[int]
+    hinv_speak: list[float]
+    taken: list[int] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, plan: StagePlan) -> _Walk:
+        u = np.asarray(plan.req_u, dtype=np.float64)
+        req = np.flatnonzero(u < plan.invite_prob) if plan.batch_declines else np.arange(len(u))
+        return cls(
+            start=np.asarray(plan.start, dtype=np.float64).tolist(),
+            end=np.asarray(plan.end, dtype=np.float64).tolist(),
+            cohosts=np.asarray(plan.cohosts).tolist(),
+            initial_speakers=np.asarray(plan.initial_speakers).tolist(),
+            req=req.tolist(),
+            req_first=np.searchsorted(req, np.asarray(plan.req_first)).tolist(),
+            req_time=np.asarray(plan.req_time, dtype=np.float64)[req].tolist(),
+            req_id=np.asarray(plan.req_id)[req].tolist(),
+            req_u=u[req].tolist(),
+            req_speak=np.asarray(plan.req_speak, dtype=np.float64)[req].tolist(),
+            rem_first=np.asarray(plan.rem_first).tolist(),
+            rem_time=np.asarray(plan.rem_time, dtype=np.float64).tolist(),
+            rem_id=np.asarray(plan.rem_id).tolist(),
+            rem_u=np.asarray(plan.rem_u, dtype=np.float64).tolist(),
+            rem_delay=np.asarray(plan.rem_delay, dtype=np.float64).tolist(),
+            hinv_first=np.asarray(plan.hinv_first).tolist(),
+            hinv_time=np.asarray(plan.hinv_time, dtype=np.float64).tolist(),
+            hinv_id=np.asarray(plan.hinv_id).tolist(),
+            hinv_speak=np.asarray(plan.hinv_speak, dtype=np.float64).tolist(),
+        )
+
+
 def run_stage(plan: StagePlan) -> StageLog:
     """Simulate every room's stage and moderation for one day; returns the log."""
     env = simpy.Environment()
-    n_rooms = len(plan.start)
-    log = StageLog(room_max_speakers=[0] * n_rooms)
-    env.process(_hosts(env, plan, log))
+    walk = _Walk.of(plan)
+    log = StageLog(room_max_speakers=[0] * len(walk.start))
+    env.process(_hosts(env, walk, plan, log))
     events = 0
     step = env.step
     try:
@@ -109,33 +173,31 @@ def run_stage(plan: StagePlan) -> StageLog:
     except simpy.core.EmptySchedule:
         pass
     log.events = events
+    _log_requests(plan, log, walk.taken)
     return log
 
 
-def _hosts(env: simpy.Environment, plan: StagePlan, log: StageLog) -> Proc:
+def _hosts(env: simpy.Environment, walk: _Walk, plan: StagePlan, log: StageLog) -> Proc:
     """Hosts start their rooms through the day, in order of start time (the diurnal cycle)."""
-    order = sorted(range(len(plan.start)), key=plan.start.__getitem__)
+    order = sorted(range(len(walk.start)), key=walk.start.__getitem__)
+    busy = (walk.req_first, walk.rem_first, walk.hinv_first)
     for r in order:
-        start = plan.start[r]
+        start = walk.start[r]
         if start > env.now:
             yield env.timeout(start - env.now)
-        invited = _open(r, plan, log)
-        if (
-            plan.req_first[r + 1] > plan.req_first[r]
-            or plan.rem_first[r + 1] > plan.rem_first[r]
-            or plan.hinv_first[r + 1] > plan.hinv_first[r]
-        ):
-            env.process(_room(env, r, plan, log, invited))
+        invited = _open(r, walk, log)
+        if any(first[r + 1] > first[r] for first in busy):
+            env.process(_room(env, r, walk, plan, log, invited))
 
 
-def _open(r: int, plan: StagePlan, log: StageLog) -> int:
+def _open(r: int, walk: _Walk, log: StageLog) -> int:
     """Open room ``r`` now: seat the host, co-hosts and opening speakers (held to the end).
 
     Returns the opening speakers (besides host and co-hosts).
     """
-    start, end = plan.start[r], plan.end[r]
-    cohosts = min(plan.cohosts[r], MAX_COHOSTS)
-    invited = min(plan.initial_speakers[r], MAX_SPEAKERS, STAGE_CAPACITY - 1 - cohosts)
+    start, end = walk.start[r], walk.end[r]
+    cohosts = min(walk.cohosts[r], MAX_COHOSTS)
+    invited = min(walk.initial_speakers[r], MAX_SPEAKERS, STAGE_CAPACITY - 1 - cohosts)
     seated = 1 + cohosts + invited
     log.room_max_speakers[r] = seated
     log.speaker_room.extend([r] * seated)
@@ -146,37 +208,29 @@ def _open(r: int, plan: StagePlan, log: StageLog) -> int:
 
 
 def _room(
-    env: simpy.Environment,
-    r: int,
-    plan: StagePlan,
-    log: StageLog,
-    invited: int,
+    env: simpy.Environment, r: int, walk: _Walk, plan: StagePlan, log: StageLog, invited: int
 ) -> Proc:
     """Room ``r`` from its opening to its last event (see the module docstring).
 
-    The process walks the room's requests, host invitations and speakers' exits in time order
-    up to the next thing the host does (accept a request, seat an invitee, remove someone),
-    sleeps until then and does it. What it walked past changed nothing the host sees but the
-    free seats: requests declined, invitations skipped, speakers stepping down at their times;
-    those are logged at the wake-up.
+    The process walks the requests the host would take, the host's invitations and the
+    speakers' exits in time order up to the next thing the host does (take a request, seat an
+    invitee, remove someone), sleeps until then and does it.
     """
-    end = plan.end[r]
-    level = 1 + min(plan.cohosts[r], MAX_COHOSTS) + invited  # seats taken
+    end = walk.end[r]
+    level = 1 + min(walk.cohosts[r], MAX_COHOSTS) + invited  # seats taken
     top = level
     invite_prob, rejoin_prob, batch = plan.invite_prob, plan.rejoin_prob, plan.batch_declines
-    rq_t, rq_id, rq_u, rq_speak = plan.req_time, plan.req_id, plan.req_u, plan.req_speak
-    rm_t, rm_id, rm_u, rm_delay = plan.rem_time, plan.rem_id, plan.rem_u, plan.rem_delay
-    hv_t, hv_id, hv_speak = plan.hinv_time, plan.hinv_id, plan.hinv_speak
-    i, i_hi = plan.req_first[r], plan.req_first[r + 1]
-    j, j_hi = plan.rem_first[r], plan.rem_first[r + 1]
-    h, h_hi = plan.hinv_first[r], plan.hinv_first[r + 1]
+    rq_t, rq_id, rq_u, rq_speak = walk.req_time, walk.req_id, walk.req_u, walk.req_speak
+    rm_t, rm_id, rm_u, rm_delay = walk.rem_time, walk.rem_id, walk.rem_u, walk.rem_delay
+    hv_t, hv_id, hv_speak = walk.hinv_time, walk.hinv_id, walk.hinv_speak
+    i, i_hi = walk.req_first[r], walk.req_first[r + 1]
+    j, j_hi = walk.rem_first[r], walk.rem_first[r + 1]
+    h, h_hi = walk.hinv_first[r], walk.hinv_first[r + 1]
     removed: set[int] = set()
     speaking: dict[int, float] = {}  # listener id -> time they step down
     began: dict[int, float] = {}
     leaving: list[tuple[float, int]] = []  # heap of (time, listener id); stale once removed
-    declined: list[float] = []  # since the last wake-up
-    stepped: list[tuple[int, float, float]] = []  # (listener id, on, off) since the last one
-    last = env.now  # time of the latest thing walked past
+    stepped: list[tuple[int, float, float]] = []  # (listener id, on, off) since the last wake-up
     inf = math.inf
     pop, push = heapq.heappop, heapq.heappush
 
@@ -193,34 +247,18 @@ def _room(
             # Requests strictly before the next exit or removal, and at or before the next
             # invitation, come first.
             cut = bound if bound <= t_invite else nextafter(t_invite, inf)
-            start = i
             if batch and (invited >= MAX_SPEAKERS or level >= STAGE_CAPACITY):
-                while i < i_hi:  # a full stage: declined (unless gone or on stage: no request)
-                    t = rq_t[i]
-                    if t >= cut:
-                        break
-                    uid = rq_id[i]
-                    if uid not in removed and uid not in speaking:
-                        declined.append(t)
-                    i += 1
+                while i < i_hi and rq_t[i] < cut:
+                    i += 1  # a full stage: declined
             else:
-                while i < i_hi:
-                    t = rq_t[i]
-                    if t >= cut:
-                        break
-                    uid = rq_id[i]
-                    if uid in removed or uid in speaking:
+                while i < i_hi and rq_t[i] < cut:
+                    if rq_id[i] in removed or rq_id[i] in speaking:
                         i += 1  # gone, or on stage: not a request
-                    elif batch and rq_u[i] >= invite_prob:
-                        declined.append(t)
-                        i += 1
-                    else:
-                        act, now = _REQUEST, t
-                        break
-            if i > start:
-                last = rq_t[i - 1]
-            if act:
-                break
+                        continue
+                    act, now = _REQUEST, rq_t[i]
+                    break
+                if act:
+                    break
             now = t_invite if t_invite < bound else bound
             if now == inf:
                 break
@@ -230,31 +268,26 @@ def _room(
                     del speaking[uid]
                     level, invited = level - 1, invited - 1
                     stepped.append((uid, began.pop(uid), until))
-                    last = until
                 continue
             if t_remove == now:
                 act = _REMOVAL
                 break
-            uid = hv_id[h]
             if batch and (
                 invited >= MAX_SPEAKERS
                 or level >= STAGE_CAPACITY
-                or uid in removed
-                or uid in speaking
+                or hv_id[h] in removed
+                or hv_id[h] in speaking
             ):
-                last, h = now, h + 1  # no free seat, or the invitee is gone or on stage
+                h += 1  # no free seat, or the invitee is gone or on stage: nobody invited
                 continue
             act = _INVITATION
             break
         if act == _NOTHING:
-            now = last
+            if not stepped:
+                break
+            now = stepped[-1][2]
         if now > env.now:
             yield env.timeout(now - env.now)
-        if declined:
-            log.request_room.extend([r] * len(declined))
-            log.request_time.extend(declined)
-            log.request_invited.extend([False] * len(declined))
-            declined.clear()
         for uid, on, off in stepped:
             _step_down(log, r, uid, on, off)
         stepped.clear()
@@ -279,10 +312,9 @@ def _room(
         if act == _REQUEST:
             uid, speak = rq_id[i], rq_speak[i]
             accept = free and rq_u[i] < invite_prob
+            if accept:
+                walk.taken.append(walk.req[i])
             i += 1
-            log.request_room.append(r)
-            log.request_time.append(now)
-            log.request_invited.append(accept)
         else:
             uid, speak = hv_id[h], hv_speak[h]
             accept = free and uid not in removed and uid not in speaking
@@ -307,3 +339,40 @@ def _step_down(log: StageLog, r: int, uid: int, began: float, now: float) -> Non
     log.speaker_start.append(began)
     log.speaker_end.append(now)
     log.speaker_id.append(uid)
+
+
+def _log_requests(plan: StagePlan, log: StageLog, taken: list[int]) -> None:
+    """Every request of the day, taken (the listener spoke) or declined, in (room, time) order.
+
+    A request is none if its sender was removed before it (or at its time), or was on stage
+    then (an invited speaker seated before it who had not stepped down): the room processes
+    skip exactly those.
+    """
+    time = np.asarray(plan.req_time, dtype=np.float64)
+    uid = np.asarray(plan.req_id, dtype=np.int64)
+    room = np.repeat(np.arange(len(plan.start), dtype=np.int64), np.diff(plan.req_first))
+    real = np.ones(time.shape[0], dtype=np.bool_)
+    if log.removal_id:
+        gone = np.asarray(log.removal_id, dtype=np.int64)
+        order = np.argsort(gone)
+        gone, at = gone[order], np.asarray(log.removal_time, dtype=np.float64)[order]
+        pos = np.minimum(np.searchsorted(gone, uid), gone.shape[0] - 1)
+        real &= ~((gone[pos] == uid) & (at[pos] <= time))
+    who = np.asarray(log.speaker_id, dtype=np.int64)
+    stint = np.flatnonzero(who >= 0)
+    if stint.shape[0]:
+        stint = stint[np.argsort(who[stint], kind="stable")]
+        who = who[stint]
+        on = np.asarray(log.speaker_start, dtype=np.float64)[stint]
+        off = np.asarray(log.speaker_end, dtype=np.float64)[stint]
+        lo = np.searchsorted(who, uid, side="left")
+        many = np.searchsorted(who, uid, side="right") - lo
+        for k in range(int(many.max())):
+            ask = np.flatnonzero(many > k)
+            seat = lo[ask] + k
+            real[ask[(on[seat] < time[ask]) & (time[ask] < off[seat])]] = False
+    invited = np.zeros(time.shape[0], dtype=np.bool_)
+    invited[np.asarray(taken, dtype=np.int64)] = True
+    log.request_room = room[real]
+    log.request_time = time[real]
+    log.request_invited = invited[real]

@@ -343,14 +343,14 @@ def _stage_plan(
     """Pre-draw everything the stage processes need, sorted by (room, time)."""
     n_rooms = int(room_start.shape[0])
 
-    def points(rate_per_min: float | FloatArray) -> tuple[list[int], IntArray, FloatArray]:
+    def points(rate_per_min: float | FloatArray) -> tuple[IntArray, IntArray, FloatArray]:
         room, session, time = poisson_points(
             sess.first, sess.start, sess.end, sess.cum, rate_per_min, rng
         )
         order = np.lexsort((time, room))
         room, session, time = room[order], session[order], time[order]
-        first = np.searchsorted(room, np.arange(n_rooms + 1), side="left")
-        return first.tolist(), sess.listener_ids(session, room), time
+        first = np.searchsorted(room, np.arange(n_rooms + 1), side="left").astype(np.int64)
+        return first, sess.listener_ids(session, room), time
 
     # The host hears every real listener's requests: a thinned room's simulated listeners ask
     # at ``scale`` times the rate. Removals are not scaled: a simulated listener removed stands
@@ -366,26 +366,26 @@ def _stage_plan(
     hinv_first, hinv_id, hinv_time = points(_host_invite_rate(sess, room_start, room_end, params))
     hinv_speak = rng.exponential(params.speak_mean_min, int(hinv_time.shape[0]))
     return StagePlan(
-        start=room_start.tolist(),
-        end=room_end.tolist(),
-        cohosts=rng.binomial(MAX_COHOSTS, params.cohost_prob, n_rooms).tolist(),
-        initial_speakers=rng.poisson(params.initial_speakers_mean, n_rooms).tolist(),
+        start=room_start,
+        end=room_end,
+        cohosts=rng.binomial(MAX_COHOSTS, params.cohost_prob, n_rooms),
+        initial_speakers=rng.poisson(params.initial_speakers_mean, n_rooms),
         invite_prob=params.invite_prob,
         rejoin_prob=params.rejoin_attempt_prob,
         req_first=req_first,
-        req_time=req_time.tolist(),
-        req_id=req_id.tolist(),
-        req_u=req_u.tolist(),
-        req_speak=req_speak.tolist(),
+        req_time=req_time,
+        req_id=req_id,
+        req_u=req_u,
+        req_speak=req_speak,
         rem_first=rem_first,
-        rem_time=rem_time.tolist(),
-        rem_id=rem_id.tolist(),
-        rem_u=rem_u.tolist(),
-        rem_delay=rem_delay.tolist(),
+        rem_time=rem_time,
+        rem_id=rem_id,
+        rem_u=rem_u,
+        rem_delay=rem_delay,
         hinv_first=hinv_first,
-        hinv_time=hinv_time.tolist(),
-        hinv_id=hinv_id.tolist(),
-        hinv_speak=hinv_speak.tolist(),
+        hinv_time=hinv_time,
+        hinv_id=hinv_id,
+        hinv_speak=hinv_speak,
     )
 
 
