@@ -360,7 +360,7 @@ def _log_requests(plan: StagePlan, log: StageLog, taken: list[int]) -> None:
         real &= ~((gone[pos] == uid) & (at[pos] <= time))
     who = np.asarray(log.speaker_id, dtype=np.int64)
     stint = np.flatnonzero(who >= 0)
-    if stint.shape[0]:
+    if stint.shape[0] and time.shape[0]:
         stint = stint[np.argsort(who[stint], kind="stable")]
         who = who[stint]
         on = np.asarray(log.speaker_start, dtype=np.float64)[stint]

@@ -11,21 +11,16 @@ What is simulated event by event (SimPy, one ``Environment`` per day, time in mi
 
 * the hosts starting their rooms through the day at their (diurnal) start times; each room is
   open from its start to its end;
-* the stage of each room, a SimPy resource of 13 slots (``simpy.Container``, level = speakers
-  on stage): the host, up to 2 co-hosts and up to 10 speakers each hold a slot; slots are only
-  requested when free (a request that would overflow would wait, never exceed), so SimPy itself
-  guarantees the cap of 13, and a counter the cap of 10 speakers besides host and co-hosts;
-* requests to speak (a process per room that has any): at each request the host invites (the
-  listener takes a slot and speaks in a process of their own, then releases it and goes back
-  to listening) or declines (by choice, or because the stage is full). The process wakes only
-  for requests that could change the stage; the others are declined in one go at its next
-  wake-up, with the same outcome as waking for each (checked by a test);
-* moderation (a process per room that has any removals): at each removal the listener's id is
-  recorded as removed, a speaking listener is interrupted off the stage, and their rejoin
-  attempt (if any) is blocked;
-* the host's own invitations (a process per room that has any): at each, the host seats the
-  listener if a speaker seat is free (the stage's cap of 13 and the 10 speakers' cap hold as
-  for requests) and invites nobody otherwise.
+* each room with anything to happen on its stage, as a SimPy process of its own: the host, up
+  to 2 co-hosts and up to 10 speakers hold its 13 seats (a seat is only given when one is free,
+  and a counter keeps the 10 speakers besides host and co-hosts). The process sleeps until the
+  host's next act and does it: taking a request to speak (the listener takes a seat and speaks
+  until their time is up, then goes back to listening), seating a listener the host invites
+  unasked (when a speaker seat is free; nobody otherwise), removing a listener (recorded as
+  removed, taken off the stage if speaking, their rejoin attempt if any blocked). Requests the
+  host declines (by choice, or because the stage is full) change nothing, so the process does
+  not wake for them; they are settled for the whole day at its end, with the same outcome as
+  waking for each (checked by a test, and against the previous process-per-speaker model).
 
 What is computed with numpy rather than evented (see :mod:`sim.room_sessions`):
 
