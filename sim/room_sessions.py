@@ -92,8 +92,10 @@ class Sessions:
 def listener_time_offsets(start: FloatArray, end: FloatArray) -> FloatArray:
     """Cumulated session durations with a leading 0: session ``s`` covers listener-time
     ``[cum[s], cum[s+1])`` of the day (the axis ``poisson_points`` draws on)."""
-    cum = np.zeros(start.shape[0] + 1)
-    np.cumsum(end - start, out=cum[1:])
+    cum = np.empty(start.shape[0] + 1)
+    cum[0] = 0.0
+    np.subtract(end, start, out=cum[1:])
+    np.cumsum(cum[1:], out=cum[1:])
     return cum
 
 

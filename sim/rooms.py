@@ -402,8 +402,8 @@ def _apply_removals(
     sess: Sessions, room: IntArray, listener: IntArray, time: FloatArray
 ) -> tuple[IntArray, FloatArray]:
     """End each removed listener's sessions at the removal; later ones are blocked (end at
-    their start). Changes ``sess.end`` in place; returns the blocked sessions (in order) and
-    the listener-time offsets of the cut sessions.
+    their start). Changes ``sess.end`` and ``sess.cum`` in place; returns the blocked sessions
+    (in order) and the listener-time offsets of the cut sessions.
 
     A listener's visits are consecutive sessions, so only those are touched; the offsets are
     recomputed from the first changed session on (a cumulative sum is sequential, so the
@@ -418,12 +418,9 @@ def _apply_removals(
     is_blocked = start[index] >= cut
     end[index] = np.where(is_blocked, start[index], np.minimum(before, cut))
     changed = index[end[index] != before]
-    cum = sess.cum
+    cum = sess.cum  # (the stage plan, its only other user, is drawn already)
     if changed.shape[0]:
         k = int(changed.min())
-        cum = cum.copy()
-        tail = np.empty(cum.shape[0] - k)
-        tail[0] = cum[k]
-        tail[1:] = end[k:] - start[k:]
-        np.cumsum(tail, out=cum[k:])
+        np.subtract(end[k:], start[k:], out=cum[k + 1 :])
+        np.cumsum(cum[k:], out=cum[k:])
     return np.sort(index[is_blocked]), cum
