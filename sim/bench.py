@@ -16,12 +16,18 @@
 Sessions per second = listener sessions / wall time, session generation included in both.
 The aggregated rate is the best of a few repeats (the machine is shared); the naive one runs
 once (it takes seconds).
+
+Then it times whole replications of a scenario (2019-2023): ``--reps N`` of them, each in a
+fresh process, one after another (seconds per replication: each, mean and best), and with
+``--parallel-reps M`` M more through ``sim.runner`` on every core (wall time, the figure that
+bounds a run of many replications). ``--replication-only`` skips the room benchmark.
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import resource
 import time
 from collections.abc import Callable, Generator
@@ -217,6 +223,8 @@ def run_bench(
 
 
 TARGET_REPLICATION_S = 30.0
+#: issue #14: 100 replications of the baseline in <= 3 minutes on this machine's two cores
+TARGET_PARALLEL_WALL_PER_REP_S = 180.0 / 100
 TARGET_PEAK_GIB = 2.0
 
 
@@ -266,6 +274,29 @@ def print_full_replication(result: dict[str, float], scenario_name: str) -> None
     )
 
 
+def bench_parallel(scenario_name: str, reps: int, seed: int = 1) -> dict[str, float]:
+    """Wall time of ``reps`` replications through ``sim.runner`` on every core."""
+    from sim import runner, scenario
+
+    chosen = scenario.load(scenario_name)
+    workers = os.cpu_count() or 1
+    started = time.perf_counter()
+    result = runner.run(chosen, reps=reps, seed=seed, workers=workers, progress=False)
+    seconds = time.perf_counter() - started
+    return {"reps": reps, "workers": min(workers, reps), "seconds": seconds,
+            "per_rep_s": seconds / reps,
+            "mean_rep_s": float(result.stats["seconds"].mean())}
+
+
+def print_replications(results: list[dict[str, float]], scenario_name: str) -> None:
+    """One line per replication, then the mean and best seconds per replication."""
+    for number, result in enumerate(results, start=1):
+        print(f"  replication {number}/{len(results)}: {result['seconds']:.2f} s")
+    seconds = np.array([r["seconds"] for r in results])
+    print(f"{scenario_name}: {seconds.mean():.2f} s per replication (mean of {len(results)}, "
+          f"best {seconds.min():.2f} s, each in a fresh process)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sim.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--naive-sessions", type=int, default=100_000)
@@ -277,7 +308,42 @@ def main(argv: list[str] | None = None) -> int:
                         help="scenario for the full-replication timing (default: baseline)")
     parser.add_argument("--skip-replication", action="store_true",
                         help="only the listener-session benchmark")
+    parser.add_argument("--replication-only", action="store_true",
+                        help="only the full-replication timings")
+    parser.add_argument("--reps", type=int, default=1,
+                        help="replications to time one after another, each in a fresh process "
+                             "(seeds 1..N, default 1)")
+    parser.add_argument("--parallel-reps", type=int, default=0,
+                        help="also time this many replications through sim.runner on every "
+                             "core and print the wall time (default 0: skip)")
     args = parser.parse_args(argv)
+    if args.reps < 1 or args.parallel_reps < 0:
+        parser.error("--reps must be >= 1 and --parallel-reps >= 0")
+    if not args.replication_only:
+        _print_room_bench(args)
+    if args.skip_replication:
+        return 0
+    print(f"timing {args.reps} full replication(s) of {args.scenario}, each in a fresh "
+          "process ...", flush=True)
+    results = [bench_full_replication(args.scenario, seed=seed)
+               for seed in range(1, args.reps + 1)]
+    print_full_replication(results[0], args.scenario)
+    if args.reps > 1:
+        print_replications(results, args.scenario)
+    if args.parallel_reps:
+        print(f"timing {args.parallel_reps} replications of {args.scenario} through sim.runner "
+              f"on {os.cpu_count()} cores ...", flush=True)
+        run = bench_parallel(args.scenario, args.parallel_reps)
+        print(f"{args.parallel_reps} replications of {args.scenario} on {run['workers']:.0f} "
+              f"workers: {run['seconds']:.1f} s wall ({run['seconds'] / 60:.1f} min), "
+              f"{run['per_rep_s']:.2f} s of wall time per replication (target <= "
+              f"{TARGET_PARALLEL_WALL_PER_REP_S:.1f} s: "
+              f"{'OK' if run['per_rep_s'] <= TARGET_PARALLEL_WALL_PER_REP_S else 'ABOVE TARGET'}"
+              f"), {run['mean_rep_s']:.2f} s per replication inside its worker")
+    return 0
+
+
+def _print_room_bench(args: argparse.Namespace) -> None:
     table = run_bench(
         naive_sessions=args.naive_sessions,
         big_audience=args.big_audience,
@@ -307,11 +373,6 @@ def main(argv: list[str] | None = None) -> int:
         f"{table['sessions_per_s'].iloc[0]:,.0f} sessions/s = {ratio:.1f}x "
         f"(target >= {TARGET_SESSIONS_PER_S:,}: {verdict})"
     )
-    if not args.skip_replication:
-        print(f"timing one full replication of {args.scenario} in a fresh process ...",
-              flush=True)
-        print_full_replication(bench_full_replication(args.scenario, seed=1), args.scenario)
-    return 0
 
 
 if __name__ == "__main__":

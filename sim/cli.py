@@ -55,7 +55,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                     "that point's --set values and the same --seed, whichever worker runs it. "
                     "Writes a run folder: the sim's tables with the grid's keys as leading "
                     "columns, `outcomes` (mDAU in the last quarter, eligible hosts, peak "
-                    "listeners, creator and platform revenue per point and replication), "
+                    "listeners, creator and platform revenue, Spaces' reach as daily unique "
+                    "listeners / mDAU per point and replication), "
                     "`summary` (their mean and 10/50/90% bands per point), manifest.json "
                     "(grid, reps, seed, scheduler, versions, cache keys) and a PNG of each "
                     "output against each grid parameter.",

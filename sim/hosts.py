@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -148,7 +149,14 @@ def eligible_hosts(users: float, threshold: float | None, followers: FollowerMod
         return 0.0
     if threshold == float("inf"):
         return float(min(beta_testers, users))
-    return float(users * followers.survival(threshold))
+    return float(users * _share_at_or_above(followers, threshold))
+
+
+@lru_cache(maxsize=256)
+def _share_at_or_above(followers: FollowerModel, threshold: float) -> float:
+    """``followers.survival(threshold)``, cached: the model asks for it every simulated day and a
+    policy has a handful of thresholds."""
+    return float(followers.survival(threshold))
 
 
 def eligible_timeline(days: Sequence[date], users: FloatArray, policy: PolicyParams,

@@ -8,7 +8,7 @@ day's rooms to the room-level simulation (``sim.rooms``), which runs them event 
 
 What is event by event and what is computed:
 - SimPy events: policy dates, each day's hosting step, and on sampled days every room (start,
-  speakers as a 13-slot resource, requests to speak, invitations, removals, end).
+  a process per room: requests taken, invitations, removals, speakers on its 13 seats).
 - Computed (vectorised): mDAU paths, eligible hosts from the follower distribution, the
   panel's daily hosting draws and 30-day histories, ticket sales and splits, listener sessions.
 """

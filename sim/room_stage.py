@@ -1,88 +1,98 @@
-"""The event-by-event part of a room: the stage (a SimPy resource of 13 slots) and moderation.
+"""The event-by-event part of a room: the stage (13 seats) and moderation, in SimPy.
 
 One ``simpy.Environment`` per simulated day, time in minutes. A hosts process opens the rooms
-at their start times; a room with requests to speak runs a request process, one with removals
-a moderation process. The stage is a ``simpy.Container`` of 13 interchangeable slots (its
-level = speakers on stage): a put waits while it would overflow the container, so SimPy itself
-guarantees the cap; we only put when the slots are free, so a put is granted on the spot and
-nobody queues. (A ``simpy.Resource`` would do the same with one Request per speaker; the
-container seats the host, co-hosts and opening speakers in one event, which is faster.)
+at their start times; every room with anything to happen on its stage (requests to speak, the
+host's own invitations, removals) is then a SimPy process of its own, which sleeps until the
+host's next act and does it: taking a request (the listener takes a seat), seating an invitee,
+removing a listener.
 
 At its start a room seats the host, its co-hosts (at most 2) and the speakers the host brings
 (at most 10). Requests to speak arrive (pre-drawn Poisson points on the room's listener-time,
-see ``room_sessions``) and the host invites the requester (one slot is put, and the listener
-speaks in a process of their own, then gets the slot back out) or declines (by choice, or
-because the stage is full or already has 10 speakers). The request process wakes only when a
-request could change the stage; requests that cannot (the host would turn them down, or the
-stage is full) are declined in one go at the next wake-up, with exactly the outcome of waking
-for each (see ``_requests``; a test checks both ways agree). A moderation process per room removes
-listeners at the pre-drawn removal points: the listener's id is recorded as removed, a
-speaking listener is interrupted off the stage, and a rejoin attempt (if any) is blocked.
-Hosts also invite listeners on their own (pre-drawn points at a rate per live room-hour, placed
-on the room's listener-time so the invitee is someone listening then): an invitation process
-seats the invitee when a speaker seat is free and skips the invitation otherwise. Every stint on
-stage is kept (``_Room.stints``), so a batched decline still knows exactly who was on stage at
-its time although host invitations seat people between the request process's wake-ups.
-When the room ends, its stage is discarded with the host, co-hosts and opening speakers
-(nothing waits on a room's end, so closing needs no event).
+see ``room_sessions``) and the host invites the requester (they take a seat and speak until
+their time is up or the room ends) or declines (by choice, or because the stage is full or
+already has 10 speakers besides host and co-hosts). The stage has 13 seats; a seat is only
+given when one is free, so the room never holds more. Hosts also invite listeners on their own
+(pre-drawn points at a rate per live room-hour, placed on the room's listener-time so the
+invitee is someone listening then): the invitee is seated when a speaker seat is free, and
+nobody is invited otherwise. Removals (pre-drawn points) record the listener as removed, take
+them off the stage if they are speaking, and block their rejoin attempt (if any).
+
+A room process does not wake for what changes nothing the host sees: between two acts of the
+host the stage only loses speakers, at their times, and every request is declined unless the
+host would take it (its uniform draw is below ``invite_prob``) and a seat is free. So a room
+walks only the requests the host would take, its invitations and its speakers' exits, sleeps
+until the next act and does it; speakers who stepped down meanwhile are logged at the wake-up
+with their own times. Requests not taken are declines, worked out for the whole day at the end
+(a request whose sender was removed before it, or was on stage at the time, is no request), with
+exactly the outcome of waking for each. ``StagePlan.batch_declines=False`` wakes for every request
+and every host invitation instead (the tests check both give the same log). A room's process
+ends at its last event; nothing waits on it, so closing needs no event of its own.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from math import nextafter
 from typing import Any
 
+import numpy as np
 import simpy
+from numpy.typing import NDArray
 
 from sim.rules.rooms import MAX_COHOSTS, MAX_SPEAKERS, STAGE_CAPACITY
 
 Proc = Generator[Any, Any, None]
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
 
 
 @dataclass
 class StagePlan:
-    """Per-room inputs of the stage simulation; per-room lists are sliced by the offsets."""
+    """Per-room inputs of the stage simulation; per-room arrays are sliced by the offsets."""
 
-    start: list[float]
-    end: list[float]
-    cohosts: list[int]
-    initial_speakers: list[int]
+    start: FloatArray
+    end: FloatArray
+    cohosts: IntArray
+    initial_speakers: IntArray
     invite_prob: float
     rejoin_prob: float
     # requests to speak, sorted by (room, time); room r owns req_first[r]:req_first[r+1]
-    req_first: list[int]
-    req_time: list[float]
-    req_id: list[int]
-    req_u: list[float]  # uniform: invite if < invite_prob
-    req_speak: list[float]  # speaking time if invited
+    req_first: IntArray
+    req_time: FloatArray
+    req_id: IntArray
+    req_u: FloatArray  # uniform: invite if < invite_prob
+    req_speak: FloatArray  # speaking time if invited
     # removal candidates, sorted by (room, time)
-    rem_first: list[int]
-    rem_time: list[float]
-    rem_id: list[int]
-    rem_u: list[float]  # uniform: tries to rejoin if < rejoin_prob
-    rem_delay: list[float]  # delay of the rejoin attempt
+    rem_first: IntArray
+    rem_time: FloatArray
+    rem_id: IntArray
+    rem_u: FloatArray  # uniform: tries to rejoin if < rejoin_prob
+    rem_delay: FloatArray  # delay of the rejoin attempt
     # the host's own invitations, sorted by (room, time)
-    hinv_first: list[int]
-    hinv_time: list[float]
-    hinv_id: list[int]
-    hinv_speak: list[float]  # speaking time if seated
+    hinv_first: IntArray
+    hinv_time: FloatArray
+    hinv_id: IntArray
+    hinv_speak: FloatArray  # speaking time if seated
     #: Decline requests in one go between wake-ups (exact; False wakes for each, for tests).
     batch_declines: bool = True
 
 
 @dataclass
 class StageLog:
-    """What happened on stage, as flat lists (turned into arrays by the caller)."""
+    """What happened on stage, as flat lists or arrays (the caller makes arrays of them)."""
 
     speaker_room: list[int] = field(default_factory=list)
     speaker_start: list[float] = field(default_factory=list)
     speaker_end: list[float] = field(default_factory=list)
     speaker_id: list[int] = field(default_factory=list)  # listener id; -1 if seated at the start
-    request_room: list[int] = field(default_factory=list)
-    request_time: list[float] = field(default_factory=list)
-    request_invited: list[bool] = field(default_factory=list)
+    # every request to speak, by (room, time); filled in at the end of the day
+    request_room: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    request_time: FloatArray = field(default_factory=lambda: np.empty(0))
+    request_invited: BoolArray = field(default_factory=lambda: np.empty(0, dtype=np.bool_))
     host_invite_room: list[int] = field(default_factory=list)
     host_invite_time: list[float] = field(default_factory=list)
     removal_room: list[int] = field(default_factory=list)
@@ -94,68 +104,66 @@ class StageLog:
     events: int = 0
 
 
-class _Room:
-    """Mutable state of one live room."""
+@dataclass
+class _Walk:
+    """The plan as the room processes read it: Python lists (fast to index one by one), and of
+    the requests only those a room walks: the ones the host would take if a seat were free
+    (every request with ``batch_declines`` off). ``taken`` collects the requests taken."""
 
-    __slots__ = (
-        "end",
-        "freed",
-        "index",
-        "invited",
-        "log",
-        "removed",
-        "speaking",
-        "stage",
-        "stints",
-    )
+    start: list[float]
+    end: list[float]
+    cohosts: list[int]
+    initial_speakers: list[int]
+    req: list[int]  # index into the plan's requests
+    req_first: list[int]  # room r walks req[req_first[r]:req_first[r+1]]
+    req_time: list[float]
+    req_id: list[int]
+    req_u: list[float]
+    req_speak: list[float]
+    rem_first: list[int]
+    rem_time: list[float]
+    rem_id: list[int]
+    rem_u: list[float]
+    rem_delay: list[float]
+    hinv_first: list[int]
+    hinv_time: list[float]
+    hinv_id: list[int]
+    hinv_speak: list[float]
+    taken: list[int] = field(default_factory=list)
 
-    def __init__(self, env: simpy.Environment, index: int, end: float, log: StageLog) -> None:
-        self.index = index
-        self.end = end
-        self.log = log
-        self.stage = simpy.Container(env, capacity=STAGE_CAPACITY, init=0)
-        self.speaking: dict[int, simpy.Process] = {}  # listener id -> their speaking process
-        self.invited = 0  # speakers on stage other than host and co-hosts (at most 10)
-        self.removed: dict[int, float] = {}  # listener id -> time of removal
-        self.freed: simpy.Event | None = None  # succeeds when a speaker leaves a full stage
-        # listener id -> their times on stage, flat: join, leave, join, ... (open while speaking)
-        self.stints: dict[int, list[float]] = {}
-
-    def on_stage_at(self, uid: int, t: float) -> bool:
-        """Whether listener ``uid`` held a stage seat at time ``t`` (<= now)."""
-        times = self.stints.get(uid)
-        if not times:
-            return False
-        for k in range(0, len(times), 2):
-            if times[k] <= t and (k + 1 == len(times) or times[k + 1] > t):
-                return True
-        return False
-
-    def has_free_speaker_seat(self) -> bool:
-        return self.invited < MAX_SPEAKERS and self.stage.level < STAGE_CAPACITY
-
-    def invite(self, env: simpy.Environment, uid: int, until: float) -> None:
-        """Seat listener ``uid`` now (a speaker seat is free) until ``until`` or the room's end."""
-        self.seat(1)
-        self.invited += 1
-        self.stints.setdefault(uid, []).append(env.now)
-        self.speaking[uid] = env.process(_speak(env, self, uid, until))
-
-    def seat(self, slots: int) -> None:
-        """Put ``slots`` on stage; only called when they are free, so it is granted at once."""
-        self.stage.put(slots)
-        level = int(self.stage.level)
-        log = self.log
-        if level > log.room_max_speakers[self.index]:
-            log.room_max_speakers[self.index] = level
+    @classmethod
+    def of(cls, plan: StagePlan) -> _Walk:
+        u = np.asarray(plan.req_u, dtype=np.float64)
+        req = np.flatnonzero(u < plan.invite_prob) if plan.batch_declines else np.arange(len(u))
+        return cls(
+            start=np.asarray(plan.start, dtype=np.float64).tolist(),
+            end=np.asarray(plan.end, dtype=np.float64).tolist(),
+            cohosts=np.asarray(plan.cohosts).tolist(),
+            initial_speakers=np.asarray(plan.initial_speakers).tolist(),
+            req=req.tolist(),
+            req_first=np.searchsorted(req, np.asarray(plan.req_first)).tolist(),
+            req_time=np.asarray(plan.req_time, dtype=np.float64)[req].tolist(),
+            req_id=np.asarray(plan.req_id)[req].tolist(),
+            req_u=u[req].tolist(),
+            req_speak=np.asarray(plan.req_speak, dtype=np.float64)[req].tolist(),
+            rem_first=np.asarray(plan.rem_first).tolist(),
+            rem_time=np.asarray(plan.rem_time, dtype=np.float64).tolist(),
+            rem_id=np.asarray(plan.rem_id).tolist(),
+            rem_u=np.asarray(plan.rem_u, dtype=np.float64).tolist(),
+            rem_delay=np.asarray(plan.rem_delay, dtype=np.float64).tolist(),
+            hinv_first=np.asarray(plan.hinv_first).tolist(),
+            hinv_time=np.asarray(plan.hinv_time, dtype=np.float64).tolist(),
+            hinv_id=np.asarray(plan.hinv_id).tolist(),
+            hinv_speak=np.asarray(plan.hinv_speak, dtype=np.float64).tolist(),
+        )
 
 
 def run_stage(plan: StagePlan) -> StageLog:
     """Simulate every room's stage and moderation for one day; returns the log."""
     env = simpy.Environment()
-    n_rooms = len(plan.start)
-    log = StageLog(room_max_speakers=[0] * n_rooms)
-    env.process(_hosts(env, plan, log))
+    walk = _Walk.of(plan)
+    log = StageLog(room_max_speakers=[0] * len(walk.start))
+    env.process(_hosts(env, walk, plan, log))
     events = 0
     step = env.step
     try:
@@ -165,183 +173,206 @@ def run_stage(plan: StagePlan) -> StageLog:
     except simpy.core.EmptySchedule:
         pass
     log.events = events
+    _log_requests(plan, log, walk.taken)
     return log
 
 
-def _hosts(env: simpy.Environment, plan: StagePlan, log: StageLog) -> Proc:
+def _hosts(env: simpy.Environment, walk: _Walk, plan: StagePlan, log: StageLog) -> Proc:
     """Hosts start their rooms through the day, in order of start time (the diurnal cycle)."""
-    order = sorted(range(len(plan.start)), key=plan.start.__getitem__)
+    order = sorted(range(len(walk.start)), key=walk.start.__getitem__)
+    busy = (walk.req_first, walk.rem_first, walk.hinv_first)
     for r in order:
-        start = plan.start[r]
+        start = walk.start[r]
         if start > env.now:
             yield env.timeout(start - env.now)
-        room = _open(env, r, plan, log)
-        if plan.req_first[r + 1] > plan.req_first[r]:
-            env.process(_requests(env, room, plan))
-        lo, hi = plan.rem_first[r], plan.rem_first[r + 1]
-        if hi > lo:
-            env.process(_moderate(env, room, plan, lo, hi))
-        lo, hi = plan.hinv_first[r], plan.hinv_first[r + 1]
-        if hi > lo:
-            env.process(_host_invitations(env, room, plan, lo, hi))
+        invited = _open(r, walk, log)
+        if any(first[r + 1] > first[r] for first in busy):
+            env.process(_room(env, r, walk, plan, log, invited))
 
 
-def _open(env: simpy.Environment, r: int, plan: StagePlan, log: StageLog) -> _Room:
-    """Open room ``r`` now: seat the host, co-hosts and opening speakers in one put.
+def _open(r: int, walk: _Walk, log: StageLog) -> int:
+    """Open room ``r`` now: seat the host, co-hosts and opening speakers (held to the end).
 
-    Nothing waits on the room's end, so closing it needs no event: those seats are held to the
-    end and the stage is discarded with them (invited speakers give their slots back before).
+    Returns the opening speakers (besides host and co-hosts).
     """
-    start, end = plan.start[r], plan.end[r]
-    room = _Room(env, r, end, log)
-    cohosts = min(plan.cohosts[r], MAX_COHOSTS)
-    room.invited = min(plan.initial_speakers[r], MAX_SPEAKERS, STAGE_CAPACITY - 1 - cohosts)
-    seated = 1 + cohosts + room.invited
-    room.seat(seated)
+    start, end = walk.start[r], walk.end[r]
+    cohosts = min(walk.cohosts[r], MAX_COHOSTS)
+    invited = min(walk.initial_speakers[r], MAX_SPEAKERS, STAGE_CAPACITY - 1 - cohosts)
+    seated = 1 + cohosts + invited
+    log.room_max_speakers[r] = seated
     log.speaker_room.extend([r] * seated)
     log.speaker_start.extend([start] * seated)
     log.speaker_end.extend([end] * seated)
     log.speaker_id.extend([-1] * seated)
-    return room
+    return invited
 
 
-def _requests(env: simpy.Environment, room: _Room, plan: StagePlan) -> Proc:
-    """Requests to speak in one room; the host invites or declines each.
-
-    The process only wakes when a request could change the stage: a request the host would
-    accept (drawn ``u < invite_prob``) while the stage has room. A request the host would turn
-    down, and any request while the stage is full, is declined without changing anything, so
-    those are declined in one go when the process next wakes (at the next acceptable request,
-    when a speaker leaves a full stage, or at the last request). Their outcome is still exact:
-    removals up to that moment are known with their times, and who was on stage at each
-    request's time follows from every stint on stage (``_Room.stints``, which also covers the
-    host's own invitations between wake-ups); requests declined in a batch are ones the host
-    turns down whatever the stage, or came while it was full (a full stage takes nobody new
-    until a speaker leaves, which wakes the process). ``batch_declines=False`` wakes for every
-    request, and the tests check both give the same log; in a big room this saves thousands of
-    events an hour.
-    """
-    r, log = room.index, room.log
-    invite_prob = plan.invite_prob
-    req_time, req_id, req_u, req_speak = plan.req_time, plan.req_id, plan.req_u, plan.req_speak
-    removed, speaking = room.removed, room.speaking
-    rooms, times, invited = log.request_room, log.request_time, log.request_invited
-    i, hi = plan.req_first[r], plan.req_first[r + 1]
-    last, batch = req_time[hi - 1], plan.batch_declines
-    while i < hi:
-        if batch and last > env.now:
-            if not room.has_free_speaker_seat():
-                # Full stage: sleep until a slot frees or the last request is due.
-                room.freed = env.event()
-                yield room.freed | env.timeout(last - env.now)
-                room.freed = None
-            else:
-                # Sleep until the next request the host would accept (or the last one).
-                j = i
-                while j < hi and req_u[j] >= invite_prob:
-                    j += 1
-                target = req_time[j] if j < hi else last
-                if target > env.now:
-                    yield env.timeout(target - env.now)
-            # Decline what came in meanwhile; requests due right now go one by one below.
-            now = env.now
-            while i < hi and req_time[i] < now:
-                t, uid = req_time[i], req_id[i]
-                i += 1
-                if removed.get(uid, math.inf) <= t:
-                    continue  # no longer present: not a request
-                if room.on_stage_at(uid, t):
-                    continue  # on stage at the time: not a request
-                rooms.append(r)
-                times.append(t)
-                invited.append(False)
-            if i >= hi:
-                break
-            if req_time[i] > env.now:
-                continue  # woken by a speaker leaving: sleep again until the next decision
-        t = req_time[i]
-        if t > env.now:
-            yield env.timeout(t - env.now)
-        uid = req_id[i]
-        if removed.get(uid, math.inf) <= t or uid in speaking:
-            i += 1
-            continue  # no longer present, or already on stage: not a request
-        rooms.append(r)
-        times.append(t)
-        if req_u[i] < invite_prob and room.has_free_speaker_seat():
-            invited.append(True)
-            room.invite(env, uid, t + req_speak[i])
-        else:
-            invited.append(False)
-        i += 1
-
-
-def _speak(
-    env: simpy.Environment,
-    room: _Room,
-    uid: int,
-    until: float,
+def _room(
+    env: simpy.Environment, r: int, walk: _Walk, plan: StagePlan, log: StageLog, invited: int
 ) -> Proc:
-    began = env.now
-    until = min(until, room.end)
-    try:
-        if until > began:
-            yield env.timeout(until - began)
-    except simpy.Interrupt:
-        pass  # removed while speaking
-    room.stage.get(1)
-    room.invited -= 1
-    del room.speaking[uid]
-    room.stints[uid].append(env.now)
-    freed = room.freed
-    if freed is not None and not freed.triggered:
-        freed.succeed()
-    log = room.log
-    log.speaker_room.append(room.index)
+    """Room ``r`` from its opening to its last event (see the module docstring).
+
+    The process walks the requests the host would take, the host's invitations and the
+    speakers' exits in time order up to the next thing the host does (take a request, seat an
+    invitee, remove someone), sleeps until then and does it.
+    """
+    end = walk.end[r]
+    level = 1 + min(walk.cohosts[r], MAX_COHOSTS) + invited  # seats taken
+    top = level
+    invite_prob, rejoin_prob, batch = plan.invite_prob, plan.rejoin_prob, plan.batch_declines
+    rq_t, rq_id, rq_u, rq_speak = walk.req_time, walk.req_id, walk.req_u, walk.req_speak
+    rm_t, rm_id, rm_u, rm_delay = walk.rem_time, walk.rem_id, walk.rem_u, walk.rem_delay
+    hv_t, hv_id, hv_speak = walk.hinv_time, walk.hinv_id, walk.hinv_speak
+    i, i_hi = walk.req_first[r], walk.req_first[r + 1]
+    j, j_hi = walk.rem_first[r], walk.rem_first[r + 1]
+    h, h_hi = walk.hinv_first[r], walk.hinv_first[r + 1]
+    removed: set[int] = set()
+    speaking: dict[int, float] = {}  # listener id -> time they step down
+    began: dict[int, float] = {}
+    leaving: list[tuple[float, int]] = []  # heap of (time, listener id); stale once removed
+    stepped: list[tuple[int, float, float]] = []  # (listener id, on, off) since the last wake-up
+    inf = math.inf
+    pop, push = heapq.heappop, heapq.heappush
+
+    while True:
+        while j < j_hi and rm_id[j] in removed:
+            j += 1  # already out of the room: nothing happens
+        t_remove = rm_t[j] if j < j_hi else inf
+        # Walk to the host's next act; at equal times: exits, removal, request, invitation.
+        act = _NOTHING
+        while True:
+            t_invite = hv_t[h] if h < h_hi else inf
+            t_leave = leaving[0][0] if leaving else inf
+            bound = t_leave if t_leave < t_remove else t_remove
+            # Requests strictly before the next exit or removal, and at or before the next
+            # invitation, come first.
+            cut = bound if bound <= t_invite else nextafter(t_invite, inf)
+            if batch and (invited >= MAX_SPEAKERS or level >= STAGE_CAPACITY):
+                while i < i_hi and rq_t[i] < cut:
+                    i += 1  # a full stage: declined
+            else:
+                while i < i_hi and rq_t[i] < cut:
+                    if rq_id[i] in removed or rq_id[i] in speaking:
+                        i += 1  # gone, or on stage: not a request
+                        continue
+                    act, now = _REQUEST, rq_t[i]
+                    break
+                if act:
+                    break
+            now = t_invite if t_invite < bound else bound
+            if now == inf:
+                break
+            if t_leave == now:
+                until, uid = pop(leaving)
+                if speaking.get(uid) == until:  # (else removed while speaking: already off)
+                    del speaking[uid]
+                    level, invited = level - 1, invited - 1
+                    stepped.append((uid, began.pop(uid), until))
+                continue
+            if t_remove == now:
+                act = _REMOVAL
+                break
+            if batch and (
+                invited >= MAX_SPEAKERS
+                or level >= STAGE_CAPACITY
+                or hv_id[h] in removed
+                or hv_id[h] in speaking
+            ):
+                h += 1  # no free seat, or the invitee is gone or on stage: nobody invited
+                continue
+            act = _INVITATION
+            break
+        if act == _NOTHING:
+            if not stepped:
+                break
+            now = stepped[-1][2]
+        if now > env.now:
+            yield env.timeout(now - env.now)
+        for uid, on, off in stepped:
+            _step_down(log, r, uid, on, off)
+        stepped.clear()
+        if act == _NOTHING:
+            break
+        free = invited < MAX_SPEAKERS and level < STAGE_CAPACITY
+        if act == _REMOVAL:
+            uid = rm_id[j]
+            removed.add(uid)
+            log.removal_room.append(r)
+            log.removal_id.append(uid)
+            log.removal_time.append(now)
+            if uid in speaking:  # removed while speaking: off the stage at once
+                del speaking[uid]
+                level, invited = level - 1, invited - 1
+                _step_down(log, r, uid, began.pop(uid), now)
+            if rm_u[j] < rejoin_prob and now + rm_delay[j] < end:
+                log.blocked_room.append(r)
+                log.blocked_time.append(now + rm_delay[j])
+            j += 1
+            continue
+        if act == _REQUEST:
+            uid, speak = rq_id[i], rq_speak[i]
+            accept = free and rq_u[i] < invite_prob
+            if accept:
+                walk.taken.append(walk.req[i])
+            i += 1
+        else:
+            uid, speak = hv_id[h], hv_speak[h]
+            accept = free and uid not in removed and uid not in speaking
+            h += 1
+            if accept:
+                log.host_invite_room.append(r)
+                log.host_invite_time.append(now)
+        if accept:
+            level, invited = level + 1, invited + 1
+            top = max(top, level)
+            speaking[uid] = until = min(now + speak, end)
+            began[uid] = now
+            push(leaving, (until, uid))
+    log.room_max_speakers[r] = top
+
+
+_NOTHING, _REMOVAL, _REQUEST, _INVITATION = range(4)
+
+
+def _step_down(log: StageLog, r: int, uid: int, began: float, now: float) -> None:
+    log.speaker_room.append(r)
     log.speaker_start.append(began)
-    log.speaker_end.append(env.now)
+    log.speaker_end.append(now)
     log.speaker_id.append(uid)
 
 
-def _moderate(env: simpy.Environment, room: _Room, plan: StagePlan, lo: int, hi: int) -> Proc:
-    removed, log, r = room.removed, room.log, room.index
-    for i in range(lo, hi):
-        t = plan.rem_time[i]
-        if t > env.now:
-            yield env.timeout(t - env.now)
-        uid = plan.rem_id[i]
-        if uid in removed:
-            continue  # already out of the room
-        removed[uid] = t
-        log.removal_room.append(r)
-        log.removal_id.append(uid)
-        log.removal_time.append(t)
-        process = room.speaking.get(uid)
-        # (A speaking process that has not started yet cannot be interrupted; it only exists
-        # if the invite and the removal fell on the very same instant.)
-        if process is not None and not isinstance(process.target, simpy.events.Initialize):
-            process.interrupt()
-        if plan.rem_u[i] < plan.rejoin_prob:
-            attempt = t + plan.rem_delay[i]
-            if attempt < room.end:
-                log.blocked_room.append(r)
-                log.blocked_time.append(attempt)
+def _log_requests(plan: StagePlan, log: StageLog, taken: list[int]) -> None:
+    """Every request of the day, taken (the listener spoke) or declined, in (room, time) order.
 
-
-def _host_invitations(
-    env: simpy.Environment, room: _Room, plan: StagePlan, lo: int, hi: int
-) -> Proc:
-    """The host's own invitations in one room: seat the invitee if a speaker seat is free."""
-    log = room.log
-    for i in range(lo, hi):
-        t = plan.hinv_time[i]
-        if t > env.now:
-            yield env.timeout(t - env.now)
-        uid = plan.hinv_id[i]
-        if room.removed.get(uid, math.inf) <= t or uid in room.speaking:
-            continue  # gone, or already on stage
-        if not room.has_free_speaker_seat():
-            continue  # the host sees a full stage and invites nobody
-        log.host_invite_room.append(room.index)
-        log.host_invite_time.append(t)
-        room.invite(env, uid, t + plan.hinv_speak[i])
+    A request is none if its sender was removed before it (or at its time), or was on stage
+    then (an invited speaker seated before it who had not stepped down): the room processes
+    skip exactly those.
+    """
+    time = np.asarray(plan.req_time, dtype=np.float64)
+    uid = np.asarray(plan.req_id, dtype=np.int64)
+    room = np.repeat(np.arange(len(plan.start), dtype=np.int64), np.diff(plan.req_first))
+    real = np.ones(time.shape[0], dtype=np.bool_)
+    if log.removal_id:
+        gone = np.asarray(log.removal_id, dtype=np.int64)
+        order = np.argsort(gone)
+        gone, at = gone[order], np.asarray(log.removal_time, dtype=np.float64)[order]
+        pos = np.minimum(np.searchsorted(gone, uid), gone.shape[0] - 1)
+        real &= ~((gone[pos] == uid) & (at[pos] <= time))
+    who = np.asarray(log.speaker_id, dtype=np.int64)
+    stint = np.flatnonzero(who >= 0)
+    if stint.shape[0] and time.shape[0]:
+        stint = stint[np.argsort(who[stint], kind="stable")]
+        who = who[stint]
+        on = np.asarray(log.speaker_start, dtype=np.float64)[stint]
+        off = np.asarray(log.speaker_end, dtype=np.float64)[stint]
+        lo = np.searchsorted(who, uid, side="left")
+        many = np.searchsorted(who, uid, side="right") - lo
+        for k in range(int(many.max())):
+            ask = np.flatnonzero(many > k)
+            seat = lo[ask] + k
+            real[ask[(on[seat] < time[ask]) & (time[ask] < off[seat])]] = False
+    invited = np.zeros(time.shape[0], dtype=np.bool_)
+    invited[np.asarray(taken, dtype=np.int64)] = True
+    log.request_room = room[real]
+    log.request_time = time[real]
+    log.request_invited = invited[real]

@@ -11,21 +11,16 @@ What is simulated event by event (SimPy, one ``Environment`` per day, time in mi
 
 * the hosts starting their rooms through the day at their (diurnal) start times; each room is
   open from its start to its end;
-* the stage of each room, a SimPy resource of 13 slots (``simpy.Container``, level = speakers
-  on stage): the host, up to 2 co-hosts and up to 10 speakers each hold a slot; slots are only
-  requested when free (a request that would overflow would wait, never exceed), so SimPy itself
-  guarantees the cap of 13, and a counter the cap of 10 speakers besides host and co-hosts;
-* requests to speak (a process per room that has any): at each request the host invites (the
-  listener takes a slot and speaks in a process of their own, then releases it and goes back
-  to listening) or declines (by choice, or because the stage is full). The process wakes only
-  for requests that could change the stage; the others are declined in one go at its next
-  wake-up, with the same outcome as waking for each (checked by a test);
-* moderation (a process per room that has any removals): at each removal the listener's id is
-  recorded as removed, a speaking listener is interrupted off the stage, and their rejoin
-  attempt (if any) is blocked;
-* the host's own invitations (a process per room that has any): at each, the host seats the
-  listener if a speaker seat is free (the stage's cap of 13 and the 10 speakers' cap hold as
-  for requests) and invites nobody otherwise.
+* each room with anything to happen on its stage, as a SimPy process of its own: the host, up
+  to 2 co-hosts and up to 10 speakers hold its 13 seats (a seat is only given when one is free,
+  and a counter keeps the 10 speakers besides host and co-hosts). The process sleeps until the
+  host's next act and does it: taking a request to speak (the listener takes a seat and speaks
+  until their time is up, then goes back to listening), seating a listener the host invites
+  unasked (when a speaker seat is free; nobody otherwise), removing a listener (recorded as
+  removed, taken off the stage if speaking, their rejoin attempt if any blocked). Requests the
+  host declines (by choice, or because the stage is full) change nothing, so the process does
+  not wake for them; they are settled for the whole day at its end, with the same outcome as
+  waking for each (checked by a test, and against the previous process-per-speaker model).
 
 What is computed with numpy rather than evented (see :mod:`sim.room_sessions`):
 
@@ -234,21 +229,16 @@ def simulate_day(
     plan = _stage_plan(sess, room_start, room_end, params, rng)
     log = run_stage(plan)
 
-    # Apply removals: the removed listener's sessions end at the removal; later ones are blocked.
-    start, end = sess.start, sess.end
+    start, end, cum = sess.start, sess.end, sess.cum
     removal_id = np.asarray(log.removal_id, dtype=np.int64)
     removal_time = np.asarray(log.removal_time, dtype=np.float64)
+    removal_room = np.asarray(log.removal_room, dtype=np.int64)
+    blocked = np.empty(0, dtype=np.int64)  # sessions of removed listeners after their removal
     if removal_id.shape[0]:
-        removed_at = np.full(int(sess.pool_first[-1]), np.inf)
-        removed_at[removal_id] = removal_time
-        cut = removed_at[sess.listener_id]
-        blocked = start >= cut
-        end = np.where(blocked, start, np.minimum(end, cut))
-    else:
-        blocked = np.zeros(start.shape[0], dtype=np.bool_)
+        blocked, cum = _apply_removals(sess, removal_room, removal_id, removal_time)
     # Per listener: the room's weight times the listeners a simulated one stands for.
     listener_weight = weight * sess.scale
-    session_weight = listener_weight[sess.room]
+    session_weight = np.repeat(listener_weight, sess.counts)
 
     listeners = minute_concurrency(start, end, session_weight)
     live_rooms = minute_concurrency(room_start, room_end, weight)
@@ -259,43 +249,47 @@ def simulate_day(
         weight[speaker_room],
     )
     msg_room, _, msg_time = poisson_points(
-        sess.first, start, end, params.messages_per_listener_hour / 60.0, rng, want_session=False
+        sess.first,
+        start,
+        end,
+        cum,
+        params.messages_per_listener_hour / 60.0,
+        rng,
+        want_session=False,
     )
 
-    hourly = pd.DataFrame({"hour": np.arange(24, dtype=np.int64)})
-    hourly["rooms_started"] = hourly_count(room_start, weight)
+    columns: dict[str, FloatArray] = {"rooms_started": hourly_count(room_start, weight)}
     for name, conc in (
         ("live_rooms", live_rooms),
         ("speakers", speakers),
         ("listeners", listeners),
     ):
-        mean, peak = hourly_mean_peak(conc)
-        hourly[f"{name}_mean"] = mean
-        hourly[f"{name}_peak"] = peak
-    if blocked.any():
-        admitted = ~blocked
-        hourly["joins"] = hourly_count(start[admitted], session_weight[admitted])
-    else:
-        hourly["joins"] = hourly_count(start, session_weight)
-    removal_room = np.asarray(log.removal_room, dtype=np.int64)
-    hourly["removals"] = hourly_count(removal_time, listener_weight[removal_room])
+        columns[f"{name}_mean"], columns[f"{name}_peak"] = hourly_mean_peak(conc)
+    # Blocked rejoins are not joins: they count with weight 0 (adding 0.0 changes no sum).
+    join_weight = session_weight
+    if blocked.shape[0]:
+        join_weight = session_weight.copy()
+        join_weight[blocked] = 0.0
+    columns["joins"] = hourly_count(start, join_weight)
+    columns["removals"] = hourly_count(removal_time, listener_weight[removal_room])
     blocked_time = np.concatenate([start[blocked], np.asarray(log.blocked_time, dtype=np.float64)])
     blocked_weight = np.concatenate(
         [session_weight[blocked], listener_weight[np.asarray(log.blocked_room, dtype=np.int64)]]
     )
-    hourly["rejoins_blocked"] = hourly_count(blocked_time, blocked_weight)
+    columns["rejoins_blocked"] = hourly_count(blocked_time, blocked_weight)
     request_room = np.asarray(log.request_room, dtype=np.int64)
     request_time = np.asarray(log.request_time, dtype=np.float64)
     invited = np.asarray(log.request_invited, dtype=np.bool_)
     request_weight = weight[request_room]
-    hourly["speak_requests"] = hourly_count(request_time, request_weight)
-    hourly["invites"] = hourly_count(request_time[invited], request_weight[invited])
-    hourly["declines"] = hourly_count(request_time[~invited], request_weight[~invited])
-    hourly["host_invites"] = hourly_count(
+    columns["speak_requests"] = hourly_count(request_time, request_weight)
+    columns["invites"] = hourly_count(request_time[invited], request_weight[invited])
+    columns["declines"] = hourly_count(request_time[~invited], request_weight[~invited])
+    columns["host_invites"] = hourly_count(
         np.asarray(log.host_invite_time, dtype=np.float64),
         weight[np.asarray(log.host_invite_room, dtype=np.int64)],
     )
-    hourly["messages"] = hourly_count(msg_time, listener_weight[msg_room])
+    columns["messages"] = hourly_count(msg_time, listener_weight[msg_room])
+    hourly = pd.DataFrame({"hour": np.arange(24, dtype=np.int64), **columns})
 
     room_max = np.asarray(log.room_max_speakers, dtype=np.int64)
     session_log = speaker_log = None
@@ -308,13 +302,15 @@ def simulate_day(
                 "end_min": np.asarray(log.speaker_end, dtype=np.float64),
             }
         )
+        is_blocked = np.zeros(len(sess), dtype=np.bool_)
+        is_blocked[blocked] = True
         session_log = pd.DataFrame(
             {
                 "room": sess.room,
                 "listener_id": sess.listener_id,
                 "start_min": start,
                 "end_min": end,
-                "blocked": blocked,
+                "blocked": is_blocked,
             }
         )
     return DayResult(
@@ -356,12 +352,14 @@ def _stage_plan(
     """Pre-draw everything the stage processes need, sorted by (room, time)."""
     n_rooms = int(room_start.shape[0])
 
-    def points(rate_per_min: float | FloatArray) -> tuple[list[int], IntArray, FloatArray]:
-        room, session, time = poisson_points(sess.first, sess.start, sess.end, rate_per_min, rng)
+    def points(rate_per_min: float | FloatArray) -> tuple[IntArray, IntArray, FloatArray]:
+        room, session, time = poisson_points(
+            sess.first, sess.start, sess.end, sess.cum, rate_per_min, rng
+        )
         order = np.lexsort((time, room))
         room, session, time = room[order], session[order], time[order]
-        first = np.searchsorted(room, np.arange(n_rooms + 1), side="left")
-        return first.tolist(), sess.listener_id[session], time
+        first = np.searchsorted(room, np.arange(n_rooms + 1), side="left").astype(np.int64)
+        return first, sess.listener_ids(session, room), time
 
     # The host hears every real listener's requests: a thinned room's simulated listeners ask
     # at ``scale`` times the rate. Removals are not scaled: a simulated listener removed stands
@@ -377,26 +375,26 @@ def _stage_plan(
     hinv_first, hinv_id, hinv_time = points(_host_invite_rate(sess, room_start, room_end, params))
     hinv_speak = rng.exponential(params.speak_mean_min, int(hinv_time.shape[0]))
     return StagePlan(
-        start=room_start.tolist(),
-        end=room_end.tolist(),
-        cohosts=rng.binomial(MAX_COHOSTS, params.cohost_prob, n_rooms).tolist(),
-        initial_speakers=rng.poisson(params.initial_speakers_mean, n_rooms).tolist(),
+        start=room_start,
+        end=room_end,
+        cohosts=rng.binomial(MAX_COHOSTS, params.cohost_prob, n_rooms),
+        initial_speakers=rng.poisson(params.initial_speakers_mean, n_rooms),
         invite_prob=params.invite_prob,
         rejoin_prob=params.rejoin_attempt_prob,
         req_first=req_first,
-        req_time=req_time.tolist(),
-        req_id=req_id.tolist(),
-        req_u=req_u.tolist(),
-        req_speak=req_speak.tolist(),
+        req_time=req_time,
+        req_id=req_id,
+        req_u=req_u,
+        req_speak=req_speak,
         rem_first=rem_first,
-        rem_time=rem_time.tolist(),
-        rem_id=rem_id.tolist(),
-        rem_u=rem_u.tolist(),
-        rem_delay=rem_delay.tolist(),
+        rem_time=rem_time,
+        rem_id=rem_id,
+        rem_u=rem_u,
+        rem_delay=rem_delay,
         hinv_first=hinv_first,
-        hinv_time=hinv_time.tolist(),
-        hinv_id=hinv_id.tolist(),
-        hinv_speak=hinv_speak.tolist(),
+        hinv_time=hinv_time,
+        hinv_id=hinv_id,
+        hinv_speak=hinv_speak,
     )
 
 
@@ -405,10 +403,38 @@ def _host_invite_rate(
 ) -> FloatArray:
     """Per room, the rate per listener-minute that gives ``host_invites_per_room_hour`` over the
     room's life: the invitations fall where people listen, and pick one of them."""
-    cum = np.concatenate([[0.0], np.cumsum(sess.end - sess.start)])
+    cum = sess.cum
     listener_time = cum[sess.first[1:]] - cum[sess.first[:-1]]
     per_room = params.host_invites_per_room_hour / 60.0 * (room_end - room_start)
     rate: FloatArray = np.divide(
         per_room, listener_time, out=np.zeros_like(per_room), where=listener_time > 0
     )
     return rate
+
+
+def _apply_removals(
+    sess: Sessions, room: IntArray, listener: IntArray, time: FloatArray
+) -> tuple[IntArray, FloatArray]:
+    """End each removed listener's sessions at the removal; later ones are blocked (end at
+    their start). Changes ``sess.end`` and ``sess.cum`` in place; returns the blocked sessions
+    (in order) and the listener-time offsets of the cut sessions.
+
+    A listener's visits are consecutive sessions, so only those are touched; the offsets are
+    recomputed from the first changed session on (a cumulative sum is sequential, so the
+    result is exactly ``listener_time_offsets`` of the cut sessions).
+    """
+    lo, hi = sess.sessions_of(listener, room)
+    length = hi - lo
+    index = np.repeat(lo - np.cumsum(length) + length, length) + np.arange(int(length.sum()))
+    cut = np.repeat(time, length)
+    start, end = sess.start, sess.end
+    before = end[index]
+    is_blocked = start[index] >= cut
+    end[index] = np.where(is_blocked, start[index], np.minimum(before, cut))
+    changed = index[end[index] != before]
+    cum = sess.cum  # (the stage plan, its only other user, is drawn already)
+    if changed.shape[0]:
+        k = int(changed.min())
+        np.subtract(end[k:], start[k:], out=cum[k + 1 :])
+        np.cumsum(cum[k:], out=cum[k:])
+    return np.sort(index[is_blocked]), cum

@@ -184,7 +184,7 @@ def _assemble(points: Sequence[GridPoint], replications: Mapping[tuple[int, int]
             [{"rep": rep, **r.stats} for rep, r in enumerate(ours)])
         point_tables["outcomes"] = sweep_outcomes.per_replication(
             point_tables["users"], point_tables["eligibility"], point_tables["rooms"],
-            point_tables["revenue"])
+            point_tables["revenue"], point_tables["reach"])
         for name, frame in point_tables.items():
             per_table[name].append(_with_keys(frame, point.values))
     tables = {name: pd.concat(frames, ignore_index=True) for name, frames in per_table.items()}

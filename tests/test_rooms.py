@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from sim.bench import naive_concurrency, one_room
 from sim.room_sessions import generate_sessions, minute_concurrency
-from sim.room_stage import StageLog, run_stage
+from sim.room_stage import StageLog, StagePlan, run_stage
 from sim.rooms import (
     HOURLY_COLUMNS,
     DayResult,
@@ -24,6 +24,7 @@ from sim.rooms import (
     simulate_day,
 )
 from sim.rules.rooms import STAGE_CAPACITY
+from tests import stage_oracle
 
 
 def make_rooms(
@@ -286,28 +287,44 @@ def test_naive_one_process_per_listener_counts_the_same() -> None:
     )
 
 
+STAGE_ROWS = (
+    ("request_room", "request_time", "request_invited"),
+    ("speaker_room", "speaker_start", "speaker_end", "speaker_id"),
+    ("removal_room", "removal_id", "removal_time"),
+    ("blocked_room", "blocked_time"),
+    ("host_invite_room", "host_invite_time"),
+)
+
+
+def assert_same_logs(one: StageLog, other: StageLog, tolerance: float = 0.0) -> None:
+    """Same rows in every log (in any order); times may differ by ``tolerance`` minutes."""
+    for names in STAGE_ROWS:
+        a, b = (
+            sorted(zip(*(np.asarray(getattr(log, name)).tolist() for name in names), strict=True))
+            for log in (one, other)
+        )
+        assert len(a) == len(b), names
+        for row_a, row_b in zip(a, b, strict=True):
+            assert all(
+                x == y if isinstance(x, int) else abs(x - y) <= tolerance
+                for x, y in zip(row_a, row_b, strict=True)
+            ), (names, row_a, row_b)
+    assert list(one.room_max_speakers) == list(other.room_max_speakers)
+
+
 def assert_same_stage(params: RoomParams, day: DayRooms, seed: int) -> tuple[int, int]:
-    """Run the stage with and without batched declines; same outcomes, returns both events."""
+    """Run the stage with and without batched declines, and the oracle (the stage as simulated
+    before one process per room, ``tests.stage_oracle``): same outcomes. Returns the events of
+    the first two."""
     rng = np.random.default_rng(seed)
     room_end = day.start_min + day.duration_min
     sess = generate_sessions(day.start_min, room_end, day.audience, day.ticketed, params, rng)
     plan = _stage_plan(sess, day.start_min, room_end, params, rng)
     batched = run_stage(plan)
     one_by_one = run_stage(dataclasses.replace(plan, batch_declines=False))
-
-    # Same outcomes; only the order in which declines were logged differs.
-    def rows(log: StageLog, *names: str) -> list[tuple[object, ...]]:
-        return sorted(zip(*(getattr(log, name) for name in names), strict=True))
-
-    for names in (
-        ("request_room", "request_time", "request_invited"),
-        ("speaker_room", "speaker_start", "speaker_end", "speaker_id"),
-        ("removal_room", "removal_id", "removal_time"),
-        ("blocked_room", "blocked_time"),
-        ("host_invite_room", "host_invite_time"),
-    ):
-        assert rows(batched, *names) == rows(one_by_one, *names), names
-    assert batched.room_max_speakers == one_by_one.room_max_speakers
+    assert_same_logs(batched, one_by_one)
+    # The oracle's speakers come and go at SimPy's clock, a sum of timeouts: within an ulp or so.
+    assert_same_logs(batched, stage_oracle.run_stage(stage_oracle.as_lists(plan)), 1e-9)
     return batched.events, one_by_one.events
 
 
@@ -323,6 +340,39 @@ def test_batched_declines_match_one_by_one() -> None:
     day.audience = day.audience * 5.0
     batched, one_by_one = assert_same_stage(params, day, seed=8)
     assert batched < 0.7 * one_by_one
+
+
+def test_a_request_is_taken_even_when_the_clock_rounds_past_its_time() -> None:
+    # SimPy's clock after sleeping from 0.7 to 2.9 reads 0.7 + (2.9 - 0.7) > 2.9. The stage used
+    # to compare request times with that clock and declined this request as already past.
+    assert 0.7 + (2.9 - 0.7) > 2.9
+    ints, floats = np.array([0, 1]), np.array([2.9])
+    none_i, none_f = np.zeros(0, dtype=np.int64), np.zeros(0)
+    plan = StagePlan(
+        start=np.array([0.7]),
+        end=np.array([60.0]),
+        cohosts=np.array([0]),
+        initial_speakers=np.array([0]),
+        invite_prob=0.3,
+        rejoin_prob=0.0,
+        req_first=ints,
+        req_time=floats,
+        req_id=np.array([7]),
+        req_u=np.array([0.1]),
+        req_speak=np.array([5.0]),
+        rem_first=np.array([0, 0]),
+        rem_time=none_f,
+        rem_id=none_i,
+        rem_u=none_f,
+        rem_delay=none_f,
+        hinv_first=np.array([0, 0]),
+        hinv_time=none_f,
+        hinv_id=none_i,
+        hinv_speak=none_f,
+    )
+    log = run_stage(plan)
+    assert log.request_invited.tolist() == [True]
+    assert (log.speaker_id[-1], log.speaker_start[-1], log.speaker_end[-1]) == (7, 2.9, 2.9 + 5.0)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

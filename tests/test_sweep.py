@@ -101,12 +101,15 @@ def test_headline_outputs_per_replication():
     rooms = pd.DataFrame({"rep": 0, "date": days, "listeners_peak": [10, 40, 20]})
     revenue = pd.DataFrame({"rep": 0, "date": days, "creator_usd": [1.0, 2.0, 3.0],
                             "twitter_usd": [0.5, 0.5, 0.5]})
-    row = sweep_outcomes.per_replication(users, eligibility, rooms, revenue).iloc[0]
+    reach = pd.DataFrame({"rep": 0, "date": days,
+                          "listeners_share_of_mdau": [0.9, 0.02, 0.04]})
+    row = sweep_outcomes.per_replication(users, eligibility, rooms, revenue, reach).iloc[0]
     assert row["mdau_quarter"] == "2021Q4"
     assert row["mdau_last_quarter_m"] == 250.0  # the mean of the last quarter's days
     assert row["eligible_hosts_end"] == 7.0
     assert row["peak_listeners"] == 40.0
     assert row["creator_revenue_usd"] == 6.0 and row["platform_revenue_usd"] == 1.5
+    assert row["listeners_share_last_quarter"] == pytest.approx(0.03)  # Q4's days only
 
 
 def test_bands_per_point_and_outcome():
