@@ -8,12 +8,14 @@ import time
 from aiohttp import web
 
 from media_bench.server.auth import authenticate
+from media_bench.server.forward import ElsewhereRooms, Forwarder
 from media_bench.server.hosting import WINDOW_SECONDS, HostingLog
 from media_bench.server.live import LiveRooms, MediaNotices
 from media_bench.server.lobby import Lobby
 from media_bench.server.media import RoomMedia
 from media_bench.server.media_workers import MediaWorkers
 from media_bench.server.metrics import Metrics
+from media_bench.server.node import Node
 from media_bench.server.ratelimit import RateLimiter, rate_limit
 from media_bench.server.refusals import json_errors
 from media_bench.server.router import add_routes
@@ -47,9 +49,10 @@ class SpacesServer:
         for host, created_at in database.ledger.rooms_created_since(time.time() - WINDOW_SECONDS):
             hosting.record(host, created_at)
         metrics = Metrics(rooms.head_count)
-        self.workers = MediaWorkers(
-            settings, database.ledger.served_by, MediaNotices(rooms, metrics), metrics
-        )
+        notices = MediaNotices(rooms, metrics)
+        self.workers = MediaWorkers(settings, database.ledger.served_by, notices, metrics)
+        self.node = Node(settings, database, self.workers, notices)
+        self.forwarder = Forwarder(self.node.node_id)
         self.state = ServerState(
             settings=settings,
             users=users,
@@ -104,7 +107,8 @@ class SpacesServer:
                 rate_limit(RateLimiter(self.settings.rate_per_second, self.settings.rate_burst)),
             ],
         )
-        add_routes(app.router, handlers(self.state), self.state.find_room)
+        elsewhere = ElsewhereRooms(self.forwarder, self.state.database)
+        add_routes(app.router, handlers(self.state), self.state.find_room, elsewhere)
         app.on_startup.append(self._start)
         app.on_shutdown.append(self._stop)
         app.on_cleanup.append(self._close_database)
@@ -115,10 +119,16 @@ class SpacesServer:
         self._background.append(asyncio.ensure_future(self.lobby.run()))
         await self.workers.start()
 
+    async def announce(self, api_url: str) -> None:
+        """Serving at ``api_url``: enter the fleet's directory as a node (call once bound)."""
+        await self.node.join(api_url)
+
     async def _stop(self, app: web.Application) -> None:
         for task in self._background:
             task.cancel()
         self.lobby.close()
+        await self.node.leave()
+        await self.forwarder.close()
         await self.rooms.close()
         await self.workers.close()
         ledger = self.state.ledger

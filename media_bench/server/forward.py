@@ -13,6 +13,8 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
+from media_bench.server.live import LiveRoom
+from media_bench.server.store.database import Database
 from spaces_core.errors import Refused
 
 ENTRY_NODE_HEADER = "X-Spaces-Entry-Node"
@@ -76,3 +78,21 @@ class Forwarder:
             if answer is not None and answer.prepared:  # a stream that broke mid-way ends
                 return answer
             raise Refused(502, f"the node serving this room did not answer: {error}") from error
+
+
+class ElsewhereRooms:
+    """The router's hook: a request about a live room this node does not serve is answered by
+    the node that does (the directory's room origin); None: this node answers it."""
+
+    def __init__(self, forwarder: Forwarder, database: Database) -> None:
+        self.forwarder = forwarder
+        self.database = database
+
+    async def __call__(self, request: web.Request, live: LiveRoom) -> web.StreamResponse | None:
+        if live.media is not None or not live.room.live or was_forwarded(request):
+            return None
+        directory = self.database.directory
+        origin = await self.database.call(directory.room_origin, live.id)
+        if origin is None or origin.worker.node_id == directory.node_id:
+            return None
+        return await self.forwarder.forward(request, origin.api_url)

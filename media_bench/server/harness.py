@@ -37,7 +37,9 @@ async def running_server(
         await runner.cleanup()
         raise
     bound = runner.addresses[0][1]
+    url = f"http://{host}:{bound}"
     try:
-        yield Running(server, f"http://{host}:{bound}")
+        await server.announce(url)
+        yield Running(server, url)
     finally:
         await runner.cleanup()

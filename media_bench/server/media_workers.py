@@ -61,6 +61,20 @@ class MediaWorkers:
             self.links.append(link)
             self.fleet.add(Carrier(worker_id(node, address.index), node, link, address.relay))
 
+    def own_worker_ids(self) -> list[str]:
+        """This node's workers, by position."""
+        count = 1 if self.local is not None else len(self.links)
+        return [worker_id(self.fleet.node_id, position) for position in range(count)]
+
+    def addresses(self) -> list[tuple[int, str, tuple[str, int]]]:
+        """(position, control URL, relay address) of this node's workers; the API process's
+        own host has no control URL (other nodes cannot place on it)."""
+        if self.local is not None:
+            return [(0, "", self.local.relay_address)]
+        if self.pool is None:
+            return []
+        return [(a.index, a.control_url, a.relay) for a in self.pool.addresses]
+
     def snapshot(self) -> list[WorkerRow]:
         """Each worker's id, process id and load (the front's ``/metrics``)."""
         pids = (

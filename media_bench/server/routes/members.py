@@ -15,6 +15,7 @@ from media_bench.common.contract import (
     MessageText,
 )
 from media_bench.server.context import body_of, caller_of, reply, room_of
+from media_bench.server.forward import entry_node
 from media_bench.server.refusals import Handler
 from media_bench.server.rooms import Role, Room
 from media_bench.server.routes.rooms import room_state
@@ -42,7 +43,8 @@ def handlers(state: ServerState) -> dict[str, Handler]:
         role = live.room.check_join(caller)
         media = live.media_or_refuse()
         # SdpError is a 400 refusal; a full fleet a 503
-        answer = await media.connect(caller, offer.sdp, speaks=role.speaks)
+        entry = entry_node(request, state.fleet.node_id)
+        answer = await media.connect(caller, offer.sdp, speaks=role.speaks, entry_node=entry)
         # The room may have changed while candidates were gathered: check again.
         try:
             member = live.room.join(caller)

@@ -79,7 +79,10 @@ def handlers(state: ServerState) -> dict[str, Handler]:
             room_id=room_id,
         )
         state.hosting.record(caller)
-        state.rooms[room.id] = await open_room(room, state.fleet, state.metrics)
+        live = state.rooms[room.id] = await open_room(room, state.fleet, state.metrics)
+        assert live.media is not None
+        origin = live.media.origin.worker_id
+        await state.database.call(state.database.directory.set_origin, room.id, origin)
         room.on_change = state.lobby.changed
         state.lobby.changed()
         return reply(room_state(room), status=201)
