@@ -132,3 +132,13 @@ class MediaNotices:
         entry = self.rooms.get(room_id)
         if entry is not None and entry.dropped(user_id):
             self.metrics.drops.labels(reason).inc()
+
+    def worker_lost(self, worker_id: str) -> None:
+        """A worker's link broke (its process or node died): everyone whose session it
+        carried is dropped."""
+        for entry in list(self.rooms.values()):
+            if entry.media is None:
+                continue
+            for user_id, session in list(entry.media.placed.items()):
+                if session.carrier.worker_id == worker_id:
+                    self.drop(entry.id, user_id, "worker_lost")

@@ -95,6 +95,7 @@ class MediaWorkers:
         for carrier in list(self.fleet.carriers.values()):
             if carrier.media is link:
                 self.fleet.retire(carrier.worker_id)
+                self.notices.worker_lost(carrier.worker_id)
 
     async def close(self) -> None:
         if self.local is not None:

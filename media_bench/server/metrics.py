@@ -113,7 +113,8 @@ class Metrics:
             "ICE consent checks: stopped reading or vanished), closed (the peer closed without "
             "leaving), "
             "receive_timeout (a speaker stopped sending), relay_lost (an edge heard nothing from "
-            "its origin), relay_unregistered (a relay datagram from an address no room here "
+            "its origin), worker_lost (the media worker carrying the session died, or its node), "
+            "relay_unregistered (a relay datagram from an address no room here "
             "registered, or not a relay datagram), event_overflow (a slow event subscriber "
             "lost its oldest event), event_stalled (an event stream stopped reading)",
             ["reason"],

@@ -93,9 +93,8 @@ class Node:
         fleet, limit = self.workers.fleet, self.settings.placement.listeners_per_worker
         others = {w.id: w for w in alive if w.node_id != self.node_id and w.control_url}
         for worker_id, link in list(self.links.items()):
-            if worker_id not in others:
-                fleet.retire(worker_id)
-                del self.links[worker_id]
+            if worker_id not in others:  # its node was lost or stopped
+                self._lost(link)
                 await link.close()
         for record in others.values():
             # what this node placed there is counted by the fleet's own load of the worker
@@ -104,7 +103,10 @@ class Node:
                 fleet.loads.set_capacity(record.id, capacity)
                 continue
             link = RemoteMediaHost(
-                record.control_url, on_levels=self.notices.levels, on_drop=self.notices.drop
+                record.control_url,
+                on_levels=self.notices.levels,
+                on_drop=self.notices.drop,
+                on_lost=self._lost,
             )
             try:
                 await link.start()
@@ -116,6 +118,13 @@ class Node:
                 record.id, record.node_id, link, (record.relay_host, record.relay_port)
             )
             fleet.add(carrier, capacity)
+
+    def _lost(self, link: RemoteMediaHost) -> None:
+        for worker_id, linked in list(self.links.items()):
+            if linked is link:
+                self.workers.fleet.retire(worker_id)
+                self.notices.worker_lost(worker_id)
+                del self.links[worker_id]
 
     async def leave(self) -> None:
         if self._beating is not None:

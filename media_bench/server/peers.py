@@ -28,7 +28,7 @@ from media_bench.server.fanout import PeerLink
 from spaces_core.errors import Refused
 
 DropReason = Literal[
-    "connection_failed", "consent_expired", "closed", "receive_timeout", "relay_lost"
+    "connection_failed", "consent_expired", "closed", "receive_timeout", "relay_lost", "worker_lost"
 ]
 """Why the media dropped a participant (the ``reason`` label of the drops metric)."""
 CONSENT_CHECKS = 3
