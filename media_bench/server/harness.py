@@ -39,7 +39,7 @@ async def running_server(
     bound = runner.addresses[0][1]
     url = f"http://{host}:{bound}"
     try:
-        await server.announce(url)
+        await server.announce(server.settings.public_url or url)
         yield Running(server, url)
     finally:
         await runner.cleanup()

@@ -148,6 +148,13 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
         "`spaces-lab bench mixer`)",
     )
     parser.add_argument(
+        "--public-url",
+        default=None,
+        metavar="URL",
+        help="the URL other nodes on the same --database reach this node's API at "
+        "(default: the --host and --port it listens on)",
+    )
+    parser.add_argument(
         "--relay-host",
         default=Settings().relay_host,
         help="address the workers' relay and control endpoints bind; other nodes must reach "
@@ -254,6 +261,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise CliError("--workers must be >= 0")
     if not args.worker_listeners > 0:
         raise CliError("--worker-listeners must be > 0")
+    if args.public_url is not None and not args.public_url.startswith(("http://", "https://")):
+        raise CliError("--public-url must start with http:// or https://")
     secret = args.secret or os.environ.get(SECRET_ENV, "")
     data_dir, database = storage_from(args)
     settings = Settings(
@@ -274,6 +283,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         rate_burst=args.rate_burst,
         workers=args.workers,
         relay_host=args.relay_host,
+        public_url=args.public_url,
         placement=replace(PlacementLimits(), listeners_per_worker=args.worker_listeners),
     )
     return replace(settings, secret=secret.encode()) if secret else settings
@@ -313,6 +323,12 @@ def run_serve(args: argparse.Namespace) -> int:
             async with running_server(settings, users, host=args.host, port=args.port) as run:
                 print(f"spaces-lab serve: listening on {run.url}", flush=True)
                 print(f"the Spaces page: {run.url}/", flush=True)
+                media = (
+                    f"{settings.workers} media worker processes"
+                    if settings.workers
+                    else ("media mixed in this process (--workers 0)")
+                )
+                print(f"media: {media}; node {run.server.node.node_id}", flush=True)
                 where = settings.data_dir if settings.database is None else shown(settings.database)
                 print(f"data: {where}", flush=True)
                 await stop.wait()

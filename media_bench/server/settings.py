@@ -59,6 +59,9 @@ class Settings:
     relay_host: str = "127.0.0.1"
     """Address the media workers' relay endpoints and control links bind (edges on other
     nodes must reach it)."""
+    public_url: str | None = None
+    """The URL other nodes reach this node's API at (requests about its rooms are forwarded
+    there); None: the address it listens on."""
     workers: int = 0
     """Media worker processes under this API process; 0: the API process mixes every room
     itself (one process, one core). ``serve`` defaults to the machine's cores."""
