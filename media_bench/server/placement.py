@@ -4,17 +4,25 @@ its fleet of media workers and the capacity plan replays on the simulated peak h
 The rule:
 
 - **A new room** goes to the alive worker with the most free capacity, which becomes its
-  *origin* (it mixes the room and encodes its listener mix once). A worker on the node that
-  received the request is preferred when one has room for it. An origin keeps some headroom
-  free of listeners (``PlacementLimits.origin_headroom``) for its rooms' later speakers and
-  the relay links to their edges.
+  *origin* (it mixes the room and encodes its listener mix once), but only to a worker that
+  still has ``PlacementLimits.min_open_slots`` free listener slots once the room and its host
+  are on it. A worker on the node that received the request is preferred when one qualifies.
+  An origin keeps some headroom free of listeners (``PlacementLimits.origin_headroom``) for its
+  rooms' later speakers and the relay links to their edges.
 - **A speaker** (host, co-host, speaker) is always placed on the room's origin.
 - **A listener** is placed on the room's origin while the origin has a free listener slot; then
   on the room's existing edge with the most free slots (edges on the entry node first); only
   when every edge is full is a new edge opened, on the alive worker with the most free
-  capacity (entry node first). An edge receives the origin's already-encoded listener mix and
-  the room's events over one relay link, which costs its origin ``relay_cost_per_edge``.
-- **Nothing free**: a ``Refusal`` with its reason (the server answers 503 with it).
+  listener slots (entry node first), and only on one with at least ``min_open_slots`` of them.
+  An edge receives the origin's already-encoded listener mix and the room's events over one
+  relay link, which costs its origin ``relay_cost_per_edge``.
+- **Fill, then spill, then grow**: a worker with fewer than ``min_open_slots`` free slots
+  takes no new room and no new edge; what it has left is for the rooms it already carries
+  to grow into. So a room opens where it can grow, an edge takes at least that many
+  listeners before the room needs another, and a nearly full fleet is *full* rather than
+  squeezed: the server refuses, and the capacity plan adds a node.
+- **Nothing free**: a ``Refusal`` with its reason (the server answers 503 with it);
+  ``Refusal.fleet_full`` says whether more workers would have helped.
 
 Ties go to the smaller worker id, so the same fleet and the same requests always give the same
 placement.
@@ -59,11 +67,29 @@ class PlacementLimits:
     relay_cost_per_edge: float = 1.0
     """An origin's cost of feeding one edge: one more send of the already-encoded packet each
     tick, taken as one listener's (an upper bound: a relay link holds no listener state)."""
+    min_open_slots: float = 64.0
+    """The free listener slots a worker must have to open a new room (after the room's and
+    its host's costs and the origin headroom) or a new edge. Without it rooms and edges
+    open on nearly full workers and small rooms cascade at once: the first capacity plan,
+    placing a 108k-room peak, cascaded 8,465 small rooms, one of them onto 60 edges. 64:
+    at the simulated peak minute 99% of rooms have at most ~120 listeners and 90% at most
+    ~20 (baseline, 2023), so most rooms fit their origin whole; the price is at most this
+    much of a worker left for the growth of the rooms it already carries (14% of 451)."""
     origin_headroom: float = 64.0
     """What a worker that is some room's origin keeps free of listeners, for its rooms'
     speakers joining later and for relay links to their edges: a full stage's speakers
     (13 x 5) or 64 edges (a room of ~28,000 listeners). Reserving a full stage per room
     instead would hold 68 listener-equivalents for rooms that mostly seat a few speakers."""
+
+    def __post_init__(self) -> None:
+        if self.min_open_slots < 1:
+            raise ValueError(f"min_open_slots must be at least 1, got {self.min_open_slots}")
+
+    @property
+    def room_opening(self) -> float:
+        """The free capacity a worker needs to open a room: the room, its host, an origin's
+        headroom and ``min_open_slots`` listeners."""
+        return self.room_cost + self.speaker_cost + self.origin_headroom + self.min_open_slots
 
     @property
     def max_edges_per_origin(self) -> int:
@@ -130,10 +156,13 @@ class Seat:
 
 @dataclass(frozen=True)
 class Refusal:
-    """No worker can take it; ``reason`` is what the server answers (503)."""
+    """No worker can take it; ``reason`` is what the server answers (503). ``fleet_full``:
+    more workers would have taken it (a plan grows the fleet); otherwise they would not
+    (the room's origin is what is short)."""
 
     room_id: str
     reason: str
+    fleet_full: bool = False
 
 
 @dataclass(frozen=True)
@@ -196,14 +225,19 @@ class Fleet:
 
     def fits_room(self, worker_id: str) -> bool:
         """Whether the worker can open a room and seat its host, keep an origin's headroom and
-        still take one listener."""
-        limits = self.limits
-        need = limits.room_cost + limits.speaker_cost + limits.origin_headroom + 1.0
-        return self.free(worker_id) >= need - 1e-9
+        still have ``min_open_slots`` listener slots."""
+        return self.free(worker_id) >= self.limits.room_opening - 1e-9
 
-    def most_free(self, accept: Callable[[str], bool], by_slots: bool = False) -> str | None:
-        """The accepted worker with the most free capacity (``by_slots``: listener slots),
-        ties to the smaller id, without a scan of every worker (an index kept by ``apply``)."""
+    def fits_edge(self, worker_id: str) -> bool:
+        """Whether the worker has the ``min_open_slots`` listener slots a new edge needs."""
+        return self.listener_slots(worker_id) >= self.limits.min_open_slots - 1e-9
+
+    def most_free(
+        self, accept: Callable[[str], bool], by_slots: bool = False, at_least: float = 0.0
+    ) -> str | None:
+        """The accepted worker with the most free capacity (``by_slots``: listener slots) if
+        that is at least ``at_least`` (and above 0 slots), ties to the smaller id, without a
+        scan of every worker (an index kept by ``apply``)."""
         heap = self._by_slots if by_slots else self._by_free
         score: Callable[[str], float] = self.listener_slots if by_slots else self.free
         passed: list[tuple[float, str]] = []
@@ -213,8 +247,8 @@ class Fleet:
             if -key != score(worker_id):  # stale: the worker changed since this entry
                 heapq.heappop(heap)
                 continue
-            if by_slots and key == 0:
-                break
+            if -key < at_least - 1e-9 or (by_slots and key == 0):
+                break  # the heap holds nothing better
             passed.append(heapq.heappop(heap))
             if accept(worker_id):
                 found = worker_id
@@ -304,14 +338,15 @@ class Placement:
         self, fleet: Fleet, room_id: str, entry_node: str | None = None
     ) -> OpenRoom | Refusal:
         """The new room's origin: the worker with the most free capacity that can take the
-        room's reserve and a listener, on ``entry_node`` when one there can."""
+        room, its host, an origin's headroom and ``min_open_slots`` listeners, on
+        ``entry_node`` when one there can."""
         if entry_node is None:
-            best = fleet.most_free(fleet.fits_room)
+            best = fleet.most_free(_anyone, at_least=fleet.limits.room_opening)
         else:
             fits = [w for w in fleet.workers.values() if fleet.fits_room(w.worker_id)]
             best = _best(fits, fleet.free, entry_node)
         if best is None:
-            return Refusal(room_id, "no worker has room for another room")
+            return Refusal(room_id, "no worker has room for another room", fleet_full=True)
         return OpenRoom(room_id, best)
 
     def join(
@@ -381,15 +416,26 @@ class Placement:
             return worker_id != room.origin and worker_id not in room.edges
 
         if entry_node is None:
-            new = fleet.most_free(elsewhere, by_slots=True)
+            new = fleet.most_free(elsewhere, by_slots=True, at_least=fleet.limits.min_open_slots)
         else:
             candidates = [
-                w for w in fleet.workers.values() if elsewhere(w.worker_id) and slots(w.worker_id)
+                w
+                for w in fleet.workers.values()
+                if elsewhere(w.worker_id) and fleet.fits_edge(w.worker_id)
             ]
             new = _best(candidates, slots, entry_node)
         if new is None:
-            return Refusal(room.room_id, "no worker has a free listener slot")
+            return Refusal(
+                room.room_id,
+                f"no worker has the {fleet.limits.min_open_slots:g} free listener slots "
+                "a new edge needs",
+                fleet_full=True,
+            )
         return Seat(room.room_id, new, 1, False, new_edge=True)
+
+
+def _anyone(worker_id: str) -> bool:
+    return True
 
 
 def _best(
