@@ -32,6 +32,7 @@ SMALL = PlacementLimits(
     relay_cost_per_edge=1.0,
     origin_headroom=6.0,
     min_open_slots=4.0,
+    min_edge_slots=8.0,
 )
 POLICY = Placement()
 
@@ -44,6 +45,7 @@ limits = st.builds(
     relay_cost_per_edge=st.sampled_from([0.5, 1.0, 3.0]),
     origin_headroom=st.sampled_from([0.0, 4.0, 8.0]),
     min_open_slots=st.sampled_from([1.0, 4.0, 10.0]),
+    min_edge_slots=st.sampled_from([1.0, 6.0, 12.0]),
 )
 
 
@@ -178,8 +180,8 @@ def test_listeners_fill_the_origin_then_edges_then_a_new_edge(
                 entry = None if step.entry is None else f"n{step.entry}"
                 slots = {w: fleet.listener_slots(w) for w in fleet.workers
                          if w != room.origin and w not in room.edges}  # fmt: skip
-                # ... and a new edge goes where at least min_open_slots are free
-                roomy = [w for w, n in slots.items() if n >= SMALL.min_open_slots]
+                # ... and a new edge goes where at least min_edge_slots are free
+                roomy = [w for w, n in slots.items() if n >= SMALL.min_edge_slots]
                 local = [w for w in roomy if w.startswith(f"{entry}/")]
                 pool = local or roomy
                 assert decision.worker_id == min(pool, key=lambda w: (-slots[w], w))
@@ -303,9 +305,9 @@ def test_a_new_room_seats_its_first_listeners_on_its_origin(
 
 
 def test_a_nearly_full_fleet_refuses_a_room_and_an_edge_rather_than_squeezing_them() -> None:
-    """A worker with fewer than ``min_open_slots`` free takes no new room or edge: the old
-    rule opened them there, and a room of 30 cascaded onto 60 nearly full workers."""
-    fleet = fleet_of(1, 4)  # 40 each; SMALL.min_open_slots is 4
+    """A worker with fewer than ``min_open_slots`` (``min_edge_slots``) free takes no new room
+    (edge): the old rule opened them there, and a room of 30 cascaded onto 60 workers."""
+    fleet = fleet_of(1, 4)  # 40 each; SMALL.min_open_slots is 4, min_edge_slots 8
     fleet.apply(POLICY.open_room(fleet, "big"))  # n0/w0
     POLICY.join_listeners(fleet, "big", 32 + 40 + 37)  # origin 40 - 2 - 6, then two edges
     assert [fleet.listener_slots(w) for w in sorted(fleet.workers)] == [0, 0, 3, 40]
@@ -315,7 +317,7 @@ def test_a_nearly_full_fleet_refuses_a_room_and_an_edge_rather_than_squeezing_th
     assert [(s.worker_id, s.count) for s in seats if isinstance(s, Seat)] == [("n0/w3", 31)]
     refused = seats[-1]  # n0/w2 has 3 slots: not enough for an edge
     assert isinstance(refused, Refusal) and refused.fleet_full
-    assert "4 free listener slots" in refused.reason
+    assert "8 free listener slots" in refused.reason
     assert POLICY.join(fleet, "big", False) == Seat("big", "n0/w2", 1, False)  # its own edge
     no_room = POLICY.open_room(fleet, "third")
     assert isinstance(no_room, Refusal) and no_room.fleet_full
@@ -327,3 +329,5 @@ def test_a_nearly_full_fleet_refuses_a_room_and_an_edge_rather_than_squeezing_th
 def test_limits_keep_at_least_one_open_slot() -> None:
     with pytest.raises(ValueError, match="min_open_slots"):
         PlacementLimits(min_open_slots=0.0)
+    with pytest.raises(ValueError, match="min_edge_slots"):
+        PlacementLimits(min_edge_slots=0.5)

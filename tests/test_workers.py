@@ -33,6 +33,7 @@ LIMITS = PlacementLimits(
     relay_cost_per_edge=0,
     origin_headroom=0,
     min_open_slots=1,
+    min_edge_slots=1,
 )
 """Host and guest (a listener-equivalent each) and one listener fill the origin; three
 listeners an edge (a room or an edge opens where one listener still fits)."""

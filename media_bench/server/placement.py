@@ -1,5 +1,6 @@
-"""Where rooms and people go: one placement policy, "fill, then spill", that the server runs on
-its fleet of media workers and the capacity plan replays on the simulated peak hour.
+"""Where rooms and people go: one placement policy, "fill, then spill" (then grow), that the
+server runs on its fleet of media workers and the capacity plan replays on the simulated peak
+hour.
 
 The rule:
 
@@ -13,14 +14,15 @@ The rule:
 - **A listener** is placed on the room's origin while the origin has a free listener slot; then
   on the room's existing edge with the most free slots (edges on the entry node first); only
   when every edge is full is a new edge opened, on the alive worker with the most free
-  listener slots (entry node first), and only on one with at least ``min_open_slots`` of them.
+  listener slots (entry node first), and only on one with at least ``min_edge_slots`` of them.
   An edge receives the origin's already-encoded listener mix and the room's events over one
   relay link, which costs its origin ``relay_cost_per_edge``.
-- **Fill, then spill, then grow**: a worker with fewer than ``min_open_slots`` free slots
-  takes no new room and no new edge; what it has left is for the rooms it already carries
-  to grow into. So a room opens where it can grow, an edge takes at least that many
-  listeners before the room needs another, and a nearly full fleet is *full* rather than
-  squeezed: the server refuses, and the capacity plan adds a node.
+- **Fill, then spill, then grow**: a worker with fewer than ``min_open_slots`` free listener
+  slots takes no new room, and one with fewer than ``min_edge_slots`` no new edge; what it has
+  left is for the rooms it already carries to grow into. So a room opens where it can grow,
+  an edge takes at least ``min_edge_slots`` listeners before the room needs another, and a
+  nearly full fleet is *full* rather than squeezed: the server refuses (503), and the
+  capacity plan adds a node.
 - **Nothing free**: a ``Refusal`` with its reason (the server answers 503 with it);
   ``Refusal.fleet_full`` says whether more workers would have helped.
 
@@ -28,11 +30,11 @@ Ties go to the smaller worker id, so the same fleet and the same requests always
 placement.
 
 Cascade depth is one hop, origin to edge. Deeper trees (an edge feeding edges) are not built:
-they are needed only when a room wants more edges than its origin can feed, i.e. more than
-``PlacementLimits.max_edges_per_origin`` edges (about that many times ``listeners_per_worker``
-listeners) on an origin that does nothing else, or, on a busy origin, more than its headroom
-and free capacity pay for. Such a room's further listeners are refused, with a reason
-that says so.
+they are needed when a room wants more edges than its origin can feed. Listeners fill the
+origin first, so its relay links are paid from its headroom and whatever else is free: at
+the defaults 64 edges, a room of ~29,000 listeners; ``PlacementLimits.max_edges_per_origin``
+is the bound for an origin that holds no listeners at all. Such a room's further listeners
+are refused, with a reason that says so (``fleet_full`` false: more workers do not help).
 
 Everything here is pure: the policy reads a ``Fleet`` and returns decisions; only
 ``Fleet.apply`` changes the fleet.
@@ -67,14 +69,21 @@ class PlacementLimits:
     relay_cost_per_edge: float = 1.0
     """An origin's cost of feeding one edge: one more send of the already-encoded packet each
     tick, taken as one listener's (an upper bound: a relay link holds no listener state)."""
-    min_open_slots: float = 64.0
-    """The free listener slots a worker must have to open a new room (after the room's and
-    its host's costs and the origin headroom) or a new edge. Without it rooms and edges
-    open on nearly full workers and small rooms cascade at once: the first capacity plan,
-    placing a 108k-room peak, cascaded 8,465 small rooms, one of them onto 60 edges. 64:
-    at the simulated peak minute 99% of rooms have at most ~120 listeners and 90% at most
-    ~20 (baseline, 2023), so most rooms fit their origin whole; the price is at most this
-    much of a worker left for the growth of the rooms it already carries (14% of 451)."""
+    min_open_slots: float = 32.0
+    """The free listener slots a worker must have to open a new room, after the room's, its
+    host's and the origin headroom's costs. Without it rooms open on nearly full workers and
+    spill at once: the first capacity plan, placing a 108k-room peak, cascaded 8,465 small
+    rooms, one onto 60 edges. 32: at the simulated baseline's busiest minute (2023-10-12)
+    the median room has 4 listeners and 90% of rooms at most 7, so a room opens where it
+    fits whole; replaying that minute, rooms that cascade fall from 1,217 to ~320 and none
+    of at most 32 listeners does, for ~6% more workers (the slots kept for growth)."""
+    min_edge_slots: float = 128.0
+    """The free listener slots a worker must have to become a new edge of a room. An edge
+    costs its origin a relay link, and an origin feeds only as many as its headroom pays
+    for (64 at the defaults), so an edge on a worker's last few slots spends that budget
+    for little: at 32, the baseline peak's biggest rooms stopped at 64 edges of ~70
+    listeners each (~5,000 listeners, where 64 full edges carry ~29,000). 128 (a quarter of
+    a worker): any room gets at least 64 x 128 listeners on one hop, usually full edges."""
     origin_headroom: float = 64.0
     """What a worker that is some room's origin keeps free of listeners, for its rooms'
     speakers joining later and for relay links to their edges: a full stage's speakers
@@ -82,8 +91,9 @@ class PlacementLimits:
     instead would hold 68 listener-equivalents for rooms that mostly seat a few speakers."""
 
     def __post_init__(self) -> None:
-        if self.min_open_slots < 1:
-            raise ValueError(f"min_open_slots must be at least 1, got {self.min_open_slots}")
+        for name in ("min_open_slots", "min_edge_slots"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
     @property
     def room_opening(self) -> float:
@@ -229,8 +239,8 @@ class Fleet:
         return self.free(worker_id) >= self.limits.room_opening - 1e-9
 
     def fits_edge(self, worker_id: str) -> bool:
-        """Whether the worker has the ``min_open_slots`` listener slots a new edge needs."""
-        return self.listener_slots(worker_id) >= self.limits.min_open_slots - 1e-9
+        """Whether the worker has the ``min_edge_slots`` listener slots a new edge needs."""
+        return self.listener_slots(worker_id) >= self.limits.min_edge_slots - 1e-9
 
     def most_free(
         self, accept: Callable[[str], bool], by_slots: bool = False, at_least: float = 0.0
@@ -258,7 +268,7 @@ class Fleet:
         return found
 
     def _touched(self, *worker_ids: str) -> None:
-        for worker_id in worker_ids:
+        for worker_id in dict.fromkeys(worker_ids):  # once each
             heapq.heappush(self._by_free, (-self.free(worker_id), worker_id))
             heapq.heappush(self._by_slots, (-self.listener_slots(worker_id), worker_id))
 
@@ -416,7 +426,7 @@ class Placement:
             return worker_id != room.origin and worker_id not in room.edges
 
         if entry_node is None:
-            new = fleet.most_free(elsewhere, by_slots=True, at_least=fleet.limits.min_open_slots)
+            new = fleet.most_free(elsewhere, by_slots=True, at_least=fleet.limits.min_edge_slots)
         else:
             candidates = [
                 w
@@ -427,7 +437,7 @@ class Placement:
         if new is None:
             return Refusal(
                 room.room_id,
-                f"no worker has the {fleet.limits.min_open_slots:g} free listener slots "
+                f"no worker has the {fleet.limits.min_edge_slots:g} free listener slots "
                 "a new edge needs",
                 fleet_full=True,
             )
