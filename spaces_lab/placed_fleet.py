@@ -161,6 +161,7 @@ class PlacedFleet:
         cascaded = rooms[rooms["edges"] > 0]
         beyond = rooms[rooms["depth_needed"] > 1]
         small = rooms["listeners"] <= limits.min_open_slots
+        not_carried = int(rooms["listeners"].sum() - rooms["placed_listeners"].sum())
         rows: list[tuple[str, object, str]] = [
             ("rooms", len(rooms), "live at the busiest peak minute, each its own size"),
             ("listeners", int(rooms["listeners"].sum()), ""),
@@ -182,7 +183,7 @@ class PlacedFleet:
              f"listeners in one room (origin_headroom {limits.origin_headroom:g} pays the relays)"),
             ("rooms needing more than one hop", len(beyond),
              f"depth 2+ is not built: {int(beyond['listeners'].sum()):,} listeners in them"),
-            ("listeners not carried", int(rooms["listeners"].sum() - rooms["placed_listeners"].sum()),
+            ("listeners not carried", not_carried,
              "in rooms the policy refused further listeners"),
             ("extra workers a deeper cascade would add", int(rooms["extra_workers"].sum()),
              "estimate: full edges for the listeners not carried"),
@@ -194,7 +195,9 @@ class PlacedFleet:
 def place(
     rooms: pd.DataFrame, limits: PlacementLimits, cores_per_node: int | None = None
 ) -> PlacedFleet:
-    """Place ``rooms`` (``real_rooms``' columns, in that order) with the server's policy."""
+    """Place ``rooms`` (``real_rooms``' columns, in that order) with the server's policy:
+    each room opened, its speakers seated, then its listeners, growing the fleet a node at a
+    time when the policy says it is full."""
     import time
 
     started = time.perf_counter()
@@ -202,13 +205,21 @@ def place(
     fleet = Fleet([], limits)
     grower = _Grower(fleet, per_node)
     refusals: dict[str, str] = {}
-    for room_id, speakers, listeners in zip(
-        rooms["room"].tolist(), rooms["speakers"].tolist(), rooms["listeners"].tolist(),
-        strict=True,
-    ):  # fmt: skip
-        reason = _place_room(fleet, room_id, speakers, listeners, grower)
-        if reason is not None:
-            refusals[room_id] = reason
+    ids: list[str] = rooms["room"].tolist()
+    speakers = rooms["speakers"].to_numpy(dtype=np.int64)
+    listeners = rooms["listeners"].to_numpy(dtype=np.int64)
+    # runs of rooms of one size (a panel room's copies): whole rooms go in one step each
+    change = np.flatnonzero((np.diff(speakers) != 0) | (np.diff(listeners) != 0)) + 1
+    for start, end in zip([0, *change.tolist()], [*change.tolist(), len(ids)], strict=True):
+        size = int(speakers[start]), int(listeners[start])
+        at = start
+        while at < end:
+            at += POLICY.open_rooms(fleet, ids[at:end], *size)
+            if at < end:  # this one cascades, or the fleet is full
+                reason = _place_room(fleet, ids[at], *size, grower)
+                if reason is not None:
+                    refusals[ids[at]] = reason
+                at += 1
     table = _room_table(rooms, fleet, refusals)
     return PlacedFleet(fleet, grower.nodes, per_node, table, time.perf_counter() - started,
                        refusals)  # fmt: skip

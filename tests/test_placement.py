@@ -331,3 +331,38 @@ def test_limits_keep_at_least_one_open_slot() -> None:
         PlacementLimits(min_open_slots=0.0)
     with pytest.raises(ValueError, match="min_edge_slots"):
         PlacementLimits(min_edge_slots=0.5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(shapes, steps, limits, st.integers(1, 12), st.integers(0, 3), st.integers(0, 40))
+def test_rooms_of_one_size_open_as_one_at_a_time_would(
+    shape: tuple[int, int], plan: list[Step], limits: PlacementLimits, count: int,
+    speakers: int, listeners: int,
+) -> None:  # fmt: skip
+    """``open_rooms`` (a plan's runs of whole rooms) is ``open_room``, ``join_speakers`` and
+    ``join_listeners`` room by room, and stops at the first room that would not sit whole
+    on its origin."""
+    fleet, _ = replay(shape, plan, limits)
+    one_by_one = copy.deepcopy(fleet)
+    ids = [f"new{i}" for i in range(count)]
+    done = POLICY.open_rooms(fleet, ids, speakers, listeners)
+
+    def place(room_id: str) -> bool:
+        opened = POLICY.open_room(one_by_one, room_id)
+        if isinstance(opened, Refusal):
+            return False
+        one_by_one.apply(opened)
+        seated = POLICY.join_speakers(one_by_one, room_id, speakers)
+        one_by_one.apply(seated)
+        if isinstance(seated, Refusal):
+            return False
+        POLICY.join_listeners(one_by_one, room_id, listeners)
+        placed = one_by_one.rooms[room_id]
+        return not placed.edges and placed.listeners == listeners
+
+    for room_id in ids[:done]:
+        assert place(room_id)
+    assert fleet.rooms == one_by_one.rooms
+    assert fleet.workers == one_by_one.workers
+    if done < count:
+        assert not place(ids[done])

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sim.rules.rooms import STAGE_CAPACITY
@@ -267,6 +267,18 @@ class Fleet:
             heapq.heappush(heap, entry)
         return found
 
+    def place_whole(self, room_id: str, worker_id: str, speakers: int, listeners: int) -> None:
+        """What ``OpenRoom`` on ``worker_id`` and then ``Seat`` of the room's speakers and of
+        its listeners, all on that origin, do, applied at once (``Placement.open_rooms``)."""
+        if room_id in self.rooms:
+            raise ValueError(f"room {room_id} is already placed")
+        self.rooms[room_id] = RoomPlacement(room_id, worker_id, speakers, listeners)
+        worker = self.workers[worker_id]
+        worker.rooms += 1
+        worker.listeners += listeners
+        self._speakers[worker_id] += speakers
+        self._touched(worker_id)
+
     def _touched(self, *worker_ids: str) -> None:
         for worker_id in dict.fromkeys(worker_ids):  # once each
             heapq.heappush(self._by_free, (-self.free(worker_id), worker_id))
@@ -378,6 +390,29 @@ class Placement:
         if count * fleet.limits.speaker_cost > fleet.free(room.origin) + 1e-9:
             return Refusal(room_id, "the room's origin has no room for another speaker")
         return Seat(room_id, room.origin, count, speaking=True)
+
+    def open_rooms(
+        self, fleet: Fleet, room_ids: Sequence[str], speakers: int, listeners: int
+    ) -> int:
+        """Rooms of one size opening one after another, each with its ``speakers`` and then its
+        ``listeners`` joining, applied to ``fleet`` as they go: the same placement as
+        ``open_room``, ``join_speakers`` and ``join_listeners`` room by room, in one step
+        each (a capacity plan opens 10^5 rooms), for as long as each room fits whole on its
+        origin. How many were placed; the next one, if any, would cascade or be refused, and
+        is the caller's to place the ordinary way."""
+        limits = fleet.limits
+        for done, room_id in enumerate(room_ids):
+            origin = fleet.most_free(_anyone, at_least=limits.room_opening)
+            if origin is None:
+                return done
+            free = fleet.free(origin) - limits.room_cost
+            if speakers * limits.speaker_cost > free + 1e-9:
+                return done
+            free -= speakers * limits.speaker_cost
+            if listeners > max(math.floor(free - limits.origin_headroom + 1e-9), 0):
+                return done
+            fleet.place_whole(room_id, origin, speakers, listeners)
+        return len(room_ids)
 
     def join_listeners(
         self, fleet: Fleet, room_id: str, count: int, entry_node: str | None = None
