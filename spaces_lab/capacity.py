@@ -271,6 +271,10 @@ def default_cost_model() -> CostModel:
     )
 
 
+FREE = "load splits freely"
+PLACED = "placed (fill, then spill)"
+
+
 @dataclass
 class PlacedPlan:
     """The busiest simulated peak minute placed with the server's policy, costed with a
@@ -300,45 +304,49 @@ class PlacedPlan:
         return table
 
     def comparison(self) -> pd.DataFrame:
-        """The fleet two ways, side by side: quantity, load splits freely, placed, note."""
+        """The fleet two ways, side by side, for the load the placed fleet carries: the old
+        estimate (load splits freely across cores) and the placed fleet (the server's rule),
+        their ratio, then the whole peak with rooms past one hop. Columns: quantity, load
+        splits freely, placed (fill, then spill), placed / free, note."""
         rooms, model, placed = self.placed.rooms, self.model, self.placed
         per_node = placed.cores_per_node
         n_rooms, speakers = len(rooms), int(rooms["speakers"].sum())
         listeners = int(rooms["listeners"].sum())
         carried = int(rooms["placed_listeners"].sum())
-        free_load = float(model.load(n_rooms, speakers, listeners))
-        free_cores = float(model.cores(n_rooms, speakers, listeners))
-        free_whole = math.ceil(free_cores - 1e-9)
+        free_load = float(model.load(n_rooms, speakers, carried))
+        free_cores = math.ceil(float(model.cores(n_rooms, speakers, carried)) - 1e-9)
+        free_upkeep = free_cores * model.per_process
         workers = self.workers()
         work = float(model.load(workers["rooms"].sum(), workers["speakers"].sum(),
                                 workers["listeners"].sum()))  # fmt: skip
-        relay = float(
-            self.limits.relay_cost_per_edge * model.per_listener * workers["relays"].sum()
-        )
+        relays = int(workers["relays"].sum())
+        relay = self.limits.relay_cost_per_edge * model.per_listener * relays
         upkeep = model.per_process * len(workers)
-        extra = int(rooms["extra_workers"].sum())
-        rows = [
+        whole_free = math.ceil(float(model.cores(n_rooms, speakers, listeners)) - 1e-9)
+        whole_placed = len(workers) + int(rooms["extra_workers"].sum())
+        rows: list[tuple[str, float, float, str]] = [
             ("rooms", n_rooms, n_rooms, "live at the busiest minute"),
-            ("listeners", listeners, carried, "placed: carried by one-hop cascades"),
-            ("relay links", 0, int(workers["relays"].sum()), "one per edge"),
+            ("speakers", speakers, speakers, ""),
+            ("listeners carried", carried, carried, "by one hop (rooms past it: below)"),
+            ("relay links", 0, relays, "one per edge"),
             ("CPU of the work (cores)", free_load, work + relay,
-             "per_room, per_speaker, per_listener, and relay_cost_per_edge per relay link"),
+             "per_room, per_speaker, per_listener; relay_cost_per_edge a link"),
             ("of which relays (cores)", 0.0, relay, ""),
-            ("process upkeep (cores)", free_cores * model.per_process, upkeep,
-             "per_process of each core"),
-            ("cores (workers)", free_whole, len(workers), "one media process a core"),
-            (f"nodes of {per_node} cores", math.ceil(free_whole / per_node), placed.nodes, ""),
-            ("busy share of those cores", (free_load + free_cores * model.per_process)
-             / max(free_whole, 1), (work + relay + upkeep) / max(len(workers), 1),
-             "placement leaves slots for growth and spare on part-full workers"),
-            ("listeners not carried", 0, listeners - carried,
-             "rooms beyond one hop (a deeper cascade is not built)"),
-            ("cores with a deeper cascade (estimate)", free_whole, len(workers) + extra,
-             "placed: plus full edges for the listeners not carried"),
+            ("process upkeep (cores)", free_upkeep, upkeep, "per_process of each core"),
+            ("cores (workers)", free_cores, len(workers), "one media process a core"),
+            (f"nodes of {per_node} cores", math.ceil(free_cores / per_node), placed.nodes, ""),
+            ("busy share of those cores (%)", 100 * (free_load + free_upkeep) / max(free_cores, 1),
+             100 * (work + relay + upkeep) / max(len(workers), 1),
+             "placed: slots kept for growth, spare on part-full workers"),
+            ("listeners in the whole peak", listeners, listeners, ""),
+            ("listeners past one hop", 0, listeners - carried, "a deeper cascade is not built"),
+            ("cores for the whole peak (estimate)", whole_free, whole_placed,
+             "placed: plus full edges for the listeners past one hop"),
         ]  # fmt: skip
-        return pd.DataFrame(
-            rows, columns=["quantity", "load splits freely", "placed (fill, then spill)", "note"]
-        )
+        table = pd.DataFrame(rows, columns=["quantity", FREE, PLACED, "note"])
+        ratio = table[PLACED] / table[FREE].where(table[FREE] != 0)
+        table.insert(3, "placed / free", ratio.round(3))
+        return table
 
     def sizes(self) -> pd.DataFrame:
         """Rooms by size (powers of ten of listeners): how many, how many cascaded, the

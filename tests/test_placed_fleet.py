@@ -7,12 +7,15 @@ committed one."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from media_bench.server.placement import PlacementLimits
+from spaces_core.runfolder import RunWriter, read_manifest, read_table
 from spaces_lab import capacity
+from spaces_lab.cli import main
 from spaces_lab.placed_fleet import (
     PlacedFleet,
     busiest_minute,
@@ -133,3 +136,24 @@ def test_a_seeded_runs_plan_is_the_committed_one_every_time() -> None:
     pd.testing.assert_frame_equal(first.placed.worker_table(), second.placed.worker_table())
     expected = pd.read_csv(GOLDEN, dtype=str)
     pd.testing.assert_frame_equal(plan_summary(first), expected)
+
+
+def test_spaces_lab_plan_prints_and_writes_the_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no runs/ here: the limits' defaults, no benchmark
+    sim = tmp_path / "runs" / "sim-baseline-x"
+    sim.mkdir(parents=True)
+    writer = RunWriter(sim, "sim", {})
+    writer.write_table("peak_rooms", synthetic_peak())
+    writer.finish()
+    out = tmp_path / "plan"
+    assert main(["plan", "--cores-per-node", "8", "--top", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "rooms cascaded" in printed and "load splits freely" in printed
+    assert "the 2 biggest rooms" in printed and "r0" in printed
+    assert read_table(out, "rooms")["edges"].iloc[0] == 44
+    assert set(read_manifest(out)["tables"]) == {"summary", "comparison", "sizes", "rooms",
+                                                 "workers"}  # fmt: skip
+    assert main(["plan", "--sim-run", str(tmp_path / "nothing")]) == 2
+    assert "--sim-run" in capsys.readouterr().err
