@@ -160,7 +160,10 @@ class PlacedFleet:
         biggest = rooms.iloc[int(np.argmax(rooms["listeners"].to_numpy()))] if len(rooms) else None
         cascaded = rooms[rooms["edges"] > 0]
         beyond = rooms[rooms["depth_needed"] > 1]
-        small = rooms["listeners"] <= limits.min_open_slots
+        # what the rule keeps whole: a room whose listeners and speakers past the host fit in
+        # the min_open_slots its origin had free when it opened
+        past_host = (rooms["speakers"] - 1).clip(lower=0) * limits.speaker_cost
+        small = rooms["listeners"] + past_host <= limits.min_open_slots
         not_carried = int(rooms["listeners"].sum() - rooms["placed_listeners"].sum())
         rows: list[tuple[str, object, str]] = [
             ("rooms", len(rooms), "live at the busiest peak minute, each its own size"),
@@ -171,7 +174,8 @@ class PlacedFleet:
             ("rooms on their origin alone", int((rooms["edges"] == 0).sum()), "depth 0"),
             ("rooms cascaded", len(cascaded), "origin to edges: depth 1, the only depth built"),
             ("small rooms cascaded", int((small & (rooms["edges"] > 0)).sum()),
-             f"rooms of at most {limits.min_open_slots:g} listeners (min_open_slots)"),
+             f"listeners and speakers past the host within min_open_slots "
+             f"({limits.min_open_slots:g})"),
             ("most edges of a room", int(rooms["edges"].max()) if len(rooms) else 0, ""),
             ("edges (relay links)", int(rooms["edges"].sum()), ""),
             ("biggest room: listeners", int(biggest["listeners"]) if biggest is not None else 0,
