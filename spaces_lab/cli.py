@@ -12,7 +12,7 @@ from media_bench.server import options as serve_options
 from sim import cli as sim_cli
 from spaces_core import __version__
 from spaces_core.commands import dispatch
-from spaces_lab import ledger_command, main_job
+from spaces_lab import ledger_command, main_job, plan_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_command.register(commands)
     swarm.register(commands)
     ledger_command.register(commands)
+    plan_command.register(commands)
     return parser
 
 

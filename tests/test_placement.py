@@ -31,6 +31,8 @@ SMALL = PlacementLimits(
     speaker_cost=1.0,
     relay_cost_per_edge=1.0,
     origin_headroom=6.0,
+    min_open_slots=4.0,
+    min_edge_slots=8.0,
 )
 POLICY = Placement()
 
@@ -42,6 +44,8 @@ limits = st.builds(
     speaker_cost=st.sampled_from([0.5, 1.0, 4.0]),
     relay_cost_per_edge=st.sampled_from([0.5, 1.0, 3.0]),
     origin_headroom=st.sampled_from([0.0, 4.0, 8.0]),
+    min_open_slots=st.sampled_from([1.0, 4.0, 10.0]),
+    min_edge_slots=st.sampled_from([1.0, 6.0, 12.0]),
 )
 
 
@@ -176,8 +180,10 @@ def test_listeners_fill_the_origin_then_edges_then_a_new_edge(
                 entry = None if step.entry is None else f"n{step.entry}"
                 slots = {w: fleet.listener_slots(w) for w in fleet.workers
                          if w != room.origin and w not in room.edges}  # fmt: skip
-                local = [w for w, n in slots.items() if n and w.startswith(f"{entry}/")]
-                pool = local or [w for w, n in slots.items() if n]
+                # ... and a new edge goes where at least min_edge_slots are free
+                roomy = [w for w, n in slots.items() if n >= SMALL.min_edge_slots]
+                local = [w for w in roomy if w.startswith(f"{entry}/")]
+                pool = local or roomy
                 assert decision.worker_id == min(pool, key=lambda w: (-slots[w], w))
         if (
             isinstance(decision, Refusal)
@@ -187,6 +193,11 @@ def test_listeners_fill_the_origin_then_edges_then_a_new_edge(
             room = fleet.rooms[decision.room_id]
             assert fleet.listener_slots(room.origin) == 0
             assert all(fleet.listener_slots(edge) == 0 for edge in room.edges)
+            if decision.fleet_full:  # no other worker could open an edge: the fleet is full
+                others = set(fleet.workers) - {room.origin, *room.edges}
+                assert not any(fleet.fits_edge(w) for w in others)
+        if isinstance(decision, Refusal) and step.kind == "open" and decision.fleet_full:
+            assert not any(fleet.fits_room(w) for w in fleet.workers)
         fleet.apply(decision)
 
 
@@ -271,3 +282,87 @@ def test_listeners_go_to_the_edge_with_most_room_after_others_left() -> None:
         (second, 1),
     ]
     assert (room.edges[first], room.edges[second]) == (33, 33) and len(room.edges) == 2
+
+
+@settings(max_examples=150, deadline=None)
+@given(shapes, steps, limits)
+def test_a_new_room_seats_its_first_listeners_on_its_origin(
+    shape: tuple[int, int], plan: list[Step], limits: PlacementLimits
+) -> None:
+    """A room opens only where its host and ``min_open_slots`` listeners fit: a room that
+    small never cascades, however full the rest of the fleet is."""
+    fleet, _ = replay(shape, plan, limits)
+    opened = POLICY.open_room(fleet, "new")
+    if isinstance(opened, Refusal):
+        assert opened.fleet_full and not any(fleet.fits_room(w) for w in fleet.workers)
+        return
+    fleet.apply(opened)
+    fleet.apply(POLICY.join_speakers(fleet, "new", 1))
+    seats = POLICY.join_listeners(fleet, "new", int(limits.min_open_slots))
+    assert [(s.worker_id, s.new_edge) for s in seats if isinstance(s, Seat)] == [
+        (opened.worker_id, False)
+    ]
+
+
+def test_a_nearly_full_fleet_refuses_a_room_and_an_edge_rather_than_squeezing_them() -> None:
+    """A worker with fewer than ``min_open_slots`` (``min_edge_slots``) free takes no new room
+    (edge): the old rule opened them there, and a room of 30 cascaded onto 60 workers."""
+    fleet = fleet_of(1, 4)  # 40 each; SMALL.min_open_slots is 4, min_edge_slots 8
+    fleet.apply(POLICY.open_room(fleet, "big"))  # n0/w0
+    POLICY.join_listeners(fleet, "big", 32 + 40 + 37)  # origin 40 - 2 - 6, then two edges
+    assert [fleet.listener_slots(w) for w in sorted(fleet.workers)] == [0, 0, 3, 40]
+    fleet.apply(POLICY.open_room(fleet, "small"))  # n0/w3, the only one with room
+    fleet.apply(POLICY.join_speakers(fleet, "small", 1))
+    seats = POLICY.join_listeners(fleet, "small", 31 + 1)  # 40 - 2 - 1 - 6 on the origin
+    assert [(s.worker_id, s.count) for s in seats if isinstance(s, Seat)] == [("n0/w3", 31)]
+    refused = seats[-1]  # n0/w2 has 3 slots: not enough for an edge
+    assert isinstance(refused, Refusal) and refused.fleet_full
+    assert "8 free listener slots" in refused.reason
+    assert POLICY.join(fleet, "big", False) == Seat("big", "n0/w2", 1, False)  # its own edge
+    no_room = POLICY.open_room(fleet, "third")
+    assert isinstance(no_room, Refusal) and no_room.fleet_full
+    fleet.add_worker(WorkerLoad("n1/w0", "n1", 40.0))  # a plan grows the fleet instead
+    assert POLICY.open_room(fleet, "third") == OpenRoom("third", "n1/w0")
+    assert POLICY.join(fleet, "small", False) == Seat("small", "n1/w0", 1, False, new_edge=True)
+
+
+def test_limits_keep_at_least_one_open_slot() -> None:
+    with pytest.raises(ValueError, match="min_open_slots"):
+        PlacementLimits(min_open_slots=0.0)
+    with pytest.raises(ValueError, match="min_edge_slots"):
+        PlacementLimits(min_edge_slots=0.5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(shapes, steps, limits, st.integers(1, 12), st.integers(0, 3), st.integers(0, 40))
+def test_rooms_of_one_size_open_as_one_at_a_time_would(
+    shape: tuple[int, int], plan: list[Step], limits: PlacementLimits, count: int,
+    speakers: int, listeners: int,
+) -> None:  # fmt: skip
+    """``open_rooms`` (a plan's runs of whole rooms) is ``open_room``, ``join_speakers`` and
+    ``join_listeners`` room by room, and stops at the first room that would not sit whole
+    on its origin."""
+    fleet, _ = replay(shape, plan, limits)
+    one_by_one = copy.deepcopy(fleet)
+    ids = [f"new{i}" for i in range(count)]
+    done = POLICY.open_rooms(fleet, ids, speakers, listeners)
+
+    def place(room_id: str) -> bool:
+        opened = POLICY.open_room(one_by_one, room_id)
+        if isinstance(opened, Refusal):
+            return False
+        one_by_one.apply(opened)
+        seated = POLICY.join_speakers(one_by_one, room_id, speakers)
+        one_by_one.apply(seated)
+        if isinstance(seated, Refusal):
+            return False
+        POLICY.join_listeners(one_by_one, room_id, listeners)
+        placed = one_by_one.rooms[room_id]
+        return not placed.edges and placed.listeners == listeners
+
+    for room_id in ids[:done]:
+        assert place(room_id)
+    assert fleet.rooms == one_by_one.rooms
+    assert fleet.workers == one_by_one.workers
+    if done < count:
+        assert not place(ids[done])

@@ -27,10 +27,16 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 HOST_HZ, GUEST_HZ, EDGE_HZ = 440.0, 1000.0, 700.0
 LIMITS = PlacementLimits(
-    listeners_per_worker=3, room_cost=0, speaker_cost=1, relay_cost_per_edge=0, origin_headroom=0
+    listeners_per_worker=3,
+    room_cost=0,
+    speaker_cost=1,
+    relay_cost_per_edge=0,
+    origin_headroom=0,
+    min_open_slots=1,
+    min_edge_slots=1,
 )
 """Host and guest (a listener-equivalent each) and one listener fill the origin; three
-listeners an edge."""
+listeners an edge (a room or an edge opens where one listener still fits)."""
 
 
 async def metric(url: str, name: str) -> float:

@@ -1,30 +1,40 @@
-"""Where rooms and people go: one placement policy, "fill, then spill", that the server runs on
-its fleet of media workers and the capacity plan replays on the simulated peak hour.
+"""Where rooms and people go: one placement policy, "fill, then spill" (then grow), that the
+server runs on its fleet of media workers and the capacity plan replays on the simulated peak
+hour.
 
 The rule:
 
 - **A new room** goes to the alive worker with the most free capacity, which becomes its
-  *origin* (it mixes the room and encodes its listener mix once). A worker on the node that
-  received the request is preferred when one has room for it. An origin keeps some headroom
-  free of listeners (``PlacementLimits.origin_headroom``) for its rooms' later speakers and
-  the relay links to their edges.
+  *origin* (it mixes the room and encodes its listener mix once), but only to a worker that
+  still has ``PlacementLimits.min_open_slots`` free listener slots once the room and its host
+  are on it. A worker on the node that received the request is preferred when one qualifies.
+  An origin keeps some headroom free of listeners (``PlacementLimits.origin_headroom``) for its
+  rooms' later speakers and the relay links to their edges.
 - **A speaker** (host, co-host, speaker) is always placed on the room's origin.
 - **A listener** is placed on the room's origin while the origin has a free listener slot; then
   on the room's existing edge with the most free slots (edges on the entry node first); only
   when every edge is full is a new edge opened, on the alive worker with the most free
-  capacity (entry node first). An edge receives the origin's already-encoded listener mix and
-  the room's events over one relay link, which costs its origin ``relay_cost_per_edge``.
-- **Nothing free**: a ``Refusal`` with its reason (the server answers 503 with it).
+  listener slots (entry node first), and only on one with at least ``min_edge_slots`` of them.
+  An edge receives the origin's already-encoded listener mix and the room's events over one
+  relay link, which costs its origin ``relay_cost_per_edge``.
+- **Fill, then spill, then grow**: a worker with fewer than ``min_open_slots`` free listener
+  slots takes no new room, and one with fewer than ``min_edge_slots`` no new edge; what it has
+  left is for the rooms it already carries to grow into. So a room opens where it can grow,
+  an edge takes at least ``min_edge_slots`` listeners before the room needs another, and a
+  nearly full fleet is *full* rather than squeezed: the server refuses (503), and the
+  capacity plan adds a node.
+- **Nothing free**: a ``Refusal`` with its reason (the server answers 503 with it);
+  ``Refusal.fleet_full`` says whether more workers would have helped.
 
 Ties go to the smaller worker id, so the same fleet and the same requests always give the same
 placement.
 
 Cascade depth is one hop, origin to edge. Deeper trees (an edge feeding edges) are not built:
-they are needed only when a room wants more edges than its origin can feed, i.e. more than
-``PlacementLimits.max_edges_per_origin`` edges (about that many times ``listeners_per_worker``
-listeners) on an origin that does nothing else, or, on a busy origin, more than its headroom
-and free capacity pay for. Such a room's further listeners are refused, with a reason
-that says so.
+they are needed when a room wants more edges than its origin can feed. Listeners fill the
+origin first, so its relay links are paid from its headroom and whatever else is free: at
+the defaults 64 edges, a room of ~29,000 listeners; ``PlacementLimits.max_edges_per_origin``
+is the bound for an origin that holds no listeners at all. Such a room's further listeners
+are refused, with a reason that says so (``fleet_full`` false: more workers do not help).
 
 Everything here is pure: the policy reads a ``Fleet`` and returns decisions; only
 ``Fleet.apply`` changes the fleet.
@@ -34,7 +44,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sim.rules.rooms import STAGE_CAPACITY
@@ -59,11 +69,37 @@ class PlacementLimits:
     relay_cost_per_edge: float = 1.0
     """An origin's cost of feeding one edge: one more send of the already-encoded packet each
     tick, taken as one listener's (an upper bound: a relay link holds no listener state)."""
+    min_open_slots: float = 32.0
+    """The free listener slots a worker must have to open a new room, after the room's, its
+    host's and the origin headroom's costs. Without it rooms open on nearly full workers and
+    spill at once: the first capacity plan, placing a 108k-room peak, cascaded 8,465 small
+    rooms, one onto 60 edges. 32: at the simulated baseline's busiest minute (2023-10-12)
+    the median room has 4 listeners and 90% of rooms at most 7, so a room opens where it
+    fits whole; replaying that minute, rooms that cascade fall from 1,217 to ~320 and none
+    of at most 32 listeners does, for ~6% more workers (the slots kept for growth)."""
+    min_edge_slots: float = 128.0
+    """The free listener slots a worker must have to become a new edge of a room. An edge
+    costs its origin a relay link, and an origin feeds only as many as its headroom pays
+    for (64 at the defaults), so an edge on a worker's last few slots spends that budget
+    for little: at 32, the baseline peak's biggest rooms stopped at 64 edges of ~70
+    listeners each (~5,000 listeners, where 64 full edges carry ~29,000). 128 (a quarter of
+    a worker): any room gets at least 64 x 128 listeners on one hop, usually full edges."""
     origin_headroom: float = 64.0
     """What a worker that is some room's origin keeps free of listeners, for its rooms'
     speakers joining later and for relay links to their edges: a full stage's speakers
     (13 x 5) or 64 edges (a room of ~28,000 listeners). Reserving a full stage per room
     instead would hold 68 listener-equivalents for rooms that mostly seat a few speakers."""
+
+    def __post_init__(self) -> None:
+        for name in ("min_open_slots", "min_edge_slots"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+    @property
+    def room_opening(self) -> float:
+        """The free capacity a worker needs to open a room: the room, its host, an origin's
+        headroom and ``min_open_slots`` listeners."""
+        return self.room_cost + self.speaker_cost + self.origin_headroom + self.min_open_slots
 
     @property
     def max_edges_per_origin(self) -> int:
@@ -130,10 +166,13 @@ class Seat:
 
 @dataclass(frozen=True)
 class Refusal:
-    """No worker can take it; ``reason`` is what the server answers (503)."""
+    """No worker can take it; ``reason`` is what the server answers (503). ``fleet_full``:
+    more workers would have taken it (a plan grows the fleet); otherwise they would not
+    (the room's origin is what is short)."""
 
     room_id: str
     reason: str
+    fleet_full: bool = False
 
 
 @dataclass(frozen=True)
@@ -196,14 +235,19 @@ class Fleet:
 
     def fits_room(self, worker_id: str) -> bool:
         """Whether the worker can open a room and seat its host, keep an origin's headroom and
-        still take one listener."""
-        limits = self.limits
-        need = limits.room_cost + limits.speaker_cost + limits.origin_headroom + 1.0
-        return self.free(worker_id) >= need - 1e-9
+        still have ``min_open_slots`` listener slots."""
+        return self.free(worker_id) >= self.limits.room_opening - 1e-9
 
-    def most_free(self, accept: Callable[[str], bool], by_slots: bool = False) -> str | None:
-        """The accepted worker with the most free capacity (``by_slots``: listener slots),
-        ties to the smaller id, without a scan of every worker (an index kept by ``apply``)."""
+    def fits_edge(self, worker_id: str) -> bool:
+        """Whether the worker has the ``min_edge_slots`` listener slots a new edge needs."""
+        return self.listener_slots(worker_id) >= self.limits.min_edge_slots - 1e-9
+
+    def most_free(
+        self, accept: Callable[[str], bool], by_slots: bool = False, at_least: float = 0.0
+    ) -> str | None:
+        """The accepted worker with the most free capacity (``by_slots``: listener slots) if
+        that is at least ``at_least`` (and above 0 slots), ties to the smaller id, without a
+        scan of every worker (an index kept by ``apply``)."""
         heap = self._by_slots if by_slots else self._by_free
         score: Callable[[str], float] = self.listener_slots if by_slots else self.free
         passed: list[tuple[float, str]] = []
@@ -213,8 +257,8 @@ class Fleet:
             if -key != score(worker_id):  # stale: the worker changed since this entry
                 heapq.heappop(heap)
                 continue
-            if by_slots and key == 0:
-                break
+            if -key < at_least - 1e-9 or (by_slots and key == 0):
+                break  # the heap holds nothing better
             passed.append(heapq.heappop(heap))
             if accept(worker_id):
                 found = worker_id
@@ -223,8 +267,20 @@ class Fleet:
             heapq.heappush(heap, entry)
         return found
 
+    def place_whole(self, room_id: str, worker_id: str, speakers: int, listeners: int) -> None:
+        """What ``OpenRoom`` on ``worker_id`` and then ``Seat`` of the room's speakers and of
+        its listeners, all on that origin, do, applied at once (``Placement.open_rooms``)."""
+        if room_id in self.rooms:
+            raise ValueError(f"room {room_id} is already placed")
+        self.rooms[room_id] = RoomPlacement(room_id, worker_id, speakers, listeners)
+        worker = self.workers[worker_id]
+        worker.rooms += 1
+        worker.listeners += listeners
+        self._speakers[worker_id] += speakers
+        self._touched(worker_id)
+
     def _touched(self, *worker_ids: str) -> None:
-        for worker_id in worker_ids:
+        for worker_id in dict.fromkeys(worker_ids):  # once each
             heapq.heappush(self._by_free, (-self.free(worker_id), worker_id))
             heapq.heappush(self._by_slots, (-self.listener_slots(worker_id), worker_id))
 
@@ -304,14 +360,15 @@ class Placement:
         self, fleet: Fleet, room_id: str, entry_node: str | None = None
     ) -> OpenRoom | Refusal:
         """The new room's origin: the worker with the most free capacity that can take the
-        room's reserve and a listener, on ``entry_node`` when one there can."""
+        room, its host, an origin's headroom and ``min_open_slots`` listeners, on
+        ``entry_node`` when one there can."""
         if entry_node is None:
-            best = fleet.most_free(fleet.fits_room)
+            best = fleet.most_free(_anyone, at_least=fleet.limits.room_opening)
         else:
             fits = [w for w in fleet.workers.values() if fleet.fits_room(w.worker_id)]
             best = _best(fits, fleet.free, entry_node)
         if best is None:
-            return Refusal(room_id, "no worker has room for another room")
+            return Refusal(room_id, "no worker has room for another room", fleet_full=True)
         return OpenRoom(room_id, best)
 
     def join(
@@ -333,6 +390,29 @@ class Placement:
         if count * fleet.limits.speaker_cost > fleet.free(room.origin) + 1e-9:
             return Refusal(room_id, "the room's origin has no room for another speaker")
         return Seat(room_id, room.origin, count, speaking=True)
+
+    def open_rooms(
+        self, fleet: Fleet, room_ids: Sequence[str], speakers: int, listeners: int
+    ) -> int:
+        """Rooms of one size opening one after another, each with its ``speakers`` and then its
+        ``listeners`` joining, applied to ``fleet`` as they go: the same placement as
+        ``open_room``, ``join_speakers`` and ``join_listeners`` room by room, in one step
+        each (a capacity plan opens 10^5 rooms), for as long as each room fits whole on its
+        origin. How many were placed; the next one, if any, would cascade or be refused, and
+        is the caller's to place the ordinary way."""
+        limits = fleet.limits
+        for done, room_id in enumerate(room_ids):
+            origin = fleet.most_free(_anyone, at_least=limits.room_opening)
+            if origin is None:
+                return done
+            free = fleet.free(origin) - limits.room_cost
+            if speakers * limits.speaker_cost > free + 1e-9:
+                return done
+            free -= speakers * limits.speaker_cost
+            if listeners > max(math.floor(free - limits.origin_headroom + 1e-9), 0):
+                return done
+            fleet.place_whole(room_id, origin, speakers, listeners)
+        return len(room_ids)
 
     def join_listeners(
         self, fleet: Fleet, room_id: str, count: int, entry_node: str | None = None
@@ -381,15 +461,26 @@ class Placement:
             return worker_id != room.origin and worker_id not in room.edges
 
         if entry_node is None:
-            new = fleet.most_free(elsewhere, by_slots=True)
+            new = fleet.most_free(elsewhere, by_slots=True, at_least=fleet.limits.min_edge_slots)
         else:
             candidates = [
-                w for w in fleet.workers.values() if elsewhere(w.worker_id) and slots(w.worker_id)
+                w
+                for w in fleet.workers.values()
+                if elsewhere(w.worker_id) and fleet.fits_edge(w.worker_id)
             ]
             new = _best(candidates, slots, entry_node)
         if new is None:
-            return Refusal(room.room_id, "no worker has a free listener slot")
+            return Refusal(
+                room.room_id,
+                f"no worker has the {fleet.limits.min_edge_slots:g} free listener slots "
+                "a new edge needs",
+                fleet_full=True,
+            )
         return Seat(room.room_id, new, 1, False, new_edge=True)
+
+
+def _anyone(worker_id: str) -> bool:
+    return True
 
 
 def _best(
