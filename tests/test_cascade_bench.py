@@ -15,8 +15,10 @@ import pytest
 from media_bench.client.cascade_report import (
     LIMITS_FILE,
     capacity_limits,
+    print_latest_cascade,
     relay_figures,
     relay_hop_ms,
+    relay_rows,
     summarise,
 )
 from media_bench.client.relay_cost import relay_slope_us, relay_tick_costs
@@ -24,7 +26,7 @@ from media_bench.client.worker_meter import bucket_quantile, histogram_buckets, 
 from media_bench.server.metrics import Metrics
 from media_bench.server.placement import PlacementLimits
 from media_bench.server.settings import Settings
-from spaces_core.runfolder import read_manifest, read_table
+from spaces_core.runfolder import RunWriter, read_manifest, read_table
 
 
 def delays_histogram(delays_s: list[float]) -> dict[float, float]:
@@ -189,3 +191,19 @@ def test_a_quick_cascade_run_writes_every_figure(tmp_path: Path) -> None:
     limits = json.loads((out / LIMITS_FILE).read_text())
     assert PlacementLimits(**limits["limits"]).listeners_per_worker > 0
     assert set(limits["sources"]) == set(limits["limits"])
+
+
+def test_bench_mixer_prints_the_newest_cascade_runs_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    print_latest_cascade(tmp_path)
+    assert "no `spaces-lab bench cascade` run" in capsys.readouterr().out
+    run = tmp_path / "bench-cascade-20261202-000000"
+    run.mkdir()
+    writer = RunWriter(run, kind="bench-cascade", parameters={})
+    writer.write_table("summary", relay_rows(relay_table(10.0), 1000.0))
+    writer.finish()
+    print_latest_cascade(tmp_path)
+    out = capsys.readouterr().out
+    assert str(run) in out and "not measured in this run" in out
+    assert "relay: one edge in direct listeners (fit)" in out and "0.500" in out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from media_bench.client.relay_cost import relay_slope_us
 from media_bench.client.report import PACKETS_PER_SECOND, fitted_listeners_per_core
 from media_bench.server.metrics import RELAY_BUCKETS
 from media_bench.server.placement import PlacementLimits
+from spaces_core.runfolder import DEFAULT_RUNS_DIR, latest_run, read_manifest, read_table
 
 TARGETS = {
     "edge_over_direct": 1.05,
@@ -131,6 +133,15 @@ def summarise(
         ("relay_listener_equivalents", "relay: one edge in direct listeners",
          relay_fig["relay_listener_equivalents"], ""),
     ]  # fmt: skip
+    return figure_rows(figures)
+
+
+Figure = tuple[str, str, float, str]
+"""(key, label, value, sense): sense ``<=`` or ``>=`` when the issue sets a target."""
+
+
+def figure_rows(figures: list[Figure]) -> pd.DataFrame:
+    """The summary table: figure, label, value, target, met (None without a target)."""
     rows = []
     for key, label, value, sense in figures:
         target = TARGETS.get(key) if sense else None
@@ -139,6 +150,46 @@ def summarise(
             met = value <= target if sense == "<=" else value >= target
         rows.append({"figure": key, "label": label, "value": value, "target": target, "met": met})
     return pd.DataFrame(rows)
+
+
+def relay_rows(relay: pd.DataFrame, direct_fit: float) -> pd.DataFrame:
+    """The relay cost figures alone, as ``bench mixer`` adds them to its summary."""
+    figures = relay_figures(relay, direct_fit)
+    return figure_rows(
+        [
+            ("relay_us_per_edge", "relay: origin tick CPU per edge (us)",
+             figures["relay_us_per_edge"], ""),
+            ("relay_core_pct_per_edge", "relay: % of a core per edge",
+             figures["relay_core_pct_per_edge"], ""),
+            ("relay_listener_equivalents", "relay: one edge in direct listeners (fit)",
+             figures["relay_listener_equivalents"], ""),
+        ]
+    )  # fmt: skip
+
+
+def print_latest_cascade(runs_dir: Path = DEFAULT_RUNS_DIR) -> None:
+    """The cascade figures of the newest ``bench cascade`` run under ``runs_dir``, if any:
+    ``bench mixer`` prints them beside its own (they were measured in that run, not this)."""
+    run = latest_run("bench-cascade", runs_dir)
+    if run is None:
+        print(f"\nCascade figures: no `spaces-lab bench cascade` run under {runs_dir} yet")
+        return
+    try:
+        summary = read_table(run, "summary")
+    except (KeyError, OSError, ValueError) as error:
+        print(f"\nCascade figures: {run} unreadable ({error})")
+        return
+    when = read_manifest(run).get("created_utc", "?")
+    print(f"\nCascade figures, from {run} ({when}; not measured in this run):")
+    _print_figures(summary)
+
+
+def _print_figures(summary: pd.DataFrame) -> None:
+    for r in summary.to_dict("records"):
+        target = "" if r["target"] is None or pd.isna(r["target"]) else f"target {r['target']:g}"
+        met = r["met"]
+        verdict = "" if met is None or pd.isna(met) else ("PASS" if met else "FAIL")
+        print(f"  {r['label']:58} {r['value']:10.3f}  {target:12} {verdict}")
 
 
 def print_summary(
@@ -169,11 +220,7 @@ def print_summary(
         )
     print(f"\nRelay delay histogram buckets (ms): {', '.join(f'{b:g}' for b in RELAY_BUCKETS_MS)}")
     print("\nCascade figures:")
-    for r in summary.to_dict("records"):
-        target = "" if r["target"] is None or pd.isna(r["target"]) else f"target {r['target']:g}"
-        met = r["met"]
-        verdict = "" if met is None or pd.isna(met) else ("PASS" if met else "FAIL")
-        print(f"  {r['label']:58} {r['value']:10.3f}  {target:12} {verdict}")
+    _print_figures(summary)
     values = {r["figure"]: r["value"] for r in summary.to_dict("records")}
     relay_le = values["relay_listener_equivalents"]
     assumed = PlacementLimits().relay_cost_per_edge
