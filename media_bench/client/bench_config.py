@@ -52,11 +52,11 @@ class CascadeConfig:
 
     @classmethod
     def quick(cls) -> CascadeConfig:
-        bench = BenchConfig([10, 30], [], 2.0, 1.0, 0, probes=2, quick_run=True)
+        bench = BenchConfig([10, 30], [], 2.0, 1.0, 0, ramp_rate=20.0, probes=2, quick_run=True)
         return cls(bench, [20, 40], 100.0, [1, 9], relay_ticks=60)
 
     @classmethod
     def full(cls) -> CascadeConfig:
-        bench = BenchConfig([50, 100, 200, 300], [], 5.0, 2.0, 0)
+        bench = BenchConfig([50, 100, 200, 300], [], 5.0, 2.0, 0, ramp_rate=20.0)
         steps = [100, 200, 300, 400, 500, 600, 700, 800, 1000, 1200, 1400, 1600, 1800, 2000]
         return cls(bench, steps, PlacementLimits().listeners_per_worker)

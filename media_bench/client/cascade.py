@@ -65,6 +65,8 @@ LOADGEN_BEHIND_MS = 100.0
 stops there (the count it reached is then a floor of what the server carries)."""
 EDGE_SPARE = 100
 """Listener slots the edge run's edge keeps beyond its largest count."""
+FULL = "503"
+"""A join refused by placement: every worker is full."""
 
 
 def _cascade_options(config: BenchConfig, workers: int, *extra: str) -> list[str]:
@@ -78,13 +80,26 @@ def _origin_and_edge(workers: dict[str, WorkerView]) -> tuple[WorkerView, Worker
     return origin, edge
 
 
+async def fill(swarm: Swarm, count: int, rate: float, rounds: int = 3) -> int:
+    """Add listeners until the room has ``count`` (probes included), retrying failed joins
+    for up to ``rounds`` rounds, never past a refusal by placement (503); the failures."""
+    failed = swarm.failures
+    for _ in range(rounds):
+        missing = count - len(swarm.listeners) - len(swarm.probes)
+        if missing <= 0 or swarm.errors.get(FULL):
+            break
+        await swarm.add_many(missing, rate)
+    return swarm.failures - failed
+
+
 def _print_row(label: str, row: dict[str, Any]) -> None:
     print(
         f"  {label:10} {row['listeners']:5d} listeners: metered process "
         f"{row['server_cores']:.2f} cores, loss {row['loss_pct']:.2f}%, arrival p99 "
         f"{row['arrival_p99_ms']:.1f} ms, load generator {row['loadgen_cores']:.2f} cores "
         f"(lag p99 {row['loadgen_lag_p99_ms']:.0f} ms), other processes "
-        f"{row['other_cores']:.2f} cores",
+        f"{row['other_cores']:.2f} cores; speakers heard {row['speakers_heard']}, drops "
+        f"{row['drops']:.0f}, failed joins {row.get('join_failures', 0)}",
         flush=True,
     )
 
@@ -128,6 +143,7 @@ async def measure_edge(
             async def window() -> dict[str, Any]:
                 row, found = await measure_window(server, swarm, config.window, meter)
                 row["listeners"] = len(swarm.listeners) + config.probes  # the edge's own
+                row["counting_listeners"] = len(swarm.listeners)
                 rows.append({"design": "edge", **row})
                 marks.extend(
                     {"design": "edge", "listeners": row["listeners"],
@@ -139,20 +155,20 @@ async def measure_edge(
             await asyncio.sleep(config.settle)
             _print_row("edge", await window())
             for count in counts:
-                missing = count - len(swarm.listeners) - config.probes
-                if missing > 0:
-                    await swarm.add_many(missing, config.ramp_rate)
+                # the edge's count, probes of both sites in the room
+                failed = await fill(swarm, count + config.probes, config.ramp_rate)
                 await asyncio.sleep(config.settle)
                 try:
                     row = await window()
                 except TimeoutError:
                     print(f"  edge {count}: the server stopped answering; stopped", flush=True)
                     break
-                row["join_failures"] = swarm.failures
+                row["join_failures"] = failed
+                now = workers_of(await api.metrics_text())
+                row["origin_listeners"] = now[origin.worker_id].load.get("listeners", 0)
+                if row["origin_listeners"] > config.probes + 1:  # a dropped probe's seat
+                    print("  (a ramp listener was seated on the origin)", flush=True)
                 _print_row("edge", row)
-            now = workers_of(await api.metrics_text())
-            if now[origin.worker_id].load.get("listeners") != config.probes + 1:
-                raise RuntimeError("ramp listeners reached the origin: the edge run is void")
             delay1 = histogram_buckets(await metrics_at(api, edge_url), RELAY_DELAY)
     finally:
         await asyncio.to_thread(server.stop)
@@ -192,10 +208,17 @@ async def largest_room(
             else:
                 meter = Meter(server.pid)
             for step in steps:
-                failed = swarm.failures
-                missing = step - len(swarm.listeners) - len(swarm.probes)
-                if missing > 0:
-                    await swarm.add_many(missing, config.ramp_rate)
+                failed = await fill(swarm, step, config.ramp_rate)
+                present = len(swarm.listeners) + len(swarm.probes)
+                if present < step:
+                    kinds = ", ".join(f"{k} x{n}" for k, n in swarm.errors.items())
+                    refused = (
+                        "placement refused (every worker full)"
+                        if swarm.errors.get(FULL)
+                        else "joins kept failing"
+                    )
+                    reason = f"{refused} at {present} of {step} ({kinds})"
+                    break
                 await asyncio.sleep(config.settle)
                 try:
                     row, _ = await measure_window(server, swarm, config.window, meter)
@@ -205,16 +228,13 @@ async def largest_room(
                 row["server_cores_total"] = row["server_cores"] + sum(
                     row[f"{name}_cores"] for name, _ in meter.also
                 )
-                row["join_failures"] = swarm.failures - failed
+                row["join_failures"] = failed
                 loads = workers_of(await api.metrics_text())
                 row["placed"] = json.dumps(
                     {w.worker_id: int(w.load.get("listeners", 0)) for w in loads.values()}
                 )
                 rows.append({"workers": workers, **row})
                 _print_row(label, row)
-                if row["join_failures"]:
-                    reason = f"{row['join_failures']} joins failed at {step}"
-                    break
                 if not row["loss_pct"] < TARGETS["room_loss_pct"]:
                     reason = f"loss {row['loss_pct']:.2f}% at {row['listeners']}"
                     break

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ from media_bench.client.process_meter import (
 from media_bench.client.server_process import ServerProcess
 from media_bench.common.audio import FRAME_SECONDS
 from media_bench.server.settings import FanOut
+from spaces_core.errors import Refused
 
 PACKETS_PER_SECOND = 1 / FRAME_SECONDS
 
@@ -40,16 +42,18 @@ SCRAPED = (
     "spaces_mixer_tick_seconds_count",
     "spaces_mixer_tick_seconds_sum",
     "spaces_rtp_packets_sent_total",
+    "spaces_drops_total",
 )
 
 
 def scrape(text: str) -> dict[str, float]:
-    """The few server metrics the benchmark reads (0 for those the text lacks)."""
+    """The few server metrics the benchmark reads, each summed over its labels (0 for those
+    the text lacks)."""
     found = dict.fromkeys(SCRAPED, 0.0)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name in found:
-                found[sample.name] = float(sample.value)
+                found[sample.name] += float(sample.value)
     return found
 
 
@@ -89,16 +93,26 @@ class Swarm:
     probes: list[Bot] = field(default_factory=list)
     speakers: list[Bot] = field(default_factory=list)
     failures: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    """Failed joins by kind: the refusal's status (``503``: the fleet is full) or the
+    exception's name (``TimeoutError``: no audio within 15 s)."""
 
     async def add_listener(self, probe: str = "count") -> Bot:
+        """A listener that joined and heard its first packet; one that did not is closed
+        and not kept (its silence is a failed join, not packet loss)."""
         user = self.users.pop()
         token = await self.api.token(user)
         bot = ListenerBot(
             self.api, token, self.room_id, probe="full" if probe == "full" else "count"
         )
+        try:
+            await bot.join()
+            await bot.wait_audio(15)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(bot.close(), 10)
+            raise
         (self.probes if probe == "full" else self.listeners).append(bot)
-        await bot.join()
-        await bot.wait_audio(15)
         return bot
 
     async def add_many(self, count: int, rate: float) -> list[float]:
@@ -108,8 +122,10 @@ class Swarm:
             await asyncio.sleep(delay)
             try:
                 bot = await self.add_listener()
-            except Exception:
+            except Exception as error:
                 self.failures += 1
+                kind = str(error.status) if isinstance(error, Refused) else type(error).__name__
+                self.errors[kind] += 1
                 return math.nan
             return bot.join_seconds or math.nan
 
@@ -138,14 +154,16 @@ async def measure_window(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Everything measured over one window at the current listener count: the server's CPU
     and memory (``meter``'s process; default the server's), its packets sent, the room's mixer
-    ticks, the listeners' loss, the load generator's own CPU and loop lag, the probes' marks
-    (each with the index of its probe in ``swarm.probes``)."""
+    ticks and the drops where it is mixed, the listeners' loss, how many speakers still heard
+    their mix, the load generator's own CPU and loop lag, the probes' marks (each with the
+    index of its probe in ``swarm.probes``)."""
     meter = meter or Meter(server.pid)
     listeners = list(swarm.listeners)
     for bot in swarm.probes + swarm.speakers:
         bot.probe.arrival_marks.latencies.clear()
         bot.probe.played_marks.latencies.clear()
     before = [b.probe.counters() for b in listeners]
+    speakers_before = [b.probe.packets for b in swarm.speakers]
 
     async def scraped() -> tuple[dict[str, float], dict[str, float]]:
         sent = scrape(await metrics_at(swarm.api, meter.sent_url))
@@ -198,6 +216,12 @@ async def measure_window(
         "packets_sent": sent1["spaces_rtp_packets_sent_total"]
         - sent0["spaces_rtp_packets_sent_total"],
     }
+    row["drops"] = metrics1["spaces_drops_total"] - metrics0["spaces_drops_total"]
+    if meter.sent_url != meter.mixer_url:
+        row["drops"] += sent1["spaces_drops_total"] - sent0["spaces_drops_total"]
+    row["speakers_heard"] = sum(
+        b.probe.packets > was for b, was in zip(swarm.speakers, speakers_before, strict=True)
+    )
     for (name, _), used0, used1 in zip(meter.also, also0, also1, strict=True):
         row[f"{name}_cores"] = (used1 - used0) / elapsed
     marks: list[dict[str, Any]] = []
