@@ -12,9 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from media_bench.client.cascade import edge_saturation
 from media_bench.client.cascade_report import (
     LIMITS_FILE,
     capacity_limits,
+    cost_fit,
     print_latest_cascade,
     relay_figures,
     relay_hop_ms,
@@ -207,3 +209,23 @@ def test_bench_mixer_prints_the_newest_cascade_runs_figures(
     out = capsys.readouterr().out
     assert str(run) in out and "not measured in this run" in out
     assert "relay: one edge in direct listeners (fit)" in out and "0.500" in out
+
+
+def test_a_fit_of_saturated_points_only_says_so() -> None:
+    rows = fanout_rows()
+    fit, points, included = cost_fit(rows, "direct")
+    assert fit == pytest.approx(1000.0) and (points, included) == (3, False)
+    busy = rows.assign(saturated=[False, True, True] * 2)
+    fit, points, included = cost_fit(busy, "edge")
+    assert fit == pytest.approx(800.0) and (points, included) == (3, True)
+    summary = summarise(busy, marks_with_hop(1.0).assign(design="edge"), (0.001, 0.002, 10.0),
+                        pd.DataFrame([{"workers": 0, "largest": 1}]), relay_table(1.0))  # fmt: skip
+    value = dict(zip(summary["figure"], summary["value"], strict=True))
+    assert value["edge_fit_saturated_included"] == 1.0 and value["edge_over_direct"] > 1.2
+
+
+def test_an_edge_is_saturated_by_its_listeners_loss_not_by_the_origins_late_ticks() -> None:
+    rows = fanout_rows().assign(loss_pct=[0.0, 0.0, 0.0, 0.0, 0.2, 3.0])
+    rows["saturated"] = True  # what per_listener said from the origin's late ticks
+    out = edge_saturation(rows)
+    assert list(out["saturated"]) == [True] * 3 + [False, False, True]

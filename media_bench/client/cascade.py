@@ -99,7 +99,12 @@ def _print_row(label: str, row: dict[str, Any]) -> None:
         f"{row['arrival_p99_ms']:.1f} ms, load generator {row['loadgen_cores']:.2f} cores "
         f"(lag p99 {row['loadgen_lag_p99_ms']:.0f} ms), other processes "
         f"{row['other_cores']:.2f} cores; speakers heard {row['speakers_heard']}, drops "
-        f"{row['drops']:.0f}, failed joins {row.get('join_failures', 0)}",
+        f"{row['drops']:.0f}, failed joins {row.get('join_failures', 0)}"
+        + (
+            f"; relay p99 <= {row['relay_delay_p99_ms']:g} ms"
+            if "relay_delay_p99_ms" in row
+            else ""
+        ),
         flush=True,
     )
 
@@ -109,7 +114,8 @@ async def measure_edge(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], pd.DataFrame]:
     """Ramp the edge worker of a two-worker server through ``counts`` listeners (its own,
     probes included); rows, mark latencies (``site``: origin or edge), and the edge's relay
-    delay histogram over the run (bucket upper bound -> observations)."""
+    delay histogram: by bucket upper bound (``le_s``), the observations within the measured
+    windows (as the probes' marks) and over the whole run, joins included."""
     limits = PlacementLimits()
     capacity = max(counts) + 2 * config.probes + EDGE_SPARE
     # The origin holds the room, its host (a speaker), the guest (seated as a listener, then
@@ -139,43 +145,55 @@ async def measure_edge(
             meter = Meter(edge.pid, edge_url, origin_url, (("origin", origin.pid),))
             sites = ["origin"] * config.probes + ["edge"] * config.probes
             delay0 = histogram_buckets(await metrics_at(api, edge_url), RELAY_DELAY)
+            in_windows: dict[float, float] = {}
 
-            async def window() -> dict[str, Any]:
+            async def window(failed: int) -> dict[str, Any]:
+                """One window; the relay delays the edge timed within it are kept apart
+                from those of the joins between windows."""
+                before = histogram_buckets(await metrics_at(api, edge_url), RELAY_DELAY)
                 row, found = await measure_window(server, swarm, config.window, meter)
+                after = histogram_buckets(await metrics_at(api, edge_url), RELAY_DELAY)
+                for bound, count in after.items():
+                    in_windows[bound] = in_windows.get(bound, 0.0) + count - before.get(bound, 0)
+                row["relay_delay_p99_ms"] = 1000 * bucket_quantile(before, after, 0.99)[1]
                 row["listeners"] = len(swarm.listeners) + config.probes  # the edge's own
                 row["counting_listeners"] = len(swarm.listeners)
+                row["join_failures"] = failed
+                now = workers_of(await api.metrics_text())
+                row["origin_listeners"] = now[origin.worker_id].load.get("listeners", 0)
+                if row["origin_listeners"] > config.probes + 1:  # a dropped probe's seat
+                    print("  (a ramp listener was seated on the origin)", flush=True)
                 rows.append({"design": "edge", **row})
                 marks.extend(
                     {"design": "edge", "listeners": row["listeners"],
                      "site": sites[m["probe"]], **m}
                     for m in found
                 )  # fmt: skip
+                _print_row("edge", row)
                 return row
 
             await asyncio.sleep(config.settle)
-            _print_row("edge", await window())
+            await window(0)
             for count in counts:
                 # the edge's count, probes of both sites in the room
                 failed = await fill(swarm, count + config.probes, config.ramp_rate)
                 await asyncio.sleep(config.settle)
                 try:
-                    row = await window()
+                    await window(failed)
                 except TimeoutError:
                     print(f"  edge {count}: the server stopped answering; stopped", flush=True)
                     break
-                row["join_failures"] = failed
-                now = workers_of(await api.metrics_text())
-                row["origin_listeners"] = now[origin.worker_id].load.get("listeners", 0)
-                if row["origin_listeners"] > config.probes + 1:  # a dropped probe's seat
-                    print("  (a ramp listener was seated on the origin)", flush=True)
-                _print_row("edge", row)
             delay1 = histogram_buckets(await metrics_at(api, edge_url), RELAY_DELAY)
     finally:
         await asyncio.to_thread(server.stop)
         if swarm is not None:
             await swarm.close()
     delay = pd.DataFrame(
-        {"le_s": list(delay1), "observations": [delay1[b] - delay0.get(b, 0.0) for b in delay1]}
+        {
+            "le_s": list(delay1),
+            "observations": [in_windows.get(b, 0.0) for b in delay1],
+            "observations_all": [delay1[b] - delay0.get(b, 0.0) for b in delay1],
+        }
     )
     return rows, marks, delay
 
@@ -262,6 +280,15 @@ async def largest_room(
     return rows, outcome
 
 
+def edge_saturation(fanout: pd.DataFrame) -> pd.DataFrame:
+    """An edge has no clock of its own: it fell behind when its listeners lost packets. The
+    origin's late ticks (kept in the rows) are what the rest of the machine did to the
+    origin, not the edge's load."""
+    edge = fanout["design"] == "edge"
+    fanout.loc[edge, "saturated"] = fanout.loc[edge, "loss_pct"] > TARGETS["room_loss_pct"]
+    return fanout
+
+
 def run_cascade(config: CascadeConfig, out: Path | None) -> Path:
     bench = config.bench
     path = new_run_dir("bench-cascade", out)
@@ -306,7 +333,7 @@ def run_cascade(config: CascadeConfig, out: Path | None) -> Path:
     began = time.monotonic()
     runs = asyncio.run(load_runs())
     writer.timings["load_runs"] = time.monotonic() - began
-    fanout = per_listener(pd.DataFrame(runs["fanout"]))
+    fanout = edge_saturation(per_listener(pd.DataFrame(runs["fanout"])))
     marks = pd.DataFrame(runs["marks"])
     marks = marks[["design", "listeners", "site", "probe", "kind", "latency_ms"]]
     delay: pd.DataFrame = runs["delay"]

@@ -46,6 +46,17 @@ def relay_hop_ms(marks: pd.DataFrame, q: float = 99.0) -> tuple[float, float, fl
     return origin, edge, edge - origin
 
 
+def cost_fit(fanout: pd.DataFrame, design: str) -> tuple[float, int, bool]:
+    """A design's listeners per core (fit of its CPU against packets sent), the points fitted
+    and whether saturated points had to be included (fewer than two were not): on a busy
+    machine every window may show late ticks, and CPU per packet actually sent still holds."""
+    rows = fanout[fanout["design"] == design]
+    healthy = int((~rows["saturated"].astype(bool)).sum())
+    if healthy >= 2:
+        return fitted_listeners_per_core(fanout, design), healthy, False
+    return fitted_listeners_per_core(rows.assign(saturated=False), design), len(rows), True
+
+
 def listener_us(listeners_per_core: float) -> float:
     """CPU microseconds one listener costs per 20 ms tick at that many listeners per core."""
     return TICK_US / listeners_per_core if listeners_per_core > 0 else math.nan
@@ -67,13 +78,15 @@ def capacity_limits(
     """The placement limits this run measured (the rest kept at their defaults), where each
     value comes from, and the figures beside them (edge fit, the deepest cascade)."""
     defaults = PlacementLimits()
-    direct_fit = fitted_listeners_per_core(fanout, "direct")
-    edge_fit = fitted_listeners_per_core(fanout, "edge")
+    direct_fit, _, direct_all = cost_fit(fanout, "direct")
+    edge_fit, _, _ = cost_fit(fanout, "edge")
     relay_le = relay_figures(relay, direct_fit)["relay_listener_equivalents"]
     limits, sources = defaults, {k: "default (PlacementLimits)" for k in asdict(defaults)}
     if math.isfinite(direct_fit) and direct_fit > 0:
         limits = replace(limits, listeners_per_worker=round(direct_fit, 1))
-        sources["listeners_per_worker"] = "measured: direct listeners per core (fit)"
+        sources["listeners_per_worker"] = "measured: direct listeners per core (fit" + (
+            ", saturated points included)" if direct_all else ")"
+        )
     if math.isfinite(relay_le) and relay_le > 0:
         limits = replace(limits, relay_cost_per_edge=round(relay_le, 3))
         sources["relay_cost_per_edge"] = "measured: origin tick CPU per edge / direct listener"
@@ -94,8 +107,8 @@ def summarise(
 ) -> pd.DataFrame:
     """One row per figure, with its target where the issue sets one. ``delay``: the edge's
     relay delay p99 bucket (lower and upper bound, seconds; observations)."""
-    direct_fit = fitted_listeners_per_core(fanout, "direct")
-    edge_fit = fitted_listeners_per_core(fanout, "edge")
+    direct_fit, direct_points, direct_all = cost_fit(fanout, "direct")
+    edge_fit, edge_points, edge_all = cost_fit(fanout, "edge")
     origin_p99, edge_p99, hop = relay_hop_ms(marks[marks["design"] == "edge"])
     low, high, observed = delay
     largest = {int(r["workers"]): float(r["largest"]) for r in outcomes.to_dict("records")}
@@ -106,6 +119,13 @@ def summarise(
         ("direct_listeners_per_core_fit", "direct, one process: listeners per core (fit)",
          direct_fit, ""),
         ("edge_listeners_per_core_fit", "edge worker: listeners per core (fit)", edge_fit, ""),
+        ("direct_fit_points", "  direct fit: points",
+         float(direct_points), ""),
+        ("direct_fit_saturated_included", "  direct fit: saturated points included",
+         float(direct_all), ""),
+        ("edge_fit_points", "  edge fit: points", float(edge_points), ""),
+        ("edge_fit_saturated_included", "  edge fit: saturated points included",
+         float(edge_all), ""),
         ("direct_us_per_listener", "direct: CPU per listener per tick (us)",
          listener_us(direct_fit), ""),
         ("edge_us_per_listener", "edge: CPU per listener per tick (us)",
