@@ -38,6 +38,10 @@ def test_limits_reach_the_settings_and_default_to_them() -> None:
     defaults = options.settings_from(parser().parse_args(["serve"]))
     assert defaults.rate_per_second == Settings().rate_per_second
     assert defaults.event_stall_timeout == Settings().event_stall_timeout
+    argv = ["serve", "--worker-listeners", "900", "--origin-headroom", "850"]
+    placement = options.settings_from(parser().parse_args(argv)).placement
+    assert (placement.listeners_per_worker, placement.origin_headroom) == (900.0, 850.0)
+    assert defaults.placement == Settings().placement
 
 
 @pytest.mark.parametrize(
@@ -56,6 +60,12 @@ def test_limits_reach_the_settings_and_default_to_them() -> None:
         (["bench", "mixer", "--window", "0.1"], "--window"),
         (["bench", "mixer", "--designs", "shared,fast"], "--designs"),
         (["bench", "mixer", "--speaker-complexity", "-1"], "--speaker-complexity"),
+        (["serve", "--origin-headroom", "-1"], "--origin-headroom"),
+        (["serve", "--worker-listeners", "50", "--origin-headroom", "50"], "--origin-headroom"),
+        (["bench", "cascade", "--listeners", "0"], "--listeners"),
+        (["bench", "cascade", "--room-steps", "ten"], "--room-steps"),
+        (["bench", "cascade", "--room-worker-listeners", "20"], "--room-worker-listeners"),
+        (["bench", "cascade", "--window", "0.1"], "--window"),
     ],
 )
 def test_bad_settings_name_the_field(argv: list[str], field: str) -> None:
@@ -83,8 +93,12 @@ def test_serve_runs_a_real_server_until_terminated(tmp_path: Path) -> None:
         url = line.split("listening on ")[1].strip()
         with urllib.request.urlopen(url + "/users/ann", timeout=10) as response:
             assert json.load(response) == {
-                "id": "ann", "followers": 900, "age": None, "hosted_30d": 0,
-                "can_host": True, "can_host_ticketed": False,
+                "id": "ann",
+                "followers": 900,
+                "age": None,
+                "hosted_30d": 0,
+                "can_host": True,
+                "can_host_ticketed": False,
             }
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0

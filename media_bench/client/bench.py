@@ -1,9 +1,11 @@
 """``spaces-lab bench mixer``: what one core of the mixing server can carry, measured honestly.
 
-Three parts: the mixer's tick cost for 1..13 speakers (in this process, no network); then,
-per fan-out design, a server process ramped through listener counts by the load generator
-(``loadgen``); then the derived figures against the issue's targets (``report``). Every figure
-of the shared and direct designs is set against the naive design measured in the same run.
+Four parts: the mixer's tick cost for 1..13 speakers and an origin's relay cost per edge (in
+this process, no network: ``relay_cost``); then, per fan-out design, a server process ramped
+through listener counts by the load generator (``loadgen``); then the derived figures against
+the issue's targets (``report``). Every figure of the shared and direct designs is set against
+the naive design measured in the same run. The summary ends with the newest ``bench cascade``
+run's figures (``cascade_report``), named as such.
 """
 
 from __future__ import annotations
@@ -18,17 +20,29 @@ import numpy as np
 import pandas as pd
 
 from media_bench.client.bench_config import BenchConfig
+from media_bench.client.cascade_report import print_latest_cascade, relay_rows
 from media_bench.client.loadgen import measure_design
 from media_bench.client.marks import Signal
 from media_bench.client.process_meter import machine_cpu_seconds, own_cpu_seconds
-from media_bench.client.report import HEADLINE, TARGETS, per_listener, print_summary, summarise
+from media_bench.client.relay_cost import relay_tick_costs
+from media_bench.client.report import (
+    HEADLINE,
+    TARGETS,
+    fitted_listeners_per_core,
+    per_listener,
+    print_summary,
+    summarise,
+)
 from media_bench.common.audio import FRAME_SAMPLES
 from media_bench.common.codec import OpusEncoder
 from media_bench.server.mixer import RoomMixer
-from media_bench.server.settings import FANOUT_SUMMARIES
+from media_bench.server.settings import FANOUT_SUMMARIES, Settings
 from media_bench.server.shared_fanout import SharedFanOut
 from sim.rules.rooms import STAGE_CAPACITY
 from spaces_core.runfolder import RunWriter, new_run_dir
+
+RELAY_EDGES = [1, 9, 17, 33]
+"""Edges of the relay micro-benchmark (``relay_cost``), as ``bench cascade`` runs it."""
 
 
 def tick_costs(config: BenchConfig) -> pd.DataFrame:
@@ -110,6 +124,15 @@ def run_bench(config: BenchConfig, out: Path | None) -> Path:
     print(f"mixer tick cost, 1..{STAGE_CAPACITY} speakers ...", flush=True)
     ticks = tick_costs(config)
     writer.timings["tick_cost"] = time.monotonic() - began
+    began = time.monotonic()
+    print(f"relay cost: an origin's tick with {RELAY_EDGES} edges ...", flush=True)
+    settings = Settings(
+        bitrate=config.bitrate,
+        complexity=config.complexity,
+        speaker_complexity=config.speaker_complexity,
+    )
+    relay = asyncio.run(relay_tick_costs(RELAY_EDGES, config.tick_ticks, settings))
+    writer.timings["relay_cost"] = time.monotonic() - began
 
     async def fanout_runs() -> tuple[list[dict[str, Any]], list[float], list[dict[str, Any]]]:
         rows: list[dict[str, Any]] = []
@@ -132,14 +155,18 @@ def run_bench(config: BenchConfig, out: Path | None) -> Path:
     mark_table = pd.DataFrame(marks, columns=["design", "listeners", "kind", "latency_ms"])
     join_table = pd.DataFrame({"join_ms": [j * 1000 for j in joins]})
     summary = summarise(ticks, fanout, joins, mark_table)
+    relay_summary = relay_rows(relay, fitted_listeners_per_core(fanout, "direct"))
+    summary = pd.concat([summary, relay_summary], ignore_index=True)
     writer.write_table("tick_cost", ticks)
     writer.write_table("fanout", fanout)
     writer.write_table("joins", join_table)
     writer.write_table("latency", mark_table)
+    writer.write_table("relay_cost", relay)
     writer.write_table("summary", summary)
     writer.extra["targets"] = TARGETS
     writer.extra["machine_yardstick"] = reference
     writer.finish()
     print_summary(ticks, fanout, summary)
+    print_latest_cascade()
     print(f"\nrun folder: {path}")
     return path

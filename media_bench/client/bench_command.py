@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from media_bench.server.options import FANOUTS, add_codec_arguments, check_codec_arguments
+from media_bench.server.placement import PlacementLimits
 from spaces_core.errors import CliError
 
 
@@ -34,6 +35,41 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_codec_arguments(mixer)
     mixer.add_argument("--seed", type=int, default=0, help="seed of the user directory")
     mixer.set_defaults(handler=run_bench_mixer)
+    register_cascade(which)
+
+
+def register_cascade(which: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cascade = which.add_parser(
+        "cascade",
+        help="edge vs one-process CPU per listener, relay hop latency, largest room, relay cost",
+        description="Benchmark the origin-to-edge cascade of `serve --workers N` against one "
+        "process (--workers 0) in one run; writes a run folder (tables, manifest and "
+        "placement_limits.json) and prints the figures against the issue's targets. The "
+        "defaults take a few minutes.",
+    )
+    cascade.add_argument("--out", type=Path, default=None, help="run folder (default runs/...)")
+    cascade.add_argument("--quick", action="store_true", help="small smoke run (< ~90 s)")
+    cascade.add_argument(
+        "--listeners",
+        default=None,
+        help="comma-separated listener counts of the edge-vs-direct ramp (default 50,100,200,300)",
+    )
+    cascade.add_argument(
+        "--room-steps",
+        default=None,
+        help="comma-separated listener counts of the one-room ramps (default 100..2000)",
+    )
+    cascade.add_argument(
+        "--room-worker-listeners",
+        type=float,
+        default=None,
+        help="--worker-listeners of the --workers 2 one-room ramp (default: serve's, "
+        f"{PlacementLimits().listeners_per_worker:g})",
+    )
+    cascade.add_argument("--window", type=float, default=None, help="seconds measured per point")
+    add_codec_arguments(cascade)
+    cascade.add_argument("--seed", type=int, default=0, help="seed of the user directory")
+    cascade.set_defaults(handler=run_bench_cascade)
 
 
 def parse_counts(text: str | None, default: list[int], flag: str) -> list[int]:
@@ -73,4 +109,34 @@ def run_bench_mixer(args: argparse.Namespace) -> int:
     if args.out is not None and args.out.exists() and any(args.out.iterdir()):
         raise CliError(f"--out {args.out} exists and is not empty")
     run_bench(config, args.out)
+    return 0
+
+
+def run_bench_cascade(args: argparse.Namespace) -> int:
+    from media_bench.client.bench_config import CascadeConfig
+    from media_bench.client.cascade import run_cascade
+
+    config = CascadeConfig.quick() if args.quick else CascadeConfig.full()
+    bench = config.bench
+    bench.listeners = parse_counts(args.listeners, bench.listeners, "--listeners")
+    config.room_steps = parse_counts(args.room_steps, config.room_steps, "--room-steps")
+    if args.room_worker_listeners is not None:
+        limits = PlacementLimits()
+        least = limits.room_cost + limits.speaker_cost + limits.origin_headroom + 1
+        if not least < args.room_worker_listeners <= 100_000:
+            raise CliError(
+                f"--room-worker-listeners must be above {least:g} (a room's "
+                "origin keeps that much) and at most 100000"
+            )
+        config.room_worker_listeners = args.room_worker_listeners
+    if args.window is not None:
+        if not 1.0 <= args.window <= 600:
+            raise CliError("--window must be between 1 and 600 seconds")
+        bench.window = args.window
+    check_codec_arguments(args)
+    bench.speaker_complexity = args.speaker_complexity
+    bench.bitrate, bench.complexity, bench.seed = args.bitrate, args.complexity, args.seed
+    if args.out is not None and args.out.exists() and any(args.out.iterdir()):
+        raise CliError(f"--out {args.out} exists and is not empty")
+    run_cascade(config, args.out)
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from media_bench.server.options import FANOUTS
+from media_bench.server.placement import PlacementLimits
 from media_bench.server.settings import FanOut
 
 
@@ -33,3 +34,29 @@ class BenchConfig:
     @classmethod
     def full(cls) -> BenchConfig:
         return cls([50, 100, 200, 300, 400], [10, 20, 40], 8.0, 2.0, 40)
+
+
+@dataclass
+class CascadeConfig:
+    """What ``spaces-lab bench cascade`` measures: the listener counts of the edge-against-
+    ``direct`` ramp (``listeners``), the steps of the one-room ramps (``room_steps``), the
+    worker capacity ``--workers 2`` runs with in those (``room_worker_listeners``), and the
+    relay micro-benchmark's edge counts and ticks. ``bench`` holds what ``bench mixer``
+    shares: windows, probes, codec settings, join rates."""
+
+    bench: BenchConfig
+    room_steps: list[int]
+    room_worker_listeners: float
+    relay_edges: list[int] = field(default_factory=lambda: [1, 9, 17, 33])
+    relay_ticks: int = 400
+
+    @classmethod
+    def quick(cls) -> CascadeConfig:
+        bench = BenchConfig([10, 30], [], 2.0, 1.0, 0, ramp_rate=20.0, probes=2, quick_run=True)
+        return cls(bench, [20, 40], 100.0, [1, 9], relay_ticks=60)
+
+    @classmethod
+    def full(cls) -> CascadeConfig:
+        bench = BenchConfig([50, 100, 200, 300], [], 5.0, 2.0, 0, ramp_rate=20.0)
+        steps = [100, 200, 300, 400, 500, 600, 700, 800, 1000, 1200, 1400, 1600, 1800, 2000]
+        return cls(bench, steps, PlacementLimits().listeners_per_worker)

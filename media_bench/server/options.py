@@ -155,6 +155,14 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: the --host and --port it listens on)",
     )
     parser.add_argument(
+        "--origin-headroom",
+        type=float,
+        default=PlacementLimits().origin_headroom,
+        help="listener-equivalents a room's origin keeps free of listeners, for later speakers "
+        f"and relay links (default {PlacementLimits().origin_headroom:g}); a large value makes "
+        "a room's listeners spill to edges early (`spaces-lab bench cascade` does)",
+    )
+    parser.add_argument(
         "--relay-host",
         default=Settings().relay_host,
         help="address the workers' relay and control endpoints bind; other nodes must reach "
@@ -263,6 +271,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise CliError("--worker-listeners must be > 0")
     if args.public_url is not None and not args.public_url.startswith(("http://", "https://")):
         raise CliError("--public-url must start with http:// or https://")
+    if not 0 <= args.origin_headroom < args.worker_listeners:
+        raise CliError("--origin-headroom must be >= 0 and below --worker-listeners")
     secret = args.secret or os.environ.get(SECRET_ENV, "")
     data_dir, database = storage_from(args)
     settings = Settings(
@@ -284,7 +294,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
         workers=args.workers,
         relay_host=args.relay_host,
         public_url=args.public_url,
-        placement=replace(PlacementLimits(), listeners_per_worker=args.worker_listeners),
+        placement=replace(
+            PlacementLimits(),
+            listeners_per_worker=args.worker_listeners,
+            origin_headroom=args.origin_headroom,
+        ),
     )
     return replace(settings, secret=secret.encode()) if secret else settings
 

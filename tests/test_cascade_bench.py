@@ -1,0 +1,231 @@
+"""``spaces-lab bench cascade``: its arithmetic (histogram quantiles, the relay hop, relay cost
+in listeners, the placement limits it writes), its relay micro-benchmark, and a smoke run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from media_bench.client.cascade import edge_saturation
+from media_bench.client.cascade_report import (
+    LIMITS_FILE,
+    capacity_limits,
+    cost_fit,
+    print_latest_cascade,
+    relay_figures,
+    relay_hop_ms,
+    relay_rows,
+    summarise,
+)
+from media_bench.client.relay_cost import relay_slope_us, relay_tick_costs
+from media_bench.client.worker_meter import bucket_quantile, histogram_buckets, workers_of
+from media_bench.server.metrics import Metrics
+from media_bench.server.placement import PlacementLimits
+from media_bench.server.settings import Settings
+from spaces_core.runfolder import RunWriter, read_manifest, read_table
+
+
+def delays_histogram(delays_s: list[float]) -> dict[float, float]:
+    """Cumulative buckets of the relay delay histogram after observing ``delays_s``."""
+    metrics = Metrics(lambda: (0, {}))
+    for delay in delays_s:
+        metrics.relay_delay.observe(delay)
+    return histogram_buckets(metrics.render().decode(), "spaces_relay_delay_seconds")
+
+
+def test_the_relay_delay_p99_is_its_bucket_and_rises_with_a_slower_hop() -> None:
+    rng = np.random.default_rng(1)
+    quick = list(rng.uniform(0.0002, 0.0018, 1000))
+    before = delays_histogram([])
+    low, high, count = bucket_quantile(before, delays_histogram(quick), 0.99)
+    assert (low, high, count) == (0.001, 0.002, 1000)
+    # the same hop 6 ms slower: its p99 leaves the 5 ms target's buckets
+    low, high, _ = bucket_quantile(before, delays_histogram([d + 0.006 for d in quick]), 0.99)
+    assert (low, high) == (0.005, 0.01)
+    # only what was observed between the two scrapes counts
+    earlier = delays_histogram([0.3] * 50)
+    later = delays_histogram([0.3] * 50 + quick)
+    assert bucket_quantile(earlier, later, 0.99)[:2] == (0.001, 0.002)
+    assert math.isnan(bucket_quantile(earlier, earlier, 0.99)[1])
+    assert bucket_quantile(before, delays_histogram([2.0] * 10), 0.99)[1] == math.inf
+
+
+def marks_with_hop(extra_ms: float) -> pd.DataFrame:
+    rng = np.random.default_rng(2)
+    origin = rng.uniform(15.0, 30.0, 400)
+    rows = [{"site": "origin", "kind": "arrival", "latency_ms": v} for v in origin]
+    rows += [{"site": "edge", "kind": "arrival", "latency_ms": v + extra_ms} for v in origin]
+    rows += [{"site": "edge", "kind": "ear", "latency_ms": 500.0}]  # not an arrival mark
+    return pd.DataFrame(rows)
+
+
+def test_the_relay_hop_is_the_edge_probes_p99_over_the_origin_probes() -> None:
+    _, _, hop = relay_hop_ms(marks_with_hop(1.0))
+    assert hop == pytest.approx(1.0)
+    origin, edge, hop = relay_hop_ms(marks_with_hop(12.0))
+    assert hop == pytest.approx(12.0) and edge > origin
+    marks = marks_with_hop(0.0)
+    assert math.isnan(relay_hop_ms(marks[marks["site"] == "origin"])[2])
+
+
+def fanout_rows() -> pd.DataFrame:
+    """Direct at 1,000 listeners per core, the edge at 800 (1.25x the cost)."""
+    rows = []
+    for design, per_core in (("direct", 1000.0), ("edge", 800.0)):
+        for listeners in (3, 103, 203):
+            rows.append(
+                {
+                    "design": design,
+                    "listeners": listeners,
+                    "seconds": 10.0,
+                    "packets_sent": 500.0 * listeners,
+                    "server_cores": 0.05 + listeners / per_core,
+                    "saturated": False,
+                    "loadgen_lag_p99_ms": 5.0,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def relay_table(us_per_edge: float) -> pd.DataFrame:
+    edges = np.array([1, 9, 17, 33])
+    return pd.DataFrame({"edges": edges, "extra_median_us": us_per_edge * (edges - 1)})
+
+
+def test_relay_cost_is_counted_in_direct_listeners_and_becomes_a_placement_limit(
+    tmp_path: Path,
+) -> None:
+    # 1,000 listeners per core: a listener costs 20 us a tick; an edge 10 us, half of one
+    figures = relay_figures(relay_table(10.0), 1000.0)
+    assert figures["relay_listener_equivalents"] == pytest.approx(0.5)
+    assert figures["relay_core_pct_per_edge"] == pytest.approx(0.05)
+    limits, sources, extra = capacity_limits(fanout_rows(), relay_table(10.0))
+    assert limits.listeners_per_worker == pytest.approx(1000.0)
+    assert limits.relay_cost_per_edge == pytest.approx(0.5)
+    assert limits.room_cost == PlacementLimits().room_cost
+    assert sources["listeners_per_worker"].startswith("measured")
+    assert sources["room_cost"].startswith("default")
+    assert extra["edge_listeners_per_core_fit"] == pytest.approx(800.0)
+    target = tmp_path / LIMITS_FILE
+    target.write_text(json.dumps({"limits": limits.__dict__}))
+    assert PlacementLimits(**json.loads(target.read_text())["limits"]) == limits
+
+
+def test_the_summary_fails_a_slow_relay_and_a_costly_edge() -> None:
+    outcomes = pd.DataFrame([{"workers": 0, "largest": 500}, {"workers": 2, "largest": 600}])
+    marks = marks_with_hop(12.0).assign(design="edge")
+    delay = (0.005, 0.01, 1000.0)
+    summary = summarise(fanout_rows(), marks, delay, outcomes, relay_table(10.0))
+    met = dict(zip(summary["figure"], summary["met"], strict=True))
+    value = dict(zip(summary["figure"], summary["value"], strict=True))
+    assert value["edge_over_direct"] == pytest.approx(1.25) and met["edge_over_direct"] is False
+    assert met["relay_hop_p99_ms"] is False and met["relay_delay_p99_ms"] is False
+    assert value["room_ratio"] == pytest.approx(1.2) and met["room_ratio"] is False
+    quick = summarise(
+        fanout_rows(), marks_with_hop(1.0).assign(design="edge"), (0.001, 0.002, 1e3),
+        outcomes.assign(largest=[500, 900]), relay_table(10.0),
+    )  # fmt: skip
+    met = dict(zip(quick["figure"], quick["met"], strict=True))
+    assert met["relay_hop_p99_ms"] and met["relay_delay_p99_ms"] and met["room_ratio"]
+
+
+def test_the_front_metrics_name_each_workers_pid_and_load() -> None:
+    metrics = Metrics(lambda: (0, {}))
+    metrics.watch_fleet(
+        lambda: [
+            ("n:0", 101, {"listeners": 5, "rooms": 1, "edges": 0, "relays": 1}),
+            ("n:1", 102, {"listeners": 40, "rooms": 0, "edges": 1, "relays": 0}),
+        ]
+    )
+    found = workers_of(metrics.render().decode())
+    assert {w: (v.pid, v.load["listeners"]) for w, v in found.items()} == {
+        "n:0": (101, 5.0),
+        "n:1": (102, 40.0),
+    }
+    assert found["n:1"].load["edges"] == 1.0
+
+
+def test_the_relay_micro_benchmark_sends_every_link_and_times_each_count() -> None:
+    table = asyncio.run(relay_tick_costs([1, 5], 20, Settings()))
+    assert list(table["edges"]) == [1, 5] and (table["ticks"] == 20).all()
+    assert table["relayed_share"].iloc[0] == 1.0
+    assert table["extra_median_us"].iloc[0] == 0.0
+    assert math.isfinite(relay_slope_us(table))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_quick_cascade_run_writes_every_figure(tmp_path: Path) -> None:
+    """The whole benchmark, small: two servers of each kind, real peers (a few minutes on a
+    busy 2-core machine). Loss and saturation depend on the machine; the plumbing does not."""
+    from spaces_lab.cli import main
+
+    out = tmp_path / "cascade"
+    assert main(["bench", "cascade", "--quick", "--out", str(out)]) == 0
+    manifest = read_manifest(out)
+    assert manifest["kind"] == "bench-cascade"
+    for table in ("fanout", "latency", "relay_delay", "room_ramp", "room_largest",
+                  "relay_cost", "summary", "placement_limits"):  # fmt: skip
+        assert table in manifest["tables"], table
+    fanout = read_table(out, "fanout")
+    for design in ("direct", "edge"):
+        rows = fanout[fanout["design"] == design]
+        assert len(rows) >= 2, design
+        # the metered process (the edge worker by its pid) used CPU and sent the packets
+        last = rows.iloc[-1]
+        assert last["server_cores"] > 0 and last["packets_sent"] > 0, design
+        assert 0 < last["us_per_listener_packet"] < 10_000, design
+    latency = read_table(out, "latency")
+    assert {"origin", "edge", "single"} <= set(latency["site"])
+    figures = read_table(out, "summary").set_index("figure")["value"]
+    for key in ("relay_hop_p99_ms", "relay_delay_p99_ms", "relay_us_per_edge",
+                "room_one_process", "room_two_workers", "relay_delay_observations"):  # fmt: skip
+        assert math.isfinite(figures[key]), key
+    assert figures["relay_delay_observations"] > 50
+    largest = read_table(out, "room_largest")
+    assert list(largest["workers"]) == [0, 2]
+    limits = json.loads((out / LIMITS_FILE).read_text())
+    assert PlacementLimits(**limits["limits"]).listeners_per_worker > 0
+    assert set(limits["sources"]) == set(limits["limits"])
+
+
+def test_bench_mixer_prints_the_newest_cascade_runs_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    print_latest_cascade(tmp_path)
+    assert "no `spaces-lab bench cascade` run" in capsys.readouterr().out
+    run = tmp_path / "bench-cascade-20261202-000000"
+    run.mkdir()
+    writer = RunWriter(run, kind="bench-cascade", parameters={})
+    writer.write_table("summary", relay_rows(relay_table(10.0), 1000.0))
+    writer.finish()
+    print_latest_cascade(tmp_path)
+    out = capsys.readouterr().out
+    assert str(run) in out and "not measured in this run" in out
+    assert "relay: one edge in direct listeners (fit)" in out and "0.500" in out
+
+
+def test_a_fit_of_saturated_points_only_says_so() -> None:
+    rows = fanout_rows()
+    fit, points, included = cost_fit(rows, "direct")
+    assert fit == pytest.approx(1000.0) and (points, included) == (3, False)
+    busy = rows.assign(saturated=[False, True, True] * 2)
+    fit, points, included = cost_fit(busy, "edge")
+    assert fit == pytest.approx(800.0) and (points, included) == (3, True)
+    summary = summarise(busy, marks_with_hop(1.0).assign(design="edge"), (0.001, 0.002, 10.0),
+                        pd.DataFrame([{"workers": 0, "largest": 1}]), relay_table(1.0))  # fmt: skip
+    value = dict(zip(summary["figure"], summary["value"], strict=True))
+    assert value["edge_fit_saturated_included"] == 1.0 and value["edge_over_direct"] > 1.2
+
+
+def test_an_edge_is_saturated_by_its_listeners_loss_not_by_the_origins_late_ticks() -> None:
+    rows = fanout_rows().assign(loss_pct=[0.0, 0.0, 0.0, 0.0, 0.2, 3.0])
+    rows["saturated"] = True  # what per_listener said from the origin's late ticks
+    out = edge_saturation(rows)
+    assert list(out["saturated"]) == [True] * 3 + [False, False, True]
