@@ -30,7 +30,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 HOST_HZ, GUEST_HZ = 440.0, 1000.0
 LIMITS = PlacementLimits(
-    listeners_per_worker=2, room_cost=0, speaker_cost=1, relay_cost_per_edge=0, origin_headroom=0
+    listeners_per_worker=2,
+    room_cost=0,
+    speaker_cost=1,
+    relay_cost_per_edge=0,
+    origin_headroom=0,
+    min_open_slots=1,
+    min_edge_slots=1,
 )
 """Host and guest fill a worker; listeners then go to another worker, the entry node's first."""
 
@@ -67,7 +73,7 @@ def test_two_nodes_share_rooms_and_notice_a_dead_one(
     settings = Settings(
         database=url, workers=1, placement=LIMITS, heartbeat_interval=0.3, lost_after=2.0
     )
-    node_b = ServerProcess(["--database", url, "--workers", "1", "--worker-listeners", "100"])
+    node_b = ServerProcess(["--database", url, "--workers", "1", "--worker-listeners", "200"])
 
     async def body(a: Running) -> None:
         fleet = a.server.workers.fleet
