@@ -43,6 +43,7 @@ from media_bench.client.loadgen import (
     measure_design,
     measure_window,
     metrics_at,
+    scrape,
     server_options,
 )
 from media_bench.client.relay_cost import relay_tick_costs
@@ -67,6 +68,8 @@ EDGE_SPARE = 100
 """Listener slots the edge run's edge keeps beyond its largest count."""
 FULL = "503"
 """A join refused by placement: every worker is full."""
+JOINED_ENOUGH = 0.95
+"""A room ramp step goes on when this share of its listeners joined (after retries)."""
 
 
 def _cascade_options(config: BenchConfig, workers: int, *extra: str) -> list[str]:
@@ -90,6 +93,11 @@ async def fill(swarm: Swarm, count: int, rate: float, rounds: int = 3) -> int:
             break
         await swarm.add_many(missing, rate)
     return swarm.failures - failed
+
+
+def drops_at(front_metrics: str) -> float:
+    """Participants the server has dropped so far, every reason."""
+    return scrape(front_metrics)["spaces_drops_total"]
 
 
 def _print_row(label: str, row: dict[str, Any]) -> None:
@@ -225,10 +233,11 @@ async def largest_room(
                 meter = Meter(server.pid, url, url, others)
             else:
                 meter = Meter(server.pid)
+            drops_start = drops_at(await api.metrics_text())
             for step in steps:
                 failed = await fill(swarm, step, config.ramp_rate)
                 present = len(swarm.listeners) + len(swarm.probes)
-                if present < step:
+                if present < JOINED_ENOUGH * step:
                     kinds = ", ".join(f"{k} x{n}" for k, n in swarm.errors.items())
                     refused = (
                         "placement refused (every worker full)"
@@ -247,12 +256,19 @@ async def largest_room(
                     row[f"{name}_cores"] for name, _ in meter.also
                 )
                 row["join_failures"] = failed
+                row["drops_so_far"] = drops_at(await api.metrics_text()) - drops_start
                 loads = workers_of(await api.metrics_text())
                 row["placed"] = json.dumps(
                     {w.worker_id: int(w.load.get("listeners", 0)) for w in loads.values()}
                 )
                 rows.append({"workers": workers, **row})
                 _print_row(label, row)
+                if row["speakers_heard"] < len(swarm.speakers):
+                    reason = (
+                        f"the room lost its speakers at {row['listeners']} (they stopped hearing "
+                        f"their mix; drops since the start: {row['drops_so_far']:.0f})"
+                    )
+                    break
                 if not row["loss_pct"] < TARGETS["room_loss_pct"]:
                     reason = f"loss {row['loss_pct']:.2f}% at {row['listeners']}"
                     break

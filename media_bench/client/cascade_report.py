@@ -223,11 +223,15 @@ def print_summary(
 ) -> None:
     columns = [
         "design", "listeners", "server_cores", "us_per_listener_packet", "listeners_per_core",
-        "loss_pct", "arrival_p99_ms", "loadgen_cores", "loadgen_lag_p99_ms", "other_cores",
-        "saturated",
+        "loss_pct", "arrival_p99_ms", "relay_delay_p99_ms", "loadgen_cores",
+        "loadgen_lag_p99_ms", "other_cores", "speakers_heard", "saturated",
     ]  # fmt: skip
     print("\nCPU per listener: one process (direct) vs the edge worker (metered by its pid):")
-    print(fanout[columns].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(
+        fanout[[c for c in columns if c in fanout]].to_string(
+            index=False, float_format=lambda v: f"{v:.3g}"
+        )
+    )
     print("\nRelay cost: origin tick CPU (us) by edges fed:")
     print(relay.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print("\nLargest single room (server and load generator share this machine's cores):")

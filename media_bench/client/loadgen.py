@@ -154,7 +154,7 @@ async def measure_window(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Everything measured over one window at the current listener count: the server's CPU
     and memory (``meter``'s process; default the server's), its packets sent, the room's mixer
-    ticks and the drops where it is mixed, the listeners' loss, how many speakers still heard
+    ticks, the participants the server dropped, the listeners' loss, how many speakers still heard
     their mix, the load generator's own CPU and loop lag, the probes' marks (each with the
     index of its probe in ``swarm.probes``)."""
     meter = meter or Meter(server.pid)
@@ -165,13 +165,15 @@ async def measure_window(
     before = [b.probe.counters() for b in listeners]
     speakers_before = [b.probe.packets for b in swarm.speakers]
 
-    async def scraped() -> tuple[dict[str, float], dict[str, float]]:
-        sent = scrape(await metrics_at(swarm.api, meter.sent_url))
-        if meter.mixer_url == meter.sent_url:
-            return sent, sent
-        return sent, scrape(await metrics_at(swarm.api, meter.mixer_url))
+    async def scraped() -> tuple[dict[str, float], dict[str, float], float]:
+        """The metered process's, the mixing process's and the drops: the API process
+        counts what the media dropped; a worker, the relay datagrams it refused."""
+        pages = {url: scrape(await metrics_at(swarm.api, url))
+                 for url in dict.fromkeys((None, meter.sent_url, meter.mixer_url))}  # fmt: skip
+        drops = sum(page["spaces_drops_total"] for page in pages.values())
+        return pages[meter.sent_url], pages[meter.mixer_url], drops
 
-    sent0, metrics0 = await scraped()
+    sent0, metrics0, drops0 = await scraped()
     lags: list[float] = []
     stop = asyncio.Event()
     watcher = asyncio.ensure_future(loop_lag(lags, stop))
@@ -184,7 +186,7 @@ async def measure_window(
     also1 = [cpu_seconds(pid) for _, pid in meter.also]
     stop.set()
     await watcher
-    sent1, metrics1 = await scraped()
+    sent1, metrics1, drops1 = await scraped()
     elapsed = t1 - t0
     received = expected = 0
     for bot, (got0, exp0) in zip(listeners, before, strict=True):
@@ -216,9 +218,7 @@ async def measure_window(
         "packets_sent": sent1["spaces_rtp_packets_sent_total"]
         - sent0["spaces_rtp_packets_sent_total"],
     }
-    row["drops"] = metrics1["spaces_drops_total"] - metrics0["spaces_drops_total"]
-    if meter.sent_url != meter.mixer_url:
-        row["drops"] += sent1["spaces_drops_total"] - sent0["spaces_drops_total"]
+    row["drops"] = drops1 - drops0
     row["speakers_heard"] = sum(
         b.probe.packets > was for b, was in zip(swarm.speakers, speakers_before, strict=True)
     )
