@@ -122,8 +122,8 @@ def run_bench_cascade(args: argparse.Namespace) -> int:
     config.room_steps = parse_counts(args.room_steps, config.room_steps, "--room-steps")
     if args.room_worker_listeners is not None:
         limits = PlacementLimits()
-        least = limits.room_cost + limits.speaker_cost + limits.origin_headroom + 1
-        if not least < args.room_worker_listeners <= 100_000:
+        least = max(limits.room_opening, limits.min_edge_slots)
+        if not least <= args.room_worker_listeners <= 100_000:
             raise CliError(
                 f"--room-worker-listeners must be above {least:g} (a room's "
                 "origin keeps that much) and at most 100000"

@@ -53,7 +53,7 @@ class CascadeConfig:
     @classmethod
     def quick(cls) -> CascadeConfig:
         bench = BenchConfig([10, 30], [], 2.0, 1.0, 0, ramp_rate=20.0, probes=2, quick_run=True)
-        return cls(bench, [20, 40], 100.0, [1, 9], relay_ticks=60)
+        return cls(bench, [20, 40], 240.0, [1, 9], relay_ticks=60)
 
     @classmethod
     def full(cls) -> CascadeConfig:

@@ -117,6 +117,19 @@ def _print_row(label: str, row: dict[str, Any]) -> None:
     )
 
 
+async def park_on_origin(api: ApiClient, swarm: Swarm, slots: int, rate: float) -> None:
+    """Fill the room's origin to ``slots`` listeners with counting listeners kept out of every
+    figure (``Swarm.parked``): the edge run meters the edge."""
+    for _ in range(3):
+        origin, _ = _origin_and_edge(workers_of(await api.metrics_text()))
+        missing = slots - int(origin.load.get("listeners", 0))
+        if missing <= 0:
+            break
+        await swarm.add_many(missing, rate)
+    swarm.parked += swarm.listeners
+    swarm.listeners = []
+
+
 async def measure_edge(
     counts: list[int], config: BenchConfig
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], pd.DataFrame]:
@@ -125,10 +138,13 @@ async def measure_edge(
     delay histogram: by bucket upper bound (``le_s``), the observations within the measured
     windows (as the probes' marks) and over the whole run, joins included."""
     limits = PlacementLimits()
-    capacity = max(counts) + 2 * config.probes + EDGE_SPARE
-    # The origin holds the room, its host (a speaker), the guest (seated as a listener, then
-    # invited on stage) and the origin's probes; its headroom is everything else.
-    headroom = capacity - limits.room_cost - limits.speaker_cost - 1 - config.probes
+    capacity = max(max(counts) + 2 * config.probes + EDGE_SPARE, 2 * limits.min_edge_slots)
+    # After the room and its host the origin keeps the listener slots a room needs to open
+    # there (``min_open_slots``) and no more: the guest (seated as a listener, then invited
+    # on stage), the origin's probes and counting listeners parked to fill it. Its headroom
+    # is everything else, so every later listener goes to the edge.
+    origin_slots = max(math.ceil(limits.min_open_slots), 1 + config.probes)
+    headroom = capacity - limits.room_cost - limits.speaker_cost - origin_slots
     server = ServerProcess(
         _cascade_options(config, 2, "--worker-listeners", f"{capacity:g}",
                          "--origin-headroom", f"{headroom:g}")
@@ -140,14 +156,17 @@ async def measure_edge(
     try:
         async with ApiClient(server.url) as api:
             swarm = await bench_room(api, "bench-cascade-edge")
-            for _ in range(2 * config.probes):  # the origin's probes, then the edge's
+            for _ in range(config.probes):  # the origin's probes
+                await swarm.add_listener("full")
+            await park_on_origin(api, swarm, origin_slots, config.ramp_rate)
+            for _ in range(config.probes):  # the edge's
                 await swarm.add_listener("full")
             origin, edge = _origin_and_edge(workers_of(await api.metrics_text()))
             placed = (origin.load.get("listeners"), edge and edge.load.get("listeners"))
-            if edge is None or placed != (config.probes + 1, config.probes):
+            if edge is None or placed != (origin_slots, config.probes):
                 raise RuntimeError(
                     f"the edge run's placement is not as planned: origin and edge listeners "
-                    f"{placed}, expected {(config.probes + 1, config.probes)}"
+                    f"{placed}, expected {(origin_slots, config.probes)}"
                 )
             origin_url, edge_url = metrics_url(origin.pid), metrics_url(edge.pid)
             meter = Meter(edge.pid, edge_url, origin_url, (("origin", origin.pid),))
@@ -169,7 +188,7 @@ async def measure_edge(
                 row["join_failures"] = failed
                 now = workers_of(await api.metrics_text())
                 row["origin_listeners"] = now[origin.worker_id].load.get("listeners", 0)
-                if row["origin_listeners"] > config.probes + 1:  # a dropped probe's seat
+                if row["origin_listeners"] > origin_slots:  # a dropped listener's seat
                     print("  (a ramp listener was seated on the origin)", flush=True)
                 rows.append({"design": "edge", **row})
                 marks.extend(

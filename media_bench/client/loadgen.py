@@ -92,6 +92,8 @@ class Swarm:
     listeners: list[Bot] = field(default_factory=list)
     probes: list[Bot] = field(default_factory=list)
     speakers: list[Bot] = field(default_factory=list)
+    parked: list[Bot] = field(default_factory=list)
+    """Listeners kept in the room but out of every figure (a benchmark fills a worker)."""
     failures: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     """Failed joins by kind: the refusal's status (``503``: the fleet is full) or the
@@ -132,7 +134,7 @@ class Swarm:
         return list(await asyncio.gather(*(one(i / rate) for i in range(count))))
 
     async def close(self) -> None:
-        bots = self.listeners + self.probes + self.speakers
+        bots = self.listeners + self.parked + self.probes + self.speakers
         for start in range(0, len(bots), 50):
             chunk = bots[start : start + 50]
             with contextlib.suppress(Exception):
