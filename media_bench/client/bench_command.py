@@ -125,8 +125,8 @@ def run_bench_cascade(args: argparse.Namespace) -> int:
         least = max(limits.room_opening, limits.min_edge_slots)
         if not least <= args.room_worker_listeners <= 100_000:
             raise CliError(
-                f"--room-worker-listeners must be above {least:g} (a room's "
-                "origin keeps that much) and at most 100000"
+                f"--room-worker-listeners must be at least {least:g} (what a room needs "
+                "to open, and an edge) and at most 100000"
             )
         config.room_worker_listeners = args.room_worker_listeners
     if args.window is not None:
