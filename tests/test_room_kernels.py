@@ -15,7 +15,8 @@ import pytest
 from sim import room_kernels
 from sim.model import run_replication
 from sim.room_sessions import Sessions, generate_sessions, hourly_count, poisson_points
-from sim.rooms import DayResult, DayRooms, RoomParams, simulate_day
+from sim.room_stage import StageLog, run_stage
+from sim.rooms import DayResult, DayRooms, RoomParams, _stage_plan, simulate_day
 from tests.conftest import small_scenario
 from tests.test_rooms import make_rooms, mix_day
 
@@ -143,3 +144,31 @@ def test_a_small_replication_is_the_same(monkeypatch: pytest.MonkeyPatch) -> Non
     assert {k: v for k, v in a.stats.items() if k != "seconds"} == {
         k: v for k, v in b.stats.items() if k != "seconds"
     }
+
+
+@pytest.mark.parametrize("batch", [True, False])
+def test_the_compiled_stage_logs_the_same_in_the_same_order(
+    monkeypatch: pytest.MonkeyPatch, batch: bool
+) -> None:
+    # A busy stage: many requests and invitations, full stages, removals of speakers.
+    params = RoomParams(
+        speak_requests_per_listener_hour=3.0,
+        invite_prob=0.4,
+        initial_speakers_mean=6.0,
+        cohost_prob=0.7,
+        removals_per_listener_hour=0.5,
+        host_invites_per_room_hour=20.0,
+    )
+    day = mix_day(80, seed=4, params=params)
+    rng = np.random.default_rng(2)
+    room_end = day.start_min + day.duration_min
+    sess = generate_sessions(day.start_min, room_end, day.audience * 5.0, day.ticketed, params,
+                             rng)
+    plan = dataclasses.replace(_stage_plan(sess, day.start_min, room_end, params, rng),
+                               batch_declines=batch)
+    python, compiled = both(monkeypatch, lambda: run_stage(plan))
+    assert len(python.removal_id) > 20 and len(python.host_invite_room) > 50
+    assert python.events == compiled.events
+    for field in dataclasses.fields(StageLog):
+        np.testing.assert_array_equal(np.asarray(getattr(python, field.name)),
+                                      np.asarray(getattr(compiled, field.name)), field.name)
