@@ -10,6 +10,8 @@ these rows give that minute's ``listeners`` exactly, the day's largest ``listene
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
@@ -48,19 +50,23 @@ def rooms_at_peak(
     room_start: FloatArray,
     room_end: FloatArray,
     weight: FloatArray,
-    session: tuple[IntArray, FloatArray, FloatArray, FloatArray],
+    session: tuple[IntArray, FloatArray, FloatArray, FloatArray] | Callable[[int], FloatArray],
     speaker: tuple[IntArray, FloatArray, FloatArray],
 ) -> pd.DataFrame:
     """One row per room live at the day's busiest minute (``PEAK_ROOM_COLUMNS``).
 
-    ``session`` is (room, start, end, scale per room) of the listener sessions after removals;
-    ``speaker`` is (room, start, end) of the stage seats."""
+    ``session`` is (room, start, end, scale per room) of the listener sessions after removals,
+    or a function giving each room's listeners (full scale) at a minute; ``speaker`` is (room,
+    start, end) of the stage seats."""
     minute = int(np.argmax(listeners_per_minute))
     n_rooms = int(room_start.shape[0])
     live = np.flatnonzero(covering(room_start, room_end, minute))
-    s_room, s_start, s_end, scale = session
-    here = covering(s_start, s_end, minute)
-    listeners = np.bincount(s_room[here], minlength=n_rooms) * scale
+    if callable(session):
+        listeners = session(minute)
+    else:
+        s_room, s_start, s_end, scale = session
+        here = covering(s_start, s_end, minute)
+        listeners = np.bincount(s_room[here], minlength=n_rooms) * scale
     p_room, p_start, p_end = speaker
     on_stage = np.bincount(p_room[covering(p_start, p_end, minute)], minlength=n_rooms)
     return pd.DataFrame(

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from sim import room_kernels as kernels
 from sim.room_params import RoomParams
 
 FloatArray = NDArray[np.float64]
@@ -139,13 +140,24 @@ def generate_sessions(
     np.cumsum(pool, out=pool_first[1:])
 
     n = int(first[-1])
+    sigma = params.listen_sigma
+    mu = np.log(params.listen_mean_min) - 0.5 * sigma * sigma
+    if kernels.ENABLED:  # the same draws, then one compiled loop (sim.room_kernels)
+        uniform = rng.random(n)
+        stay = rng.standard_normal(n)
+        stay *= sigma
+        stay += mu
+        np.exp(stay, out=stay)
+        delay = (rng.exponential(params.ticket_arrival_mean_min, int(counts[ticketed].sum()))
+                 if any_ticketed else np.empty(0))
+        start, end, cum = kernels.fill_sessions(first, room_start, room_end, ticketed, uniform,
+                                                stay, delay)
+        return Sessions(start, end, first, pool_first, scale, cum)
     # Per-room values repeated per session (np.repeat: same values as indexing by room, faster).
     r_end = np.repeat(room_end, counts)
     start = rng.random(n)
     start *= np.repeat(duration, counts)
     start += np.repeat(room_start, counts)
-    sigma = params.listen_sigma
-    mu = np.log(params.listen_mean_min) - 0.5 * sigma * sigma
     stay = rng.standard_normal(n)
     stay *= sigma
     stay += mu
@@ -181,6 +193,9 @@ def poisson_points(
     room_lo = cum[first[:-1]]
     room_time = cum[first[1:]] - room_lo
     k = rng.poisson(rate_per_min * room_time).astype(np.int64)
+    if kernels.ENABLED:
+        room, session, time = kernels.points(first, start, end, cum, k, rng.random(int(k.sum())))
+        return room, session if want_session else np.empty(0, dtype=np.int64), time
     room = np.repeat(np.arange(n_rooms, dtype=np.int64), k)
     u = rng.random(room.shape[0])
     u *= np.repeat(room_time, k)
@@ -196,6 +211,27 @@ def poisson_points(
     if not want_session:
         session = np.empty(0, dtype=np.int64)
     return room, session, time
+
+
+def poisson_hourly(
+    first: IntArray,
+    start: FloatArray,
+    end: FloatArray,
+    cum: FloatArray,
+    rate_per_min: float | FloatArray,
+    rng: np.random.Generator,
+    weight: FloatArray,
+) -> FloatArray:
+    """``hourly_count`` of ``poisson_points``' times, each weighted by its room's ``weight``
+    (the same draws and numbers, without the points themselves)."""
+    if not kernels.ENABLED:
+        room, _, time = poisson_points(first, start, end, cum, rate_per_min, rng,
+                                       want_session=False)
+        return hourly_count(time, weight[room])
+    room_lo = cum[first[:-1]]
+    room_time = cum[first[1:]] - room_lo
+    k = rng.poisson(rate_per_min * room_time).astype(np.int64)
+    return kernels.points_hourly(first, start, end, cum, k, rng.random(int(k.sum())), weight)
 
 
 def _blocks_in_order(u: FloatArray, k: IntArray) -> bool:

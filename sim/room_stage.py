@@ -42,6 +42,8 @@ import numpy as np
 import simpy
 from numpy.typing import NDArray
 
+from sim import room_kernels as kernels
+from sim import stage_kernel
 from sim.rules.rooms import MAX_COHOSTS, MAX_SPEAKERS, STAGE_CAPACITY
 
 Proc = Generator[Any, Any, None]
@@ -160,6 +162,8 @@ class _Walk:
 
 def run_stage(plan: StagePlan) -> StageLog:
     """Simulate every room's stage and moderation for one day; returns the log."""
+    if kernels.ENABLED:
+        return _run_compiled(plan)
     env = simpy.Environment()
     walk = _Walk.of(plan)
     log = StageLog(room_max_speakers=[0] * len(walk.start))
@@ -175,6 +179,91 @@ def run_stage(plan: StagePlan) -> StageLog:
     log.events = events
     _log_requests(plan, log, walk.taken)
     return log
+
+
+def _run_compiled(plan: StagePlan) -> StageLog:
+    """``run_stage`` with the same processes and events, each wake-up's work compiled
+    (``sim.stage_kernel``): the same log, in the same order."""
+    u = np.asarray(plan.req_u, dtype=np.float64)
+    req = np.flatnonzero(u < plan.invite_prob) if plan.batch_declines else np.arange(len(u))
+    req_first = np.searchsorted(req, np.asarray(plan.req_first)).astype(np.int64)
+    rem_first = np.asarray(plan.rem_first, dtype=np.int64)
+    hinv_first = np.asarray(plan.hinv_first, dtype=np.int64)
+    start = np.asarray(plan.start, dtype=np.float64)
+    packed = stage_kernel.pack(
+        start, np.asarray(plan.end, dtype=np.float64),
+        np.asarray(plan.cohosts, dtype=np.int64),
+        np.asarray(plan.initial_speakers, dtype=np.int64),
+        plan.invite_prob, plan.rejoin_prob, plan.batch_declines, req.astype(np.int64),
+        req_first, np.asarray(plan.req_time, dtype=np.float64)[req],
+        np.asarray(plan.req_id, dtype=np.int64)[req], u[req],
+        np.asarray(plan.req_speak, dtype=np.float64)[req],
+        rem_first, np.asarray(plan.rem_time, dtype=np.float64),
+        np.asarray(plan.rem_id, dtype=np.int64), np.asarray(plan.rem_u, dtype=np.float64),
+        np.asarray(plan.rem_delay, dtype=np.float64),
+        hinv_first, np.asarray(plan.hinv_time, dtype=np.float64),
+        np.asarray(plan.hinv_id, dtype=np.int64), np.asarray(plan.hinv_speak, dtype=np.float64),
+    )
+    busy = (np.diff(req_first) + np.diff(rem_first) + np.diff(hinv_first)) > 0
+    env = simpy.Environment()
+    env.process(_hosts_compiled(env, start, busy, packed))
+    events = 0
+    step = env.step
+    try:
+        while True:
+            step()
+            events += 1
+    except simpy.core.EmptySchedule:
+        pass
+    spk = packed.i(stage_kernel.I_COUNT)
+    n_spk, n_rem, n_blk, n_hinv, n_taken = (
+        int(spk[c]) for c in (stage_kernel.C_SPK, stage_kernel.C_REM, stage_kernel.C_BLK,
+                              stage_kernel.C_HINV, stage_kernel.C_TAKEN)
+    )
+    log = StageLog(
+        speaker_room=packed.i(stage_kernel.I_LOG_SPK_ROOM)[:n_spk].tolist(),
+        speaker_start=packed.f(stage_kernel.F_LOG_SPK_START)[:n_spk].tolist(),
+        speaker_end=packed.f(stage_kernel.F_LOG_SPK_END)[:n_spk].tolist(),
+        speaker_id=packed.i(stage_kernel.I_LOG_SPK_ID)[:n_spk].tolist(),
+        host_invite_room=packed.i(stage_kernel.I_LOG_HINV_ROOM)[:n_hinv].tolist(),
+        host_invite_time=packed.f(stage_kernel.F_LOG_HINV_T)[:n_hinv].tolist(),
+        removal_room=packed.i(stage_kernel.I_LOG_REM_ROOM)[:n_rem].tolist(),
+        removal_id=packed.i(stage_kernel.I_LOG_REM_ID)[:n_rem].tolist(),
+        removal_time=packed.f(stage_kernel.F_LOG_REM_T)[:n_rem].tolist(),
+        blocked_room=packed.i(stage_kernel.I_LOG_BLK_ROOM)[:n_blk].tolist(),
+        blocked_time=packed.f(stage_kernel.F_LOG_BLK_T)[:n_blk].tolist(),
+        room_max_speakers=packed.i(stage_kernel.I_ROOM_MAX).tolist(),
+        events=events,
+    )
+    _log_requests(plan, log, packed.i(stage_kernel.I_LOG_TAKEN)[:n_taken].tolist())
+    return log
+
+
+def _hosts_compiled(env: simpy.Environment, start: FloatArray, busy: BoolArray,
+                    packed: stage_kernel.PackedStage) -> Proc:
+    """``_hosts`` opening the rooms with the compiled stage."""
+    floats, ints, f_at, i_at = packed.floats, packed.ints, packed.f_at, packed.i_at
+    open_room = stage_kernel._open_room_c
+    starts = start.tolist()
+    is_busy = busy.tolist()
+    for r in np.argsort(start, kind="stable").tolist():
+        at = starts[r]
+        if at > env.now:
+            yield env.timeout(at - env.now)
+        open_room(floats, ints, f_at, i_at, r)
+        if is_busy[r]:
+            env.process(_room_compiled(env, r, packed))
+
+
+def _room_compiled(env: simpy.Environment, r: int, packed: stage_kernel.PackedStage) -> Proc:
+    """Room ``r``'s process: sleeps until the host's next act; each wake-up's work (log who
+    stepped down, do the act, walk to the next) is ``stage_kernel.room_wake``."""
+    floats, ints, f_at, i_at = packed.floats, packed.ints, packed.f_at, packed.i_at
+    wake = stage_kernel._room_wake_c
+    until = wake(floats, ints, f_at, i_at, r, env.now)
+    while until >= 0.0:
+        yield env.timeout(until - env.now)
+        until = wake(floats, ints, f_at, i_at, r, env.now)
 
 
 def _hosts(env: simpy.Environment, walk: _Walk, plan: StagePlan, log: StageLog) -> Proc:

@@ -61,12 +61,14 @@ Approximations:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from sim import room_kernels as kernels
 from sim.peak_rooms import rooms_at_peak
 from sim.room_params import RoomParams
 from sim.room_sessions import (
@@ -76,6 +78,7 @@ from sim.room_sessions import (
     hourly_count,
     hourly_mean_peak,
     minute_concurrency,
+    poisson_hourly,
     poisson_points,
 )
 from sim.room_stage import StagePlan, run_stage
@@ -238,9 +241,23 @@ def simulate_day(
         blocked, cum = _apply_removals(sess, removal_room, removal_id, removal_time)
     # Per listener: the room's weight times the listeners a simulated one stands for.
     listener_weight = weight * sess.scale
-    session_weight = np.repeat(listener_weight, sess.counts)
-
-    listeners = minute_concurrency(start, end, session_weight)
+    if kernels.ENABLED:  # one compiled pass over the sessions (sim.room_kernels)
+        listeners, joins, top_minute = kernels.day_counts(
+            sess.first, start, end, listener_weight, blocked
+        )
+        blocked_session_weight = listener_weight[
+            np.searchsorted(sess.first, blocked, side="right") - 1
+        ]
+    else:
+        session_weight = np.repeat(listener_weight, sess.counts)
+        listeners = minute_concurrency(start, end, session_weight)
+        # Blocked rejoins are not joins: they count with weight 0 (adding 0.0 changes no sum).
+        join_weight = session_weight
+        if blocked.shape[0]:
+            join_weight = session_weight.copy()
+            join_weight[blocked] = 0.0
+        joins = hourly_count(start, join_weight)
+        blocked_session_weight = session_weight[blocked]
     live_rooms = minute_concurrency(room_start, room_end, weight)
     speaker_room = np.asarray(log.speaker_room, dtype=np.int64)
     speakers = minute_concurrency(
@@ -248,14 +265,14 @@ def simulate_day(
         np.asarray(log.speaker_end, dtype=np.float64),
         weight[speaker_room],
     )
-    msg_room, _, msg_time = poisson_points(
+    messages = poisson_hourly(
         sess.first,
         start,
         end,
         cum,
         params.messages_per_listener_hour / 60.0,
         rng,
-        want_session=False,
+        listener_weight,
     )
 
     columns: dict[str, FloatArray] = {"rooms_started": hourly_count(room_start, weight)}
@@ -265,16 +282,11 @@ def simulate_day(
         ("listeners", listeners),
     ):
         columns[f"{name}_mean"], columns[f"{name}_peak"] = hourly_mean_peak(conc)
-    # Blocked rejoins are not joins: they count with weight 0 (adding 0.0 changes no sum).
-    join_weight = session_weight
-    if blocked.shape[0]:
-        join_weight = session_weight.copy()
-        join_weight[blocked] = 0.0
-    columns["joins"] = hourly_count(start, join_weight)
+    columns["joins"] = joins
     columns["removals"] = hourly_count(removal_time, listener_weight[removal_room])
     blocked_time = np.concatenate([start[blocked], np.asarray(log.blocked_time, dtype=np.float64)])
     blocked_weight = np.concatenate(
-        [session_weight[blocked], listener_weight[np.asarray(log.blocked_room, dtype=np.int64)]]
+        [blocked_session_weight, listener_weight[np.asarray(log.blocked_room, dtype=np.int64)]]
     )
     columns["rejoins_blocked"] = hourly_count(blocked_time, blocked_weight)
     request_room = np.asarray(log.request_room, dtype=np.int64)
@@ -288,7 +300,7 @@ def simulate_day(
         np.asarray(log.host_invite_time, dtype=np.float64),
         weight[np.asarray(log.host_invite_room, dtype=np.int64)],
     )
-    columns["messages"] = hourly_count(msg_time, listener_weight[msg_room])
+    columns["messages"] = messages
     hourly = pd.DataFrame({"hour": np.arange(24, dtype=np.int64), **columns})
 
     room_max = np.asarray(log.room_max_speakers, dtype=np.int64)
@@ -330,7 +342,8 @@ def simulate_day(
             room_start,
             room_end,
             weight,
-            (sess.room, start, end, sess.scale),
+            _listeners_at(sess, top_minute) if kernels.ENABLED
+            else (sess.room, start, end, sess.scale),
             (
                 speaker_room,
                 np.asarray(log.speaker_start, dtype=np.float64),
@@ -412,6 +425,17 @@ def _host_invite_rate(
     return rate
 
 
+def _listeners_at(sess: Sessions, top_minute: int) -> Callable[[int], FloatArray]:
+    """Per room, its listeners at a whole minute (full scale), for ``rooms_at_peak``."""
+
+    def at(minute: int) -> FloatArray:
+        counts = kernels.covering_counts(sess.first, sess.start, sess.end, minute, top_minute)
+        listeners: FloatArray = counts * sess.scale
+        return listeners
+
+    return at
+
+
 def _apply_removals(
     sess: Sessions, room: IntArray, listener: IntArray, time: FloatArray
 ) -> tuple[IntArray, FloatArray]:
@@ -435,6 +459,9 @@ def _apply_removals(
     cum = sess.cum  # (the stage plan, its only other user, is drawn already)
     if changed.shape[0]:
         k = int(changed.min())
-        np.subtract(end[k:], start[k:], out=cum[k + 1 :])
-        np.cumsum(cum[k:], out=cum[k:])
+        if kernels.ENABLED:
+            kernels.recumulate(start, end, cum, k)
+        else:
+            np.subtract(end[k:], start[k:], out=cum[k + 1 :])
+            np.cumsum(cum[k:], out=cum[k:])
     return np.sort(index[is_blocked]), cum
