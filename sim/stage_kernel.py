@@ -383,3 +383,16 @@ def room_wake(packed: PackedStage, r: int, now: float) -> float:
     """Room ``r``'s process at SimPy time ``now``: when to wake next, or -1.0 to end."""
     wake = float(_room_wake_c(packed.buffer, r, now))
     return wake
+
+
+def warm_up() -> None:
+    """Load the compiled stage (see ``room_kernels.warm_up``)."""
+    empty_f, empty_i = np.empty(0), np.empty(0, dtype=np.int64)
+    zero = np.zeros(2, dtype=np.int64)
+    packed = pack(np.zeros(1), np.ones(1), np.zeros(1, dtype=np.int64),
+                  np.zeros(1, dtype=np.int64), 0.3, 0.3, True, empty_i, zero, empty_f, empty_i,
+                  empty_f, empty_f, zero, empty_f, empty_i, empty_f, empty_f, zero, empty_f,
+                  empty_i, empty_f)
+    open_room(packed, 0)
+    room_wake(packed, 0, 0.0)
+
