@@ -92,8 +92,15 @@ def _fill_sessions(
 
 def _last_at_or_below(cum: FloatArray, x: float, lo: int, hi: int) -> int:
     # The last s in [lo, hi) with cum[s] <= x, given cum[lo] <= x (the room's points are
-    # sorted, so each search starts at the previous point's session): a galloping search.
+    # sorted, so each search starts at the previous point's session).
     a = lo + 1  # every index below a has cum <= x
+    # Step first (the next point is usually a few sessions on, and memory read in order is
+    # fetched ahead), then gallop.
+    stop = min(hi, a + 64)
+    while a < stop and cum[a] <= x:
+        a += 1
+    if a < stop:
+        return a - 1
     b = a
     step = 1
     while b < hi and cum[b] <= x:
@@ -401,3 +408,31 @@ def fold_hours(hours: FloatArray, top: int) -> FloatArray:
     counts = np.pad(counts, (0, -counts.shape[0] % 24))
     folded: FloatArray = counts.reshape(-1, 24).sum(axis=0)
     return folded
+
+
+def warm_up() -> float:
+    """Load (or, the first time on a machine, compile) every kernel now; returns the seconds.
+
+    A process pays this once, at its first sampled day otherwise (about half a second with the
+    cache, a few seconds to compile); ``sim.bench`` calls it before its timer and says so."""
+    import time
+
+    from sim import stage_kernel
+
+    started = time.perf_counter()
+    if ENABLED:
+        first = np.array([0, 2], dtype=np.int64)
+        one = np.ones(1)
+        start, end = np.array([0.25, 0.5]), np.array([1.0, 2.0])
+        cum = np.array([0.0, 0.75, 2.25])
+        k = np.array([1], dtype=np.int64)
+        fill_sessions(first, np.zeros(1), 3.0 * one, np.zeros(1, dtype=np.bool_),
+                      np.array([0.5, 0.5]), np.ones(2), np.empty(0))
+        points(first, start, end, cum, k, np.array([0.5]))
+        points_hourly(first, start, end, cum, k, np.array([0.5]), one)
+        recumulate(start, end, cum.copy(), 0)
+        _, _, top = day_counts(first, start, end, one, np.empty(0, dtype=np.int64))
+        covering_counts(first, start, end, 1, top)
+        stage_kernel.warm_up()
+    return time.perf_counter() - started
+

@@ -242,7 +242,7 @@ def _run_compiled(plan: StagePlan) -> StageLog:
 def _hosts_compiled(env: simpy.Environment, start: FloatArray, busy: BoolArray,
                     packed: stage_kernel.PackedStage) -> Proc:
     """``_hosts`` opening the rooms with the compiled stage."""
-    floats, ints, f_at, i_at = packed.floats, packed.ints, packed.f_at, packed.i_at
+    buffer = packed.buffer
     open_room = stage_kernel._open_room_c
     starts = start.tolist()
     is_busy = busy.tolist()
@@ -250,7 +250,7 @@ def _hosts_compiled(env: simpy.Environment, start: FloatArray, busy: BoolArray,
         at = starts[r]
         if at > env.now:
             yield env.timeout(at - env.now)
-        open_room(floats, ints, f_at, i_at, r)
+        open_room(buffer, r)
         if is_busy[r]:
             env.process(_room_compiled(env, r, packed))
 
@@ -258,12 +258,12 @@ def _hosts_compiled(env: simpy.Environment, start: FloatArray, busy: BoolArray,
 def _room_compiled(env: simpy.Environment, r: int, packed: stage_kernel.PackedStage) -> Proc:
     """Room ``r``'s process: sleeps until the host's next act; each wake-up's work (log who
     stepped down, do the act, walk to the next) is ``stage_kernel.room_wake``."""
-    floats, ints, f_at, i_at = packed.floats, packed.ints, packed.f_at, packed.i_at
+    buffer = packed.buffer
     wake = stage_kernel._room_wake_c
-    until = wake(floats, ints, f_at, i_at, r, env.now)
+    until = wake(buffer, r, env.now)
     while until >= 0.0:
         yield env.timeout(until - env.now)
-        until = wake(floats, ints, f_at, i_at, r, env.now)
+        until = wake(buffer, r, env.now)
 
 
 def _hosts(env: simpy.Environment, walk: _Walk, plan: StagePlan, log: StageLog) -> Proc:

@@ -16,8 +16,8 @@ sets, dicts and a heap:
 * the log: preallocated arrays filled in the order the Python processes append to theirs.
 
 It gives the same log, in the same order, as ``room_stage`` (tests/test_room_kernels.py). Its
-state is packed into one float and one int array (with the segment offsets in a third), so a
-call unboxes three arrays rather than forty.
+state is packed into one array (ints, and floats as their bits, with the segment offsets in
+front), so a call unboxes one array rather than forty.
 """
 
 from __future__ import annotations
@@ -53,21 +53,24 @@ C_SPK, C_REM, C_BLK, C_HINV, C_TAKEN, C_BATCH, N_COUNT = range(7)
 NOTHING, REMOVAL, REQUEST, INVITATION = range(4)
 
 
+HEADER = N_I + 1 + N_F + 1
+
+
 @dataclass
 class PackedStage:
-    """The stage's inputs, state and log in three arrays (see the module docstring)."""
+    """The stage's inputs, state and log in one int64 buffer: a header of segment offsets
+    (``N_I + 1`` for the int segments, then ``N_F + 1`` for the float ones, all absolute), the
+    int segments, then the float segments (float64 bits; read through ``buffer.view``)."""
 
-    floats: FloatArray
-    ints: IntArray
-    f_at: IntArray  # len N_F + 1 offsets into floats
-    i_at: IntArray  # len N_I + 1 offsets into ints
+    buffer: IntArray
 
     def f(self, segment: int) -> FloatArray:
-        view: FloatArray = self.floats[self.f_at[segment] : self.f_at[segment + 1]]
+        at = self.buffer[N_I + 1 + segment : N_I + 3 + segment]
+        view: FloatArray = self.buffer.view(np.float64)[at[0] : at[1]]
         return view
 
     def i(self, segment: int) -> IntArray:
-        view: IntArray = self.ints[self.i_at[segment] : self.i_at[segment + 1]]
+        view: IntArray = self.buffer[self.buffer[segment] : self.buffer[segment + 1]]
         return view
 
 
@@ -131,19 +134,25 @@ def pack(
         np.zeros(n_req, dtype=np.int64), np.zeros(n_rooms, dtype=np.int64), counts,
     ]
     assert len(floats) == N_F and len(ints) == N_I
-    f_at = np.zeros(N_F + 1, dtype=np.int64)
-    np.cumsum([a.shape[0] for a in floats], out=f_at[1:])
-    i_at = np.zeros(N_I + 1, dtype=np.int64)
-    np.cumsum([a.shape[0] for a in ints], out=i_at[1:])
-    return PackedStage(
-        floats=np.concatenate([np.asarray(a, dtype=np.float64) for a in floats]),
-        ints=np.concatenate([np.asarray(a, dtype=np.int64) for a in ints]),
-        f_at=f_at, i_at=i_at,
-    )
+    i_sizes = [np.asarray(a).shape[0] for a in ints]
+    f_sizes = [np.asarray(a).shape[0] for a in floats]
+    i_at = HEADER + np.concatenate([[0], np.cumsum(i_sizes)])
+    f_at = int(i_at[-1]) + np.concatenate([[0], np.cumsum(f_sizes)])
+    buffer = np.empty(int(f_at[-1]), dtype=np.int64)
+    buffer[: N_I + 1] = i_at
+    buffer[N_I + 1 : HEADER] = f_at
+    as_float = buffer.view(np.float64)
+    for k, a in enumerate(ints):
+        buffer[i_at[k] : i_at[k + 1]] = a
+    for k, a in enumerate(floats):
+        as_float[f_at[k] : f_at[k + 1]] = a
+    return PackedStage(buffer)
 
 
-def _open_room(fl: FloatArray, it: IntArray, fa: IntArray, ia: IntArray, r: int) -> None:
+def _open_room(buffer: IntArray, r: int) -> None:
     # ``room_stage._open``: seat the host, co-hosts and opening speakers.
+    it, fl = buffer, buffer.view(np.float64)
+    ia, fa = buffer[: N_I + 1], buffer[N_I + 1 : HEADER]
     st = it[ia[I_STATE] : ia[I_STATE + 1]]
     count = it[ia[I_COUNT] : ia[I_COUNT + 1]]
     cohosts = min(it[ia[I_COHOSTS] + r], MAX_COHOSTS)
@@ -191,11 +200,12 @@ def _slot_of(slot_uid: IntArray, base: int, uid: int) -> int:
 _slot_of = _compile(_slot_of)
 
 
-def _room_wake(fl: FloatArray, it: IntArray, fa: IntArray, ia: IntArray, r: int,
-               env_now: float) -> float:
+def _room_wake(buffer: IntArray, r: int, env_now: float) -> float:
     # One wake-up of room r's process (``room_stage._room`` between two yields): log who
     # stepped down, do the act due now, walk on; returns when to wake next, or -1.0 when the
     # process ends.
+    it, fl = buffer, buffer.view(np.float64)
+    ia, fa = buffer[: N_I + 1], buffer[N_I + 1 : HEADER]
     end = fl[fa[F_END] + r]
     invite_prob, rejoin_prob = fl[fa[F_PARAMS]], fl[fa[F_PARAMS] + 1]
     rq_t = fl[fa[F_RQ_T] : fa[F_RQ_T + 1]]
@@ -366,10 +376,23 @@ _room_wake_c = _compile(_room_wake)
 
 def open_room(packed: PackedStage, r: int) -> None:
     """Open room ``r`` now (``room_stage._open``)."""
-    _open_room_c(packed.floats, packed.ints, packed.f_at, packed.i_at, r)
+    _open_room_c(packed.buffer, r)
 
 
 def room_wake(packed: PackedStage, r: int, now: float) -> float:
     """Room ``r``'s process at SimPy time ``now``: when to wake next, or -1.0 to end."""
-    wake = float(_room_wake_c(packed.floats, packed.ints, packed.f_at, packed.i_at, r, now))
+    wake = float(_room_wake_c(packed.buffer, r, now))
     return wake
+
+
+def warm_up() -> None:
+    """Load the compiled stage (see ``room_kernels.warm_up``)."""
+    empty_f, empty_i = np.empty(0), np.empty(0, dtype=np.int64)
+    zero = np.zeros(2, dtype=np.int64)
+    packed = pack(np.zeros(1), np.ones(1), np.zeros(1, dtype=np.int64),
+                  np.zeros(1, dtype=np.int64), 0.3, 0.3, True, empty_i, zero, empty_f, empty_i,
+                  empty_f, empty_f, zero, empty_f, empty_i, empty_f, empty_f, zero, empty_f,
+                  empty_i, empty_f)
+    open_room(packed, 0)
+    room_wake(packed, 0, 0.0)
+

@@ -172,3 +172,8 @@ def test_the_compiled_stage_logs_the_same_in_the_same_order(
     for field in dataclasses.fields(StageLog):
         np.testing.assert_array_equal(np.asarray(getattr(python, field.name)),
                                       np.asarray(getattr(compiled, field.name)), field.name)
+
+
+def test_warm_up_loads_every_kernel() -> None:
+    assert room_kernels.warm_up() >= 0.0
+    assert room_kernels.warm_up() < 0.5  # (loaded: nothing left to do)
