@@ -97,7 +97,7 @@ def test_five_percent_loss_on_a_speaker_uplink_keeps_the_mix_flowing() -> None:
     assert sent > 100 and lost == sent // 20
 
 
-STALLED_LISTENER_GONE = 12.0
+STALLED_LISTENER_GONE = 25.0
 """Seconds within which a listener that stopped reading is dropped (aioice alone: over 30)."""
 
 

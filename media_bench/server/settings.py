@@ -51,11 +51,13 @@ class Settings:
     relay_timeout: float = 5.0
     """Seconds an edge waits without a datagram from a room's origin before it drops the
     room's peers there (reason ``relay_lost``); the origin sends one every 20 ms."""
-    consent_timeout: float = 6.0
+    consent_timeout: float = 15.0
     """About how many seconds a peer may leave the server's ICE consent checks (RFC 7675)
     unanswered before it is dropped (``consent_expired``): a check every third of it, three
     missed in a row. What notices a listener that stopped reading (it still sends RTCP) or
-    vanished; aioice's own checks would take 30 s."""
+    vanished; aioice's own checks would take 30 s. Not shorter: at 6 s, a saturated origin
+    (its loop too late to see answers within aioice's 0.5 s) dropped its speakers in
+    ``spaces-lab bench cascade``."""
     relay_host: str = "127.0.0.1"
     """Address the media workers' relay endpoints and control links bind (edges on other
     nodes must reach it)."""
