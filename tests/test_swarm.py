@@ -181,8 +181,11 @@ def test_swarm_replaying_a_sim_peak_hour(small_sim_run, tmp_path):
     assert summary["peak_listeners"] >= 5
     assert summary["loss_per_mille"]["mean"] < 10
     metrics = pd.read_parquet(out / "server_metrics.parquet")
-    sent = metrics[metrics["metric"] == "spaces_rtp_packets_sent_total"]["value"]
-    assert sent.max() > 1_000
+    # the media runs on worker processes (their own /metrics); the API process's holds where
+    # placement seated everyone
+    load = metrics[metrics["metric"] == "spaces_worker_load"]
+    seated = load[load["labels"].str.contains("kind=listeners")]["value"]
+    assert seated.max() >= 5
     assert "sim peak hour" in (out / "locust.log").read_text()
 
 
