@@ -411,13 +411,11 @@ def fold_hours(hours: FloatArray, top: int) -> FloatArray:
 
 
 def warm_up() -> float:
-    """Load (or, the first time on a machine, compile) every kernel now; returns the seconds.
-
-    A process pays this once, at its first sampled day otherwise (about half a second with the
-    cache, a few seconds to compile); ``sim.bench`` calls it before its timer and says so."""
+    """Load (or, the first time on a machine, compile) this module's kernels now; returns the
+    seconds. A process pays this once, at its first sampled day otherwise (about half a second
+    with the cache, a few seconds to compile); ``sim.bench`` calls it and
+    ``stage_kernel.warm_up`` before its timer and says so."""
     import time
-
-    from sim import stage_kernel
 
     started = time.perf_counter()
     if ENABLED:
@@ -433,6 +431,5 @@ def warm_up() -> float:
         recumulate(start, end, cum.copy(), 0)
         _, _, top = day_counts(first, start, end, one, np.empty(0, dtype=np.int64))
         covering_counts(first, start, end, 1, top)
-        stage_kernel.warm_up()
     return time.perf_counter() - started
 
