@@ -20,24 +20,16 @@ from media_bench.client.bots import Bot, ListenerBot, SpeakerBot
 from media_bench.client.marks import Signal
 from media_bench.client.server_process import ServerProcess
 from media_bench.server.harness import Running, running_server
-from media_bench.server.placement import PlacementLimits
 from media_bench.server.settings import Settings
 from spaces_core.errors import Refused
 from tests.postgres import Postgres
 from tests.test_media_audio import hears, silent_at
+from tests.test_workers import counted_in_sessions
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 HOST_HZ, GUEST_HZ = 440.0, 1000.0
-LIMITS = PlacementLimits(
-    listeners_per_worker=2,
-    room_cost=0,
-    speaker_cost=1,
-    relay_cost_per_edge=0,
-    origin_headroom=0,
-    min_open_slots=1,
-    min_edge_slots=1,
-)
+LIMITS = counted_in_sessions(2)
 """Host and guest fill a worker; listeners then go to another worker, the entry node's first."""
 
 

@@ -26,15 +26,23 @@ from tests.test_media_audio import hears, silent_at
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 HOST_HZ, GUEST_HZ, EDGE_HZ = 440.0, 1000.0, 700.0
-LIMITS = PlacementLimits(
-    listeners_per_worker=3,
-    room_cost=0,
-    speaker_cost=1,
-    relay_cost_per_edge=0,
-    origin_headroom=0,
-    min_open_slots=1,
-    min_edge_slots=1,
-)
+
+
+def counted_in_sessions(listeners_per_worker: int) -> PlacementLimits:
+    """Limits a test can count in: a speaker or listener is one session, a room or a relay
+    link nothing, and a room or an edge opens where one listener still fits."""
+    return PlacementLimits(
+        listeners_per_worker=listeners_per_worker,
+        room_cost=0,
+        speaker_cost=1,
+        relay_cost_per_edge=0,
+        origin_headroom=0,
+        min_open_slots=1,
+        min_edge_slots=1,
+    )
+
+
+LIMITS = counted_in_sessions(3)
 """Host and guest (a listener-equivalent each) and one listener fill the origin; three
 listeners an edge (a room or an edge opens where one listener still fits)."""
 

@@ -59,10 +59,6 @@ class RemoteMediaHost:
             raise WorkerFailed(f"cannot reach {self.control_url}: {error}") from error
         self._reader = asyncio.ensure_future(self._read())
 
-    @property
-    def connected(self) -> bool:
-        return self._socket is not None and not self._socket.closed
-
     async def close(self) -> None:
         if self._reader is not None:
             self._reader.cancel()

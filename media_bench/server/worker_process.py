@@ -126,9 +126,6 @@ class WorkerPool:
             self.addresses.append(WorkerAddress(index, pid, control_url, (relay[0], relay[1])))
         return self.addresses
 
-    def alive(self) -> list[bool]:
-        return [process.is_alive() for process in self.processes]
-
     async def stop(self) -> None:
         loop = asyncio.get_running_loop()
         for process in self.processes:
