@@ -35,6 +35,10 @@ MISSING: dict[str, tuple[Callable[[], object], str]] = {
     "sender_ssrc": (lambda: internals.sender_ssrc(ns()), "_ssrc"),
     "outbound_srtp": (lambda: internals.outbound_srtp(ns()), "_tx_srtp"),
     "inbound_srtp": (lambda: internals.inbound_srtp(ns()), "_rx_srtp"),
+    "dtls_connected_check": (
+        lambda: internals.dtls_connected_check(aiortc.RTCDtlsTransport.__new__(
+            aiortc.RTCDtlsTransport)), "_state"
+    ),
     "nominated_pairs": (
         lambda: internals.nominated_pairs(ns(transport=ns(_connection=ns()))), "_nominated"
     ),
@@ -172,6 +176,17 @@ def test_each_private_part_works_on_real_peer_connections() -> None:
             plain = bytes([0x80, 111, 0, 1, 0, 0, 0, 0]) + (ssrc ^ 1).to_bytes(4) + b"opus"
             assert inbound.unprotect(outbound.protect(plain)) == plain
 
+            # In place, libsrtp makes what pylibsrtp makes, and the far end reads it.
+            in_place = internals.InPlaceProtect(outbound)
+            follow = bytes([0x80, 111, 0, 2]) + plain[4:]
+            in_place.buffer[: len(follow)] = follow
+            protected = in_place(len(follow))
+            assert protected is not None and inbound.unprotect(bytes(protected)) == follow
+            assert len(protected) > len(follow)  # the authentication tag
+            assert in_place(4) is None, "libsrtp refuses what is shorter than an RTP header"
+            connected = internals.dtls_connected_check(sender.transport)
+            assert connected()
+
             # The nominated pair is live and rides on one of the connection's protocols.
             pair = internals.nominated_pairs(sender.transport).get(internals.RTP_COMPONENT)
             assert pair is not None and pair.protocol.transport is not None
@@ -199,6 +214,7 @@ def test_each_private_part_works_on_real_peer_connections() -> None:
         finally:
             await caller.close()
             await callee.close()
+        assert not connected()
         for _ in range(50):
             if lost:
                 break

@@ -9,7 +9,8 @@ each of them on real aiortc objects.
 
 A missing attribute raises ``AiortcInternalsChanged`` naming it and the installed versions.
 None of these functions is meant to run per packet: callers resolve what they need once per
-session (bound methods, the live objects) and keep it.
+session (bound methods, the live objects) and keep it. What does run per packet was built
+for it: the check ``dtls_connected_check`` returns and ``InPlaceProtect``'s call.
 """
 
 from __future__ import annotations
@@ -90,6 +91,54 @@ def outbound_srtp(dtls: RTCDtlsTransport) -> Session | None:
     """
     session: Session | None = _get(dtls, "_tx_srtp")
     return session
+
+
+def dtls_connected_check(dtls: RTCDtlsTransport) -> Callable[[], bool]:
+    """A per-packet check that the DTLS transport is connected.
+
+    ``RTCDtlsTransport.state`` formats its enum as a string on every read (~1 us); this
+    compares the enum itself. Relies on ``RTCDtlsTransport._state`` and aiortc's ``State``.
+    """
+    connected = _get(_get(sys.modules[type(dtls).__module__], "State"), "CONNECTED")
+    _get(dtls, "_state")
+    return lambda: dtls._state is connected
+
+
+SRTP_PACKET_CAPACITY = 1500
+"""Bytes of an in-place protector's buffer, as pylibsrtp's own."""
+
+
+class InPlaceProtect:
+    """SRTP protect for one outbound session, on packets the caller writes into ``buffer``.
+
+    pylibsrtp's ``Session.protect`` allocates a length cell, copies the packet into its buffer
+    and slices a copy back out on every call: 3.3 us a packet on this machine, against 1.2 us
+    for libsrtp's ``srtp_protect`` on a buffer filled in place. Relies on pylibsrtp's
+    ``Session._srtp`` (the ``srtp_t`` cell; the session is kept alive here, as freeing it frees
+    the context) and on its cffi binding ``pylibsrtp._binding`` (``ffi``, ``lib``).
+    """
+
+    def __init__(self, session: Session) -> None:
+        binding = importlib.import_module("pylibsrtp._binding")
+        ffi, lib = _get(binding, "ffi"), _get(binding, "lib")
+        self._session = session
+        self._context = _get(session, "_srtp")[0]
+        self._srtp_protect = _get(lib, "srtp_protect")
+        self._cells = ffi.new("unsigned char[]", SRTP_PACKET_CAPACITY)
+        self._length = ffi.new("int *")
+        self.buffer = memoryview(ffi.buffer(self._cells))
+        """Where the caller writes the plain RTP packet (header, then payload)."""
+        self.capacity = SRTP_PACKET_CAPACITY - _get(importlib.import_module("pylibsrtp"),
+                                                    "SRTP_MAX_TRAILER_LEN")
+        """The longest plain packet ``buffer`` takes: the rest is room for the trailer."""
+
+    def __call__(self, length: int) -> memoryview | None:
+        """Protect the ``length`` plain bytes at the start of ``buffer``; the protected packet
+        (a view of ``buffer``, valid until the next call), or None when libsrtp refused it."""
+        self._length[0] = length
+        if self._srtp_protect(self._context, self._cells, self._length) != 0:
+            return None
+        return self.buffer[: self._length[0]]
 
 
 def nominated_pairs(dtls: RTCDtlsTransport) -> dict[int, CandidatePair]:
