@@ -35,9 +35,13 @@ def to_mono(frame: av.AudioFrame) -> Pcm:
     return mixed
 
 
+_INT16_MIN, _INT16_MAX = np.int32(-32768), np.int32(32767)
+
+
 def clip16(mix: npt.NDArray[np.int32]) -> Pcm:
-    """Saturate an int32 mix to int16."""
-    return np.clip(mix, -32768, 32767).astype(np.int16)
+    """Saturate an int32 mix to int16 (``np.clip``'s argument checks cost more than the work
+    on a 960-sample frame: this runs up to 14 times a tick)."""
+    return np.minimum(np.maximum(mix, _INT16_MIN), _INT16_MAX).astype(np.int16)
 
 
 def to_frame(pcm: Pcm, pts: int) -> av.AudioFrame:
@@ -51,7 +55,8 @@ def to_frame(pcm: Pcm, pts: int) -> av.AudioFrame:
 
 def level_dbov(pcm: Pcm) -> float:
     """RMS level in dB relative to full scale (-127 for digital silence)."""
-    rms = float(np.sqrt(np.mean(np.square(pcm.astype(np.float64)))))
+    samples = pcm.astype(np.float32)
+    rms = float(np.sqrt(np.dot(samples, samples) / max(1, len(samples))))
     if rms < 1.0:
         return -127.0
     return max(-127.0, 20.0 * float(np.log10(rms / FULL_SCALE)))
