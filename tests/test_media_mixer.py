@@ -140,3 +140,73 @@ def test_a_speaker_buffer_that_stays_two_deep_is_shrunk() -> None:
         taken += slot.take() is not None
     assert slot.dropped == 1 and len(slot.frames) == 0
     assert taken == len(payloads) - 1  # every frame but the one dropped
+
+
+def tone_residual_db(pcm: np.ndarray, hz: float) -> np.ndarray:
+    """Per 20 ms frame: the energy left after removing the best-fitting ``hz`` sine (and DC),
+    relative to the frame's energy (dB). Codec noise on a clean tone reads about -33 dB here; a
+    gap or click in the frame reads near 0."""
+    t = np.arange(FRAME_SAMPLES) / 48_000
+    out = []
+    for k in range(len(pcm) // FRAME_SAMPLES):
+        frame = pcm[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES].astype(np.float64)
+        phase = 2 * np.pi * hz * (t + k * FRAME_SAMPLES / 48_000)
+        basis = np.stack([np.sin(phase), np.cos(phase), np.ones_like(t)], axis=1)
+        fit, *_ = np.linalg.lstsq(basis, frame, rcond=None)
+        rest = frame - basis @ fit
+        out.append(10 * np.log10((rest @ rest + 1e-9) / (frame @ frame + 1e-9)))
+    return np.array(out)
+
+
+def test_a_quiet_speaker_is_sent_the_listener_packet_and_rejoins_without_a_click() -> None:
+    """b sends nothing, then talks, then sends digital silence, then talks: while quiet it is
+    sent the listener packet (its own encoder skipped), and what it hears (a's tone) has no
+    gap or click where its own encoder takes over again."""
+    ticks, first_talk, second_talk = 300, range(60, 120), range(180, 240)
+
+    async def scenario() -> tuple[list[Any], list[bool], int]:
+        fanout = SharedFanOut()
+        fanout.add("listener", link(SourceTrack(fanout.listener_source)))
+        mixer = RoomMixer(fanout)
+        mixer.set_speakers(["a", "b"], ["a", "b"])
+        encoders = {u: OpusEncoder(32_000, 0) for u in "ab"}
+        tone_a, tone_b = Signal(tone_hz=440.0, marks=False), Signal(tone_hz=1000.0, marks=False)
+        heard: list[Any] = []
+        reused: list[bool] = []
+
+        def feed(user: str, pcm: np.ndarray, k: int) -> None:
+            packet = encoders[user].encode(pcm, k * FRAME_SAMPLES)
+            assert packet is not None
+            mixer.input_for(user).feed(bytes(packet))
+
+        for k in range(ticks):
+            feed("a", tone_a.frame(k), k)
+            talking = k in first_talk or k in second_talk
+            if talking or k >= first_talk.stop:
+                feed("b", tone_b.frame(k) if talking else np.zeros(FRAME_SAMPLES, np.int16), k)
+            mixer.tick(k)
+            heard.append(fanout.source_for("b").item)
+            reused.append(fanout.source_for("b").item is fanout.listener_source.item)
+        await mixer.stop()
+        return heard, reused, mixer.stats.encodes
+
+    heard, reused, encodes = asyncio.run(scenario())
+    talking = set(first_talk) | set(second_talk)
+    assert all(reused[k] for k in range(first_talk.start))  # nothing sent: the listener packet
+    assert not any(reused[k] for k in talking)  # talking: its own N-1 mix
+    quiet = [k for k in range(first_talk.stop + 5, second_talk.start)]  # silence decoded
+    assert all(reused[k] for k in quiet)
+    skipped = sum(reused)
+    # a's N-1 and the listener mix every tick, b's own on every tick it was not sent the
+    # listener packet, plus one priming encode for each of its two returns
+    assert encodes == 2 * ticks + (ticks - skipped) + 2
+    pcm = decode_stream(heard)
+    assert band_ratio(pcm, 440) > 0.9 and band_ratio(pcm, 1000) < 0.01
+    residual = tone_residual_db(pcm, 440.0)[10:]
+    steady = float(np.median(residual))
+    print(
+        f"\nb hears a's tone with {steady:.1f} dB of codec noise in a steady frame, "
+        f"{residual.max():.1f} dB in the worst (at a switch of encoders)"
+    )
+    assert steady < -25
+    assert residual.max() < -18, "a gap or click where b's own encoder took over"

@@ -128,8 +128,9 @@ class InPlaceProtect:
         self._length = ffi.new("int *")
         self.buffer = memoryview(ffi.buffer(self._cells))
         """Where the caller writes the plain RTP packet (header, then payload)."""
-        self.capacity = SRTP_PACKET_CAPACITY - _get(importlib.import_module("pylibsrtp"),
-                                                    "SRTP_MAX_TRAILER_LEN")
+        self.capacity = SRTP_PACKET_CAPACITY - _get(
+            importlib.import_module("pylibsrtp"), "SRTP_MAX_TRAILER_LEN"
+        )
         """The longest plain packet ``buffer`` takes: the rest is room for the trailer."""
 
     def __call__(self, length: int) -> memoryview | None:

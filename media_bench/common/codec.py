@@ -24,33 +24,41 @@ def native_opus() -> bool:
     return LIBOPUS is not None and os.environ.get(OPUS_BACKEND_VARIABLE, "") != "pyav"
 
 
+def _pyav_encoder(bitrate: int, complexity: int) -> Any:
+    codec = av.CodecContext.create("libopus", "w")
+    codec.sample_rate = SAMPLE_RATE
+    codec.layout = "mono"
+    codec.format = "s16"
+    codec.bit_rate = bitrate
+    codec.time_base = TIME_BASE
+    codec.options = {"application": "voip", "compression_level": str(complexity)}
+    return codec
+
+
 class OpusEncoder:
     """A mono Opus encoder whose packets carry the caller's pts, ready for an RTP sender."""
 
     def __init__(self, bitrate: int = 32_000, complexity: int = 5) -> None:
+        self._settings = bitrate, complexity
         self._native = NativeOpusEncoder(bitrate, complexity) if native_opus() else None
+        self._codec: Any = None if self._native is not None else _pyav_encoder(bitrate, complexity)
+
+    def reset(self) -> None:
+        """Forget all history: the next frame is encoded as a stream's first."""
         if self._native is not None:
-            return
-        codec = av.CodecContext.create("libopus", "w")
-        codec.sample_rate = SAMPLE_RATE
-        codec.layout = "mono"
-        codec.format = "s16"
-        codec.bit_rate = bitrate
-        codec.time_base = TIME_BASE
-        codec.options = {"application": "voip", "compression_level": str(complexity)}
-        self._codec = codec
+            self._native.reset()
+        else:
+            self._codec = _pyav_encoder(*self._settings)
 
     def encode(self, pcm: Pcm, pts: int) -> av.Packet[Any] | None:
         """Encode one frame; the packet's pts/time_base are set to ``pts`` at 48 kHz."""
         if self._native is not None:
             packet = av.Packet(self._native.encode(pcm))
-            packet.pts = pts
-            packet.time_base = TIME_BASE
-            return packet
-        packets = self._codec.encode(to_frame(pcm, pts))
-        if not packets:
-            return None
-        packet = packets[-1]
+        else:
+            packets = self._codec.encode(to_frame(pcm, pts))
+            if not packets:
+                return None
+            packet = packets[-1]
         packet.pts = pts
         packet.time_base = TIME_BASE
         return packet

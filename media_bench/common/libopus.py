@@ -25,6 +25,7 @@ from media_bench.common.audio import FRAME_SAMPLES, SAMPLE_RATE, Pcm
 OPUS_APPLICATION_VOIP: Final = 2048
 OPUS_SET_BITRATE_REQUEST: Final = 4002
 OPUS_SET_COMPLEXITY_REQUEST: Final = 4010
+OPUS_RESET_STATE: Final = 4028
 MAX_PACKET_BYTES: Final = 1275
 """The largest Opus packet of one frame (RFC 6716, 3.2.1)."""
 MAX_FRAME_SAMPLES: Final = SAMPLE_RATE * 120 // 1000
@@ -113,6 +114,11 @@ class NativeOpusEncoder:
         size = self._lib.opus_encode(self._state, frame.ctypes.data, FRAME_SAMPLES,
                                      self._out, MAX_PACKET_BYTES)  # fmt: skip
         return ctypes.string_at(self._out, _check(self._lib, size, "opus_encode"))
+
+    def reset(self) -> None:
+        """Forget all history: the next frame is encoded as a stream's first."""
+        _check(self._lib, self._lib.opus_encoder_ctl(self._state, OPUS_RESET_STATE),
+               "opus_encoder_ctl(OPUS_RESET_STATE)")  # fmt: skip
 
     def __del__(self) -> None:
         state = getattr(self, "_state", None)

@@ -7,6 +7,11 @@ naive design, not at all), and hands both to the room's fan-out design (``fanout
 delivers them: the tick's time covers the mixing, the encodes and whatever delivery the
 design does inside the tick (``direct`` sends every packet there; ``shared`` and ``naive``
 leave it to aiortc's senders after the tick).
+
+A speaker who is quiet this tick (below ``QUIET_DBOV``, or nothing arrived) would hear exactly
+the listener mix, so it is sent the listener packet and its own encode is skipped: in a room
+where one of 13 talks, that is 12 encodes saved per tick. Its encoder restarts, primed, when
+it speaks again (``RoomMixer._resume``; the switch is measured inaudible by the mixer tests).
 """
 
 from __future__ import annotations
@@ -42,6 +47,10 @@ SPEAKER_TIMEOUT = 3.0
 """Seconds without a packet after which a mixed speaker that had been sending counts as gone
 (its process vanished without leaving: before ``Settings.consent_timeout`` expires it)."""
 _TIMEOUT_TICKS = round(SPEAKER_TIMEOUT / FRAME_SECONDS)
+QUIET_DBOV = -60.0
+"""A speaker whose frame this tick is quieter than this (or who sent none) is sent the
+listener packet instead of an N-1 mix of its own: all it misses is itself below -60 dBov,
+under everyone else. Its encoder is then skipped, and reset when it speaks again."""
 
 
 @dataclass
@@ -86,6 +95,8 @@ class SpeakerOutput:
 
     encoder: OpusEncoder
     stream: Stream
+    in_step: bool = True
+    """Its encoder encoded the previous tick (else it starts afresh)."""
 
 
 @dataclass
@@ -122,6 +133,7 @@ class RoomMixer:
         self.mixed: set[str] = set()
         self.stats = TickStats()
         self._levels: dict[str, float] = {}
+        self._previous_mix = np.zeros(FRAME_SAMPLES, dtype=np.int32)
         self._task: asyncio.Task[None] | None = None
         self.on_late: Callable[[float], None] | None = None
         self.on_duration: Callable[[float], None] | None = None
@@ -171,32 +183,57 @@ class RoomMixer:
                 continue
             own[user_id] = frame
             total += frame
+        levels = {user_id: level_dbov(frame) for user_id, frame in own.items()}
+        reuse = self.fanout.encoded_listener_mix
+        hear_listener_mix: list[SpeakerOutput] = []
         encodes = 0
         # The speakers' streams first: a design that sends as it is handed a packet (direct)
         # then never keeps a speaker waiting behind the listeners.
         for user_id, output in self.outputs.items():
             frame = own.get(user_id)
+            if reuse and (frame is None or levels[user_id] < QUIET_DBOV):
+                hear_listener_mix.append(output)
+                output.in_step = False
+                continue
+            if not output.in_step:
+                self._resume(output, pts)
             minus = total if frame is None else total - frame
             packet = output.encoder.encode(clip16(minus), pts)
             encodes += 1
             if packet is not None:
                 output.stream.publish(index, packet)
-        if not self.fanout.has_listeners():
-            pass  # nobody to send the listener mix to
-        elif self.fanout.encoded_listener_mix:
+        self._previous_mix = total
+        has_listeners = self.fanout.has_listeners()
+        if not reuse:
+            if has_listeners:
+                self.fanout.deliver(index, to_frame(clip16(total), pts))
+        elif has_listeners or hear_listener_mix:
             packet = self._listener_encoder.encode(clip16(total), pts)
             encodes += 1
             if packet is not None:
-                self.fanout.deliver(index, packet)
-        else:
-            self.fanout.deliver(index, to_frame(clip16(total), pts))
+                for output in hear_listener_mix:
+                    output.stream.publish(index, packet)
+                if has_listeners:
+                    self.fanout.deliver(index, packet)
         self.stats.encodes += encodes
-        self._track_levels(index, own)
+        self._track_levels(index, levels)
         self._count()
 
-    def _track_levels(self, index: int, own: dict[str, Pcm]) -> None:
-        for user_id, frame in own.items():
-            self._levels[user_id] = max(self._levels.get(user_id, -127.0), level_dbov(frame))
+    def _resume(self, output: SpeakerOutput, pts: int) -> None:
+        """Bring a speaker's encoder back in step after ticks it skipped.
+
+        Reset alone would be heard: a fresh encoder's first packet begins with its look-ahead
+        (6.5 ms) of silence. Encoding the previous tick's mix first (which the speaker heard,
+        as the listener packet) fills the look-ahead with the audio that precedes this tick.
+        """
+        output.encoder.reset()
+        output.encoder.encode(clip16(self._previous_mix), pts - FRAME_SAMPLES)
+        self.stats.encodes += 1
+        output.in_step = True
+
+    def _track_levels(self, index: int, levels: dict[str, float]) -> None:
+        for user_id, level in levels.items():
+            self._levels[user_id] = max(self._levels.get(user_id, -127.0), level)
         if index % LEVEL_TICKS == 0:
             levels = {u: round(self._levels.get(u, -127.0), 1) for u in sorted(self.mixed)}
             self._levels.clear()
