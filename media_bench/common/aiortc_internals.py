@@ -253,6 +253,18 @@ def udp_socket(protocol: StunProtocol) -> socket.socket:
     return unwrapped
 
 
+def datagram_send(protocol: StunProtocol) -> Callable[[Any, Any], Any]:
+    """The cheapest way to send a datagram on an ICE protocol's socket: the OS socket's own
+    ``sendto`` under asyncio's selector loop (no transport bookkeeping; raises BlockingIOError
+    when the socket is full), else the transport's ``sendto`` (uvloop's, written in C: it sends
+    at once and queues what the socket cannot take)."""
+    transport = protocol.transport
+    if hasattr(transport, "_sock"):
+        return udp_socket(protocol).sendto
+    send: Callable[[Any, Any], Any] = _get(transport, "sendto")
+    return send
+
+
 def pause_transport_reading(protocol: StunProtocol) -> None:
     """Stop asyncio reading an ICE protocol's socket (its reader now belongs to the caller).
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-import socket
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import av
@@ -27,11 +27,11 @@ if TYPE_CHECKING:
 from media_bench.common.aiortc_internals import (
     RTP_COMPONENT,
     InPlaceProtect,
+    datagram_send,
     dtls_connected_check,
     nominated_pairs,
     outbound_srtp,
     sender_ssrc,
-    udp_socket,
 )
 
 _HEADER = struct.Struct("!BBHII")
@@ -92,7 +92,7 @@ class DirectSender:
         self._nominated = nominated_pairs(dtls)
         self._protect: InPlaceProtect | None = None
         self._pair: CandidatePair | None = None
-        self._socket: socket.socket | None = None
+        self._send: Callable[[Any, Any], Any] | None = None
         self._address: Any = None
         self._sequence = random.getrandbits(16)
         self._origin = random.getrandbits(32)
@@ -129,21 +129,21 @@ class DirectSender:
             return False
         self._sequence = (self._sequence + 1) & 0xFFFF
         try:
-            self._socket.sendto(packet, self._address)  # type: ignore[union-attr]
+            self._send(packet, self._address)  # type: ignore[misc]
         except (BlockingIOError, InterruptedError):
             return False
         except OSError:
-            self._pair = self._socket = None
+            self._pair = self._send = None
             return False
         return True
 
     def _route(self) -> bool:
         """Take the nominated pair's socket and address; False while there is none."""
         pair = self._nominated.get(RTP_COMPONENT)
-        self._pair = self._socket = None
+        self._pair = self._send = None
         if pair is None or pair.protocol.transport is None:
             return False
-        self._socket = udp_socket(pair.protocol)
+        self._send = datagram_send(pair.protocol)
         self._address = pair.remote_addr
         self._pair = pair
         return True
