@@ -133,6 +133,18 @@ class InPlaceProtect:
         )
         """The longest plain packet ``buffer`` takes: the rest is room for the trailer."""
 
+    def native_handles(self) -> tuple[int, int, int]:
+        """(address of libsrtp's ``srtp_protect``, of this session's ``srtp_t``, of ``buffer``)
+        for native code that protects in place the way ``__call__`` does (libsrtp 2's
+        ``srtp_protect(srtp_t, void *, int *)``); valid while this object lives."""
+        binding = importlib.import_module("pylibsrtp._binding")
+        ffi, lib = _get(binding, "ffi"), _get(binding, "lib")
+        return (
+            int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_protect"))),
+            int(ffi.cast("uintptr_t", self._context)),
+            int(ffi.cast("uintptr_t", self._cells)),
+        )
+
     def __call__(self, length: int) -> memoryview | None:
         """Protect the ``length`` plain bytes at the start of ``buffer``; the protected packet
         (a view of ``buffer``, valid until the next call), or None when libsrtp refused it."""
@@ -263,6 +275,16 @@ def datagram_send(protocol: StunProtocol) -> Callable[[Any, Any], Any]:
         return udp_socket(protocol).sendto
     send: Callable[[Any, Any], Any] = _get(transport, "sendto")
     return send
+
+
+def socket_fd(protocol: StunProtocol) -> int:
+    """The file descriptor of an ICE protocol's UDP socket, whichever loop made its transport
+    (uvloop's ``get_extra_info("socket")`` is a stand-in that still knows its ``fileno``)."""
+    sock = protocol.transport.get_extra_info("socket") if protocol.transport else None
+    if sock is None:
+        raise AiortcInternalsChanged(protocol, "transport socket")
+    fd: int = sock.fileno()
+    return fd
 
 
 def pause_transport_reading(protocol: StunProtocol) -> None:
