@@ -124,7 +124,9 @@ class DirectSender:
                 return False
             protect = self._protect = InPlaceProtect(session)
             self._handles = protect.native_handles()
-        if self._nominated.get(RTP_COMPONENT) is not self._pair and not self._route():
+        # after a failed send there is no socket, and the nominated pair may be gone as well
+        route = self._send is None or self._nominated.get(RTP_COMPONENT) is not self._pair
+        if route and not self._route():
             return False
         if self._native is not None:
             return self._send_native(protect, payload, pts)
