@@ -262,10 +262,17 @@ def _day_counts(
 
 
 def _covering_counts(
-    first: IntArray, start: FloatArray, end: FloatArray, minute: int, laps: int, out: IntArray
+    first: IntArray,
+    start: FloatArray,
+    end: FloatArray,
+    minute: int,
+    laps: int,
+    rooms: IntArray,
+    out: IntArray,
 ) -> None:
-    # Per room: sessions covering whole minute ``minute`` of any lap of the (folded) day.
-    for r in range(first.shape[0] - 1):
+    # Per room of ``rooms``: sessions covering whole minute ``minute`` of any lap of the
+    # (folded) day.
+    for r in rooms:
         c = 0
         for i in range(first[r], first[r + 1]):
             lo = math.ceil(start[i])
@@ -387,13 +394,17 @@ def day_counts(
 
 
 def covering_counts(
-    first: IntArray, start: FloatArray, end: FloatArray, minute: int, top_minute: int
+    first: IntArray, start: FloatArray, end: FloatArray, minute: int, top_minute: int,
+    rooms: IntArray | None = None,
 ) -> IntArray:
     """Per room, its sessions covering whole minute ``minute`` (``peak_rooms.covering``);
-    ``top_minute`` is the largest ``ceil(end)``."""
+    ``top_minute`` is the largest ``ceil(end)``. With ``rooms`` only those rooms are counted
+    (the others read 0): a pass over the sessions of the rooms live then, not of the day."""
     out = np.zeros(first.shape[0] - 1, dtype=np.int64)
     laps = top_minute // MINUTES_PER_DAY + 1 if start.shape[0] else 0
-    _covering_counts_c(first, start, end, minute, laps, out)
+    if rooms is None:
+        rooms = np.arange(first.shape[0] - 1, dtype=np.int64)
+    _covering_counts_c(first, start, end, minute, laps, rooms.astype(np.int64, copy=False), out)
     return out
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from math import nextafter
 from typing import Any
@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import simpy
 from numpy.typing import NDArray
+from simpy.events import Timeout
 
 from sim import room_kernels as kernels
 from sim import stage_kernel
@@ -243,27 +244,33 @@ def _hosts_compiled(env: simpy.Environment, start: FloatArray, busy: BoolArray,
                     packed: stage_kernel.PackedStage) -> Proc:
     """``_hosts`` opening the rooms with the compiled stage."""
     buffer = packed.buffer
-    open_room = stage_kernel._open_room_c
+    open_room, wake = stage_kernel.entry_points()
     starts = start.tolist()
     is_busy = busy.tolist()
+    process = env.process
     for r in np.argsort(start, kind="stable").tolist():
         at = starts[r]
-        if at > env.now:
-            yield env.timeout(at - env.now)
+        now = env.now
+        if at > now:
+            yield Timeout(env, at - now)
         open_room(buffer, r)
         if is_busy[r]:
-            env.process(_room_compiled(env, r, packed))
+            process(_room_compiled(env, r, buffer, wake))
 
 
-def _room_compiled(env: simpy.Environment, r: int, packed: stage_kernel.PackedStage) -> Proc:
+def _room_compiled(env: simpy.Environment, r: int, buffer: IntArray,
+                   wake: Callable[[IntArray, int, float], float]) -> Proc:
     """Room ``r``'s process: sleeps until the host's next act; each wake-up's work (log who
-    stepped down, do the act, walk to the next) is ``stage_kernel.room_wake``."""
-    buffer = packed.buffer
-    wake = stage_kernel._room_wake_c
-    until = wake(buffer, r, env.now)
+    stepped down, do the act, walk to the next) is ``stage_kernel.room_wake``.
+
+    (``Timeout(env, d)`` is ``env.timeout(d)`` without the bound method's indirection: the
+    same event, scheduled at ``now + d``; a room wakes ~500k times a replication.)"""
+    now = env.now
+    until = wake(buffer, r, now)
     while until >= 0.0:
-        yield env.timeout(until - env.now)
-        until = wake(buffer, r, env.now)
+        yield Timeout(env, until - now)
+        now = env.now
+        until = wake(buffer, r, now)
 
 
 def _hosts(env: simpy.Environment, walk: _Walk, plan: StagePlan, log: StageLog) -> Proc:

@@ -425,11 +425,13 @@ def _host_invite_rate(
     return rate
 
 
-def _listeners_at(sess: Sessions, top_minute: int) -> Callable[[int], FloatArray]:
-    """Per room, its listeners at a whole minute (full scale), for ``rooms_at_peak``."""
+def _listeners_at(sess: Sessions, top_minute: int) -> Callable[[int, IntArray], FloatArray]:
+    """Per room, its listeners at a whole minute (full scale), for ``rooms_at_peak``; only the
+    rooms live then are counted (no other room has a session covering that minute)."""
 
-    def at(minute: int) -> FloatArray:
-        counts = kernels.covering_counts(sess.first, sess.start, sess.end, minute, top_minute)
+    def at(minute: int, live: IntArray) -> FloatArray:
+        counts = kernels.covering_counts(sess.first, sess.start, sess.end, minute, top_minute,
+                                         live)
         listeners: FloatArray = counts * sess.scale
         return listeners
 
