@@ -447,26 +447,29 @@ def _log_requests(plan: StagePlan, log: StageLog, taken: list[int]) -> None:
     time = np.asarray(plan.req_time, dtype=np.float64)
     uid = np.asarray(plan.req_id, dtype=np.int64)
     room = np.repeat(np.arange(len(plan.start), dtype=np.int64), np.diff(plan.req_first))
-    real = np.ones(time.shape[0], dtype=np.bool_)
-    if log.removal_id:
-        gone = np.asarray(log.removal_id, dtype=np.int64)
-        order = np.argsort(gone)
-        gone, at = gone[order], np.asarray(log.removal_time, dtype=np.float64)[order]
-        pos = np.minimum(np.searchsorted(gone, uid), gone.shape[0] - 1)
-        real &= ~((gone[pos] == uid) & (at[pos] <= time))
+    gone = np.asarray(log.removal_id, dtype=np.int64)
+    order = np.argsort(gone)
+    gone, at = gone[order], np.asarray(log.removal_time, dtype=np.float64)[order]
     who = np.asarray(log.speaker_id, dtype=np.int64)
     stint = np.flatnonzero(who >= 0)
-    if stint.shape[0] and time.shape[0]:
-        stint = stint[np.argsort(who[stint], kind="stable")]
-        who = who[stint]
-        on = np.asarray(log.speaker_start, dtype=np.float64)[stint]
-        off = np.asarray(log.speaker_end, dtype=np.float64)[stint]
-        lo = np.searchsorted(who, uid, side="left")
-        many = np.searchsorted(who, uid, side="right") - lo
-        for k in range(int(many.max())):
-            ask = np.flatnonzero(many > k)
-            seat = lo[ask] + k
-            real[ask[(on[seat] < time[ask]) & (time[ask] < off[seat])]] = False
+    stint = stint[np.argsort(who[stint], kind="stable")]
+    who = who[stint]
+    on = np.asarray(log.speaker_start, dtype=np.float64)[stint]
+    off = np.asarray(log.speaker_end, dtype=np.float64)[stint]
+    if kernels.ENABLED:
+        real = stage_kernel.real_requests(time, uid, gone, at, who, on, off)
+    else:
+        real = np.ones(time.shape[0], dtype=np.bool_)
+        if gone.shape[0]:
+            pos = np.minimum(np.searchsorted(gone, uid), gone.shape[0] - 1)
+            real &= ~((gone[pos] == uid) & (at[pos] <= time))
+        if who.shape[0] and time.shape[0]:
+            lo = np.searchsorted(who, uid, side="left")
+            many = np.searchsorted(who, uid, side="right") - lo
+            for k in range(int(many.max())):
+                ask = np.flatnonzero(many > k)
+                seat = lo[ask] + k
+                real[ask[(on[seat] < time[ask]) & (time[ask] < off[seat])]] = False
     invited = np.zeros(time.shape[0], dtype=np.bool_)
     invited[np.asarray(taken, dtype=np.int64)] = True
     log.request_room = room[real]
