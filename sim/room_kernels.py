@@ -250,6 +250,19 @@ def _sort_segment(x: FloatArray, lo: int, hi: int, spill: FloatArray, count: Int
         x[j + 1] = v
 
 
+def _by_time_within_rooms(first: IntArray, time: FloatArray, order: IntArray) -> None:
+    # ``np.lexsort((time, room))`` of points grouped by room (``first``: offsets): each room's
+    # points by time, ties in their order (a stable sort, as lexsort's).
+    for r in range(first.shape[0] - 1):
+        lo, hi = first[r], first[r + 1]
+        if hi - lo == 1:
+            order[lo] = lo
+        elif hi - lo > 1:
+            within = np.argsort(time[lo:hi], kind="mergesort")
+            for i in range(hi - lo):
+                order[lo + i] = lo + within[i]
+
+
 def _recumulate(start: FloatArray, end: FloatArray, cum: FloatArray, k: int) -> None:
     total = cum[k]
     for i in range(k, start.shape[0]):
@@ -324,6 +337,7 @@ _sort_each_room_c = _compile(_sort_each_room)
 _points_c = _compile(_points)
 _points_hourly_c = _compile(_points_hourly)
 _recumulate_c = _compile(_recumulate)
+_by_time_within_rooms_c = _compile(_by_time_within_rooms)
 _day_counts_c = _compile(_day_counts)
 _covering_counts_c = _compile(_covering_counts)
 
@@ -391,6 +405,14 @@ def _sorted_positions(first: IntArray, cum: FloatArray, k: IntArray, uniform: Fl
     largest = int(k.max()) if k.shape[0] else 0
     _sort_each_room_c(k, uniform, np.empty(largest), np.empty(largest + 1, dtype=np.int64))
     return uniform
+
+
+def by_time_within_rooms(first: IntArray, time: FloatArray) -> IntArray:
+    """The order ``np.lexsort((time, room))`` gives points grouped by room (room ``r``'s are
+    ``first[r]:first[r+1]``): one compiled stable sort per room rather than two over the day."""
+    order = np.empty(time.shape[0], dtype=np.int64)
+    _by_time_within_rooms_c(first, time, order)
+    return order
 
 
 def recumulate(start: FloatArray, end: FloatArray, cum: FloatArray, k: int) -> None:
@@ -471,6 +493,7 @@ def warm_up() -> float:
         points(first, start, end, cum, k, np.array([0.5]))
         points_hourly(first, start, end, cum, k, np.array([0.5]), one)
         recumulate(start, end, cum.copy(), 0)
+        by_time_within_rooms(first, np.array([1.0, 0.5]))
         _, _, top = day_counts(first, start, end, one, np.empty(0, dtype=np.int64))
         covering_counts(first, start, end, 1, top)
     return time.perf_counter() - started

@@ -150,6 +150,15 @@ def test_points_sorted_room_by_room_as_numpy_sorts() -> None:
     np.testing.assert_array_equal(placed, expected[np.lexsort((expected, room))])
 
 
+def test_points_by_time_within_rooms_as_lexsort() -> None:
+    rng = np.random.default_rng(1)
+    room = np.repeat(np.arange(6), [0, 1, 40, 3, 0, 500])
+    time = np.round(rng.random(room.shape[0]) * 20.0)  # many ties: their order is kept
+    first = np.searchsorted(room, np.arange(7)).astype(np.int64)
+    np.testing.assert_array_equal(room_kernels.by_time_within_rooms(first, time),
+                                  np.lexsort((time, room)))
+
+
 def test_a_small_replication_is_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     scenario = small_scenario(hosting={"room_day_stride": 60})
     a, b = both(monkeypatch, lambda: run_replication(scenario, seed=3, rep=0))
