@@ -27,6 +27,7 @@ from loadtests.names import (
     JITTER,
     JOIN_TIME,
     LOSS,
+    MARKS_LOST,
     MOUTH_TO_ARRIVAL,
     MOUTH_TO_EAR,
     UNCHECKED,
@@ -229,6 +230,7 @@ def summarise(stats: pd.DataFrame, metrics: pd.DataFrame, wall: float, loadgen_c
         "mouth_to_arrival_ms": _row(stats, MOUTH_TO_ARRIVAL),
         "mouth_to_ear_ms": _row(stats, MOUTH_TO_EAR),
         "loss_per_mille": _row(stats, LOSS),
+        "marks_lost_per_mille": _row(stats, MARKS_LOST),
         "jitter_ms": _row(stats, JITTER),
         "peak_listeners": peak_listeners,
         "loadgen_cores": loadgen_cores,
@@ -280,8 +282,10 @@ def print_summary(result: SwarmResult) -> None:
     print(f"mouth to arrival: {pct(s['mouth_to_arrival_ms'], 'p50', 'p99')}; "
           f"mouth to ear: {pct(s['mouth_to_ear_ms'], 'p50', 'p99')}")
     loss = s["loss_per_mille"].get("mean", float("nan")) / 10
+    marks_lost = s.get("marks_lost_per_mille", {}).get("mean", float("nan")) / 10
     print(f"packet loss {loss:.3f}% (mean of windows), jitter "
-          f"{s['jitter_ms'].get('mean', float('nan')):.1f} ms")
+          f"{s['jitter_ms'].get('mean', float('nan')):.1f} ms, timing marks lost "
+          f"{marks_lost:.1f}% (mean of windows)")
     print(f"peak listeners {s['peak_listeners']}; {s['listener_seconds']:,.0f} listener-seconds "
           f"on {s['loadgen_cores']:.2f} load-generator cores and {s['server_cores']:.2f} server "
           f"cores (run averages)")

@@ -98,11 +98,13 @@ class SharedVoice:
         return found
 
 
-_voices: dict[tuple[float | None, float, bool, int], SharedVoice] = {}
+_voices: dict[tuple[float | None, float, bool, int, float], SharedVoice] = {}
 
 
-def shared_voice(signal: Signal, bitrate: int) -> SharedVoice:
-    key = (signal.tone_hz, signal.amplitude, signal.marks, bitrate)
+def shared_voice(signal: Signal, bitrate: int, lag: float = 0.0) -> SharedVoice:
+    """The process's stream of ``signal``; streams sent ``lag`` seconds late have their own
+    (an encoder follows one stream's slots in order)."""
+    key = (signal.tone_hz, signal.amplitude, signal.marks, bitrate, lag)
     if key not in _voices:
         _voices[key] = SharedVoice(signal, bitrate)
     return _voices[key]
@@ -113,15 +115,17 @@ class VoiceTrack(MediaStreamTrack):
 
     Frame k goes out at the wall-clock instant of its grid slot, which is when its marks
     count as spoken; pacing from the grid keeps the stream drift-free. Tracks of the same
-    signal share its encoding (``SharedVoice``).
+    signal share its encoding (``SharedVoice``). With a ``lag``, frame k goes out ``lag``
+    seconds after its slot: a stream delayed on its way, as the far end measures it.
     """
 
     kind = "audio"
 
-    def __init__(self, signal: Signal, bitrate: int = VOICE_BITRATE) -> None:
+    def __init__(self, signal: Signal, bitrate: int = VOICE_BITRATE, lag: float = 0.0) -> None:
         super().__init__()
         self.signal = signal
-        self._voice = shared_voice(signal, bitrate)
+        self.lag = lag
+        self._voice = shared_voice(signal, bitrate, lag)
         self._slot: int | None = None
         self._first = 0
         self.sent = 0
@@ -130,14 +134,14 @@ class VoiceTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         if self._slot is None:
-            self._slot = self._first = grid_index(time.time()) + 1
+            self._slot = self._first = grid_index(time.time() - self.lag) + 1
         else:
             self._slot += 1
-        delay = self._slot * FRAME_SECONDS - time.time()
+        delay = self._slot * FRAME_SECONDS + self.lag - time.time()
         if delay > 0:
             await asyncio.sleep(delay)
         elif delay < -RESYNC_FRAMES * FRAME_SECONDS:
-            self._slot = grid_index(time.time())
+            self._slot = grid_index(time.time() - self.lag)
         slot = self._slot
         packet = av.Packet(self._voice.payload(slot))
         packet.pts = (slot - self._first) * FRAME_SAMPLES
@@ -365,13 +369,14 @@ class Bot:
         signal: Signal | None = None,
         probe: ProbeMode = "arrival",
         record: bool = False,
+        lag: float = 0.0,
     ) -> None:
         self.api = api
         self.token = token
         self.room_id = room_id
         self.pc: RTCPeerConnection | None = None
         self.probe = AudioProbe(mode=probe, record=record)
-        self.voice = VoiceTrack(signal) if signal is not None else None
+        self.voice = VoiceTrack(signal, lag=lag) if signal is not None else None
         self.role: str | None = None
         self.join_started: float | None = None
 
@@ -416,7 +421,8 @@ class Bot:
 
 
 class SpeakerBot(Bot):
-    """Publishes speech (or a tone) with timing marks and measures the N-1 mix it hears."""
+    """Publishes speech (or a tone) with timing marks and measures the N-1 mix it hears;
+    ``lag`` sends every frame that many seconds late."""
 
     def __init__(
         self,
@@ -426,8 +432,9 @@ class SpeakerBot(Bot):
         signal: Signal | None = None,
         probe: ProbeMode = "arrival",
         record: bool = False,
+        lag: float = 0.0,
     ) -> None:
-        super().__init__(api, token, room_id, signal or Signal(), probe, record)
+        super().__init__(api, token, room_id, signal or Signal(), probe, record, lag)
 
 
 class ListenerBot(Bot):
