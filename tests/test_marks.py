@@ -83,9 +83,8 @@ def test_a_late_speaker_reads_its_lag_beside_an_on_time_one(lag: int) -> None:
     on_time = (latencies >= ON_TIME[0]) & (latencies <= ON_TIME[1])
     delayed = (latencies >= late + ON_TIME[0]) & (latencies <= late + ON_TIME[1])
     assert (on_time | delayed).all(), f"misread marks: {latencies[~(on_time | delayed)]}"
-    # Marks of the two that fall within 3 frames of each other blur: unreadable, not misread
-    # (at most 35% for any lag; see marks.py).
-    assert on_time.sum() >= 18 and delayed.sum() >= 18, (on_time.sum(), delayed.sum())
+    # Marks of the two that fall on top of each other blur: unreadable, never misread.
+    assert on_time.sum() >= 21 and delayed.sum() >= 21, (on_time.sum(), delayed.sum())
 
 
 def test_marks_of_speakers_on_the_same_grid_add_up_and_read_once() -> None:

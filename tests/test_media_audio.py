@@ -238,16 +238,16 @@ def test_a_late_speaker_reads_its_delay_at_arrival_and_at_the_ear(lag: float) ->
             bot.probe.arrival_marks.latencies.clear()
             bot.probe.played_marks.latencies.clear()
         lost_before = host.probe.arrival_marks.lost
-        await asyncio.sleep(4.0)
+        await asyncio.sleep(5.0)
         heard = listener.probe.arrival_marks.latencies
         late, on_time = near(heard, lag, arrived), near(heard, 0.0, arrived)
         assert len(late) + len(on_time) == len(heard), f"misread: {heard}"
-        assert len(late) >= 4 and len(on_time) >= 4, heard  # of 8 each; some blur together
-        assert len(near(ear.probe.played_marks.latencies, lag, played)) >= 4
+        assert len(late) >= 6 and len(on_time) >= 6, heard  # of 10 each; some blur together
+        assert len(near(ear.probe.played_marks.latencies, lag, played)) >= 6
         # N-1: the host hears only the late guest, every mark; the guest only the host.
-        assert len(near(host.probe.arrival_marks.latencies, lag, arrived)) >= 7
+        assert len(near(host.probe.arrival_marks.latencies, lag, arrived)) >= 9
         assert host.probe.arrival_marks.lost - lost_before <= 1
-        assert len(near(guest.probe.arrival_marks.latencies, 0.0, arrived)) >= 7
+        assert len(near(guest.probe.arrival_marks.latencies, 0.0, arrived)) >= 9
         # Two seconds muted: the host misses about four of the guest's marks, counted as lost
         # once the next one arrives, not matched to it.
         await room.api.act(room.host_token, room.rid, "u1", "mute")

@@ -22,7 +22,7 @@ def test_the_test_process_never_imports_locust():
     assert "locust" not in sys.modules and "gevent.monkey" not in sys.modules
 
 CUSTOM_STATS = ("join: offer to first audio", "latency: mouth to arrival", "jitter (ms)",
-                "packet loss (per mille)")
+                "packet loss (per mille)", "marks lost (per mille)")
 
 
 def spaces_lab(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -180,6 +180,7 @@ def test_swarm_replaying_a_sim_peak_hour(small_sim_run, tmp_path):
     summary = manifest["summary"]
     assert summary["peak_listeners"] >= 5
     assert summary["loss_per_mille"]["mean"] < 10
+    assert summary["marks_lost_per_mille"]["mean"] < 100
     metrics = pd.read_parquet(out / "server_metrics.parquet")
     # the media runs on worker processes (their own /metrics); the API process's holds where
     # placement seated everyone

@@ -7,8 +7,8 @@ slots into cells of ``MARK_EVERY`` (0.5 s). Cell ``n`` holds mark number ``n``: 
 (40 ms) starting ``MARK_OFFSETS[n % MARK_CODES]`` slots into the cell (0..20). Every speaker
 follows the same schedule, so on-time speakers' marks coincide (the same tones, added) while
 a delayed speaker's marks land elsewhere: the offsets are chosen so that whatever the delay, at
-most 14 of 40 of its marks (35%; a 3 s delay: 8 of 40) fall within 3 frames of an on-time mark,
-where the two would blur into one unreadable burst.
+most 14 of 40 of its marks (35%; a 3 s delay: 8 of 40) fall within 3 frames of an on-time mark
+and run into it (see Detection for what is still read of those).
 
 **Code.** A mark is a chord held over its two frames: a pilot tone (``PILOT_HZ``) that says
 "a mark", one of ``LOW_HZ`` (5 tones) and one of ``HIGH_HZ`` (8 tones), which together spell
@@ -20,13 +20,15 @@ voices, the chord keeps its tones; the codec's look-ahead smears the burst over 
 decoded frames, which is why the detector reads the whole burst rather than single frames.
 Measured (speaker encode, server decode, mix, encode at 32 kbps, listener decode; 30 s): one
 speaker, and six on time, read 60 of 60 marks; thirteen on time (their marks and speech clip
-the mix) 58 of 60; an on-time speaker with one 700 ms late read 41 and 41 of 60 each (the rest
-blurred together, unreadable), with none misread.
+the mix) 58 of 60; an on-time speaker with one 700 ms late read 50 of 60 each (the rest
+blurred together, unreadable); three on time with one 700 ms late, 60 and 47; none misread.
 
 **Detection.** ``MarkDetector`` gathers the consecutive frames in which the pilot is present
-(a burst), then reads the strongest tone of each group over the burst. A group whose strongest
-tone is weak, or not ``DOMINANCE`` times its runner-up (two marks blurred together, noise),
-makes the mark unreadable. A readable code ``c`` is the newest mark number ``n = c (mod 40)``
+(a burst), then reads the strongest tone of each group over the burst; a burst longer than one
+mark's (two marks run together) is read at each end, where one mark is alone. A group whose
+strongest tone is weak (against the pilot and against the noise between the tones), or not
+``DOMINANCE`` times its runner-up (two marks blurred together, noise), makes the mark
+unreadable: it is never guessed. A readable code ``c`` is the newest mark number ``n = c (mod 40)``
 spoken no later than the burst's first frame arrived, so latency = arrival - spoken instant,
 unambiguous up to 20 s. A mark whose number skips past the next one due counts the skipped
 ones as lost (unreadable and never-arrived alike; ``lost_by`` also counts marks overdue at the
@@ -74,8 +76,10 @@ CODE_AMPLITUDE = 0.05
 PILOT_THRESHOLD = 0.0005
 """Goertzel power at PILOT_HZ above which a decoded frame carries (part of) a mark: a seventh
 of the pilot's own (0.0036), so a frame holding 40% of a mark's duration still counts."""
-MAX_BURST = 4
-"""Frames a burst may last (a mark smears over at most three; longer is no mark)."""
+MARK_SPAN = 3
+"""Decoded frames a mark's burst may cover (two, smeared by the codec's look-ahead)."""
+MAX_BURST = 2 * MARK_SPAN
+"""Frames a burst may last (two marks run together); longer is a steady tone, no mark."""
 DOMINANCE = 4.0
 """A code tone must have this many times the power of its group's runner-up (6 dB)."""
 NOISE_MARGIN = 10.0
@@ -232,8 +236,7 @@ class MarkDetector:
     latencies: list[float] = field(default_factory=list)
     unreadable: int = 0
     lost: int = 0
-    _burst: list[Pcm] = field(default_factory=list)
-    _onset: float = 0.0
+    _burst: list[tuple[Pcm, float]] = field(default_factory=list)
     _overlong: bool = False
     _next_due: int | None = None
     _last_latency: float = 0.0
@@ -242,10 +245,8 @@ class MarkDetector:
         """Feed one decoded frame that became available at ``at_wall``; returns the latency
         of a mark read on this frame (its burst having ended), else None."""
         if tone_power(pcm, PILOT_HZ) > PILOT_THRESHOLD:
-            if not self._burst and not self._overlong:
-                self._onset = at_wall
             if len(self._burst) < MAX_BURST and not self._overlong:
-                self._burst.append(pcm)
+                self._burst.append((pcm, at_wall))
             else:  # a steady pilot-band tone, not a mark: ignore it until it stops
                 self._burst.clear()
                 self._overlong = True
@@ -253,12 +254,25 @@ class MarkDetector:
         self._overlong = False
         if not self._burst:
             return None
-        code = read_code(np.concatenate(self._burst))
-        self._burst.clear()
-        if code is None:
+        burst, self._burst = self._burst, []
+        if len(burst) <= MARK_SPAN:
+            parts = [(burst, burst[0][1])]
+        else:  # two marks run together: each end holds one of them alone
+            parts = [(burst[:MARK_FRAMES], burst[0][1]),
+                     (burst[-MARK_FRAMES:], burst[-MARK_SPAN][1])]
+        read: set[int] = set()
+        latency = None
+        for frames, onset in parts:
+            code = read_code(np.concatenate([pcm for pcm, _ in frames]))
+            if code is None:
+                continue
+            number = latest_mark(code, onset)
+            if number not in read:
+                read.add(number)
+                latency = self._timed(number, onset)
+        if not read:
             self.unreadable += 1
-            return None
-        return self._timed(latest_mark(code, self._onset), self._onset)
+        return latency
 
     def _timed(self, number: int, arrived: float) -> float:
         latency = arrived - mark_start(number) * FRAME_SECONDS
