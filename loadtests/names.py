@@ -8,6 +8,8 @@ MOUTH_TO_ARRIVAL = "latency: mouth to arrival"
 MOUTH_TO_EAR = "latency: mouth to ear"
 JITTER = "jitter (ms)"
 LOSS = "packet loss (per mille)"
+RELATIVE_DELAY = "relative delay (ms)"
+"""Arrival minus RTP time, less the stream's least: needs no clock shared across machines."""
 MARKS_LOST = "marks lost (per mille)"
 """Of the timing marks due at probe listeners in a reporting window, those never read."""
 

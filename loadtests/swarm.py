@@ -30,6 +30,7 @@ from loadtests.names import (
     MARKS_LOST,
     MOUTH_TO_ARRIVAL,
     MOUTH_TO_EAR,
+    RELATIVE_DELAY,
     UNCHECKED,
 )
 from loadtests.swarm_options import add_swarm_options, locust_flags
@@ -331,6 +332,7 @@ def summarise(stats: pd.DataFrame, metrics: pd.DataFrame, wall: float, loadgen_c
         "loss_per_mille": _row(stats, LOSS),
         "marks_lost_per_mille": _row(stats, MARKS_LOST),
         "jitter_ms": _row(stats, JITTER),
+        "relative_delay_ms": _row(stats, RELATIVE_DELAY),
         "peak_listeners": peak_listeners,
         "loadgen_cores": loadgen_cores,
         "server_cores": server_cores,
@@ -379,7 +381,8 @@ def print_summary(result: SwarmResult) -> None:
     print(f"requests {s['requests']:,}, failures {s['failures']:,} ({share:.2%})")
     print(f"join, offer to first audio: {pct(s['join_ms'], 'p50', 'p95')}")
     print(f"mouth to arrival: {pct(s['mouth_to_arrival_ms'], 'p50', 'p99')}; "
-          f"mouth to ear: {pct(s['mouth_to_ear_ms'], 'p50', 'p99')}")
+          f"mouth to ear: {pct(s['mouth_to_ear_ms'], 'p50', 'p99')}; relative delay "
+          f"(no shared clock needed): {pct(s.get('relative_delay_ms', {}), 'p50', 'p99')}")
     loss = s["loss_per_mille"].get("mean", float("nan")) / 10
     marks_lost = s.get("marks_lost_per_mille", {}).get("mean", float("nan")) / 10
     print(f"packet loss {loss:.3f}% (mean of windows), jitter "

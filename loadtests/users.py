@@ -34,6 +34,7 @@ from loadtests.names import (
     MARKS_LOST,
     MOUTH_TO_ARRIVAL,
     MOUTH_TO_EAR,
+    RELATIVE_DELAY,
 )
 from loadtests.probes import probe_mode_of
 from media_bench.client.api import ApiClient
@@ -116,6 +117,9 @@ class SpacesUser(User):
             lost = max(0, (expected - last_expected) - (received - last_received))
             _audio(LOSS, 1000.0 * lost / (expected - last_expected))
             _audio(JITTER, probe.jitter * 1e3)
+        for delay in probe.relative_delays:
+            _audio(RELATIVE_DELAY, delay * 1e3)
+        probe.relative_delays.clear()
         for name, detector in ((MOUTH_TO_ARRIVAL, probe.arrival_marks),
                                (MOUTH_TO_EAR, probe.played_marks)):
             seen = self._latencies_seen.get(name, 0)

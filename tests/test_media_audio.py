@@ -258,3 +258,17 @@ def test_a_late_speaker_reads_its_delay_at_arrival_and_at_the_ear(lag: float) ->
         assert all(lag <= v <= lag + arrived for v in host.probe.arrival_marks.latencies)
 
     with_room(body)
+
+
+def test_relative_delay_reads_a_stall_without_a_shared_clock(monkeypatch) -> None:
+    clock = {"now": 5000.0}  # any receiver clock: only differences matter
+    monkeypatch.setattr("media_bench.client.bots.time.monotonic", lambda: clock["now"])
+    probe = AudioProbe(mode="count")
+    start = 2**32 - 100 * 960  # the RTP timestamp wraps after 100 packets
+    for k in range(300):
+        # steady, except packets 190-199, which come 300 ms late
+        clock["now"] = 5000.0 + 0.02 * k + (0.3 if 190 <= k < 200 else 0.0)
+        probe.on_header(k, (start + 960 * k) & 0xFFFFFFFF)
+    delays = list(probe.relative_delays)  # one a second: packets 50, 100, ... 300
+    assert delays[3] == pytest.approx(0.3)
+    assert max(delays[:3] + delays[4:]) < 1e-6, delays

@@ -27,6 +27,7 @@ import struct
 import sys
 import time
 import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -68,6 +69,10 @@ ProbeMode = Literal["count", "arrival", "full"]
 _RTP_HEADER = struct.Struct("!HI")
 _MAX_DATAGRAM = 65535
 RESYNC_FRAMES = 5
+RELATIVE_EVERY = 50
+"""Packets between relative-delay samples (one a second)."""
+RELATIVE_KEEP = 600
+"""Relative-delay samples kept until read (ten minutes)."""
 VOICE_BITRATE = 32_000
 
 
@@ -205,6 +210,11 @@ class AudioProbe:
     """``time.monotonic()`` of the first packet."""
     jitter: float = 0.0
     """RFC 3550 interarrival jitter, seconds."""
+    relative_delays: deque[float] = field(default_factory=lambda: deque(maxlen=RELATIVE_KEEP))
+    """Every ``RELATIVE_EVERY``-th packet's delay relative to the stream's quickest packet,
+    seconds: its arrival minus its RTP timestamp's time, less the least such transit seen. It
+    needs no clock shared with the sender, so it holds across machines (where mark latency
+    carries the clocks' offset); it shows queueing and stalls, not the path's fixed delay."""
     arrival_marks: MarkDetector = field(default_factory=MarkDetector)
     played_marks: MarkDetector = field(default_factory=MarkDetector)
     recording: list[Pcm] = field(default_factory=list)
@@ -212,6 +222,9 @@ class AudioProbe:
     _highest: int = -1
     """Highest sequence number seen, extended past 16 bits."""
     _last: tuple[float, int] | None = None
+    _media_seconds: float = 0.0
+    """RTP time since the first packet, unwrapped."""
+    _least_transit: float = math.inf
     """(arrival, RTP timestamp) of the previous packet."""
     _decoder: OpusDecoder | None = None
     _got_first: asyncio.Event = field(default_factory=asyncio.Event)
@@ -330,6 +343,12 @@ class AudioProbe:
             stamped = ((timestamp - last_timestamp + 0x80000000) & 0xFFFFFFFF) - 0x80000000
             deviation = (now - last_arrival) - stamped / SAMPLE_RATE
             self.jitter += (abs(deviation) - self.jitter) / 16
+            self._media_seconds += stamped / SAMPLE_RATE
+        transit = now - self._media_seconds
+        if transit < self._least_transit:
+            self._least_transit = transit
+        if self.packets % RELATIVE_EVERY == 0:
+            self.relative_delays.append(transit - self._least_transit)
         self._last = (now, timestamp)
 
     @property
