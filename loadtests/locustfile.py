@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from locust import events
-from locust.runners import WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 from loadtests import bridge, session
 from loadtests.names import AUDIO, EXCEEDED, UNCHECKED
@@ -68,8 +68,9 @@ def keep_audio_sample(request_type: str, name: str, response_time: float, **_: A
 
 @events.quitting.add_listener
 def write_audio_samples(environment: Any, **_: Any) -> None:
+    # every process that ran users writes its file, even empty: the swarm waits for them all
     folder = getattr(environment.parsed_options, "samples_dir", "")
-    if folder and _samples.rows:
+    if folder and not isinstance(environment.runner, MasterRunner):
         _samples.write(Path(folder))
 
 

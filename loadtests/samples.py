@@ -28,8 +28,10 @@ class SampleLog:
         """Write ``audio-HOST-PID.csv`` into ``folder``; returns its path."""
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"audio-{socket.gethostname()}-{os.getpid()}.csv"
-        with path.open("w", newline="") as out:
+        partial = path.with_suffix(".partial")
+        with partial.open("w", newline="") as out:
             writer = csv.writer(out)
             writer.writerow(["name", "value"])
             writer.writerows(self.rows)
+        partial.replace(path)  # whole or absent: a reader may be waiting for it
         return path

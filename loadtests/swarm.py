@@ -9,6 +9,7 @@ of the metrics over time, and a manifest with the headline figures.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -225,7 +226,7 @@ def run_swarm(args: argparse.Namespace) -> SwarmResult:
         server_cpu = server.stop() if server is not None else float("nan")
     stats = read_stats(folder)
     metrics = sampler.frame()
-    samples = read_samples(Path(args.samples_dir))
+    samples = read_samples(Path(args.samples_dir), load_processes(args))
     writer.write_table("stats", stats)
     writer.write_table("audio_samples", samples)
     writer.write_table("server_metrics", metrics)
@@ -264,8 +265,24 @@ def read_stats(folder: Path) -> pd.DataFrame:
     return out
 
 
-def read_samples(folder: Path) -> pd.DataFrame:
-    """Every audio figure every load process wrote (``samples``): process, name, value."""
+def load_processes(args: argparse.Namespace) -> int:
+    """How many processes run users: the workers of a master, else this machine's."""
+    if args.expect_workers:
+        return int(args.expect_workers)
+    return (os.cpu_count() or 1) if args.processes == -1 else int(args.processes)
+
+
+SAMPLES_WAIT = 15.0
+"""Seconds to wait for every load process's samples file (workers write theirs as they quit,
+which may be after the master has)."""
+
+
+def read_samples(folder: Path, processes: int) -> pd.DataFrame:
+    """Every audio figure every load process wrote (``samples``): process, name, value.
+    Waits up to SAMPLES_WAIT for ``processes`` files."""
+    deadline = time.monotonic() + SAMPLES_WAIT
+    while len(list(folder.glob("audio-*.csv"))) < processes and time.monotonic() < deadline:
+        time.sleep(0.2)
     tables = [pd.read_csv(path).assign(process=path.stem.removeprefix("audio-"))
               for path in sorted(folder.glob("audio-*.csv"))]
     if not tables:
