@@ -143,6 +143,9 @@ def test_aiortc_receivers_decode_on_the_shared_pool_in_order():
         (["--duration", "1"], "--duration: must be between 5"),
         (["--sim-run", "/nonexistent"], "--sim-run: /nonexistent is not a run folder"),
         (["--full-probe-every", "-1"], "--full-probe-every: must be >= 0"),
+        (["--expect-workers", "2", "--processes", "2"], "--processes: a master with"),
+        (["--master-host", "h", "--expect-workers", "1"], "--master-host: a load generator"),
+        (["--master-port", "0"], "--master-port: must be a port number"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(args, message, capsys, tmp_path):
