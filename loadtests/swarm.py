@@ -158,10 +158,8 @@ def locust_command(args: argparse.Namespace, url: str, folder: Path) -> list[str
 
 def run_load_generator(args: argparse.Namespace) -> int:
     """Be Locust workers (``--processes`` of them) of a master elsewhere until it quits; the
-    folder holds their log, the raw audio figures they reported and their CPU."""
+    folder holds their log; their CPU is printed."""
     folder = new_run_dir("swarm-worker", args.out, tag=args.master_host)
-    if not args.samples_dir:
-        args.samples_dir = str(folder / "samples")
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker",
                "--master-host", args.master_host, "--master-port", str(args.master_port),
                *locust_flags(args)]
@@ -174,8 +172,9 @@ def run_load_generator(args: argparse.Namespace) -> int:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         cpu = reap_measured(process, timeout=args.duration + 600)
     wall = time.monotonic() - started
-    print(f"load generator done: {cpu:.1f} CPU seconds in {wall:.0f} s; raw audio figures "
-          f"in {args.samples_dir}")
+    # the master hands its own options to its workers, --samples-dir included
+    print(f"load generator done: {cpu:.1f} CPU seconds in {wall:.0f} s ({cpu / wall:.2f} "
+          f"cores); raw audio figures in the master's samples folder (that path, here)")
     return 0 if process.returncode == 0 else 1
 
 
