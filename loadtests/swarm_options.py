@@ -64,6 +64,9 @@ SWARM_OPTIONS: tuple[SwarmOption, ...] = (
                 "fail above this p99 mouth-to-arrival latency, ms (default {default})"),
     SwarmOption("--max-fail-ratio", float, 0.01,
                 "fail above this share of failed requests (default {default})"),
+    SwarmOption("--samples-dir", str, "",
+                "folder where each load process writes every audio figure it reported, raw "
+                "(default: samples/ in the run folder)"),
 )
 
 

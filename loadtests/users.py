@@ -2,8 +2,8 @@
 
 Every control call is a Locust request (type ``API``) with its response time. Audio is
 reported as requests of type ``AUDIO``: join time (offer to first audio), mouth-to-arrival and
-mouth-to-ear latency of the timing marks, jitter and packet loss per reporting window, so they
-show in the web UI, the CSV and the HTML report like any request.
+mouth-to-ear latency of the timing marks, jitter, packet loss and the share of marks lost per
+reporting window, so they show in the web UI, the CSV and the HTML report like any request.
 
 Listeners are cheap by default: they count packets after SRTP (loss and jitter from RTP
 headers) without decoding. Every ``--probe-every``-th listener of a process also decodes on
@@ -25,10 +25,21 @@ from locust import User, between, events, task
 from locust.exception import StopUser
 
 from loadtests import bridge, session
-from loadtests.names import API, AUDIO, JITTER, JOIN_TIME, LOSS, MOUTH_TO_ARRIVAL, MOUTH_TO_EAR
+from loadtests.names import (
+    API,
+    AUDIO,
+    JITTER,
+    JOIN_TIME,
+    LOSS,
+    MARKS_LOST,
+    MOUTH_TO_ARRIVAL,
+    MOUTH_TO_EAR,
+    RELATIVE_DELAY,
+)
 from loadtests.probes import probe_mode_of
 from media_bench.client.api import ApiClient
 from media_bench.client.bots import Bot, ListenerBot, ProbeMode, SpeakerBot
+from media_bench.client.marks import MarkDetector
 from media_bench.common.contract import TicketTerms
 from sim.rules.rooms import MAX_COHOSTS
 from spaces_core.errors import Refused
@@ -56,6 +67,7 @@ class SpacesUser(User):
         self.options = environment.parsed_options
         self._window = (0, 0)  # (received, expected) at the last report
         self._latencies_seen: dict[str, int] = {}
+        self._marks_lost = 0
         self._events: Future[None] | None = None
         self._events_reported = False
 
@@ -105,6 +117,10 @@ class SpacesUser(User):
             lost = max(0, (expected - last_expected) - (received - last_received))
             _audio(LOSS, 1000.0 * lost / (expected - last_expected))
             _audio(JITTER, probe.jitter * 1e3)
+        if probe.mode != "count":  # a sample a second from every listener would be load
+            for delay in probe.relative_delays:
+                _audio(RELATIVE_DELAY, delay * 1e3)
+        probe.relative_delays.clear()
         for name, detector in ((MOUTH_TO_ARRIVAL, probe.arrival_marks),
                                (MOUTH_TO_EAR, probe.played_marks)):
             seen = self._latencies_seen.get(name, 0)
@@ -112,12 +128,21 @@ class SpacesUser(User):
             self._latencies_seen[name] = seen + len(fresh)
             for latency in fresh:
                 _audio(name, latency * 1e3)
+            if name == MOUTH_TO_ARRIVAL:
+                self._report_marks_lost(detector, len(fresh))
+
+    def _report_marks_lost(self, detector: MarkDetector, read: int) -> None:
+        lost = max(self._marks_lost, detector.lost_by(time.time()))
+        newly_lost, self._marks_lost = lost - self._marks_lost, lost
+        if read + newly_lost:
+            _audio(MARKS_LOST, 1000.0 * newly_lost / (read + newly_lost))
 
     def join_media(self, bot: Bot) -> None:
         """Offer/answer over the API, then wait for the first audio packet."""
         self.bot = bot
         self._window = (0, 0)
         self._latencies_seen = {}
+        self._marks_lost = 0
         self.timed("join (offer/answer)", bot.join, expected=(403, 409))
         seconds = bridge.run(bot.wait_audio(15.0), timeout=20.0)
         _audio(JOIN_TIME, seconds * 1e3)
