@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from dataclasses import dataclass
 from pathlib import Path
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -34,7 +33,8 @@ AUDIOBRIDGE = "janus.plugin.audiobridge"
 STREAMING = "janus.plugin.streaming"
 OPUS_PT = 111
 FORWARD_PORTS = itertools.count(10_000, 2)
-"""Mountpoint ports inside the namespace: nothing else binds there."""
+"""Mountpoint ports inside the namespace: nothing else binds there. (One ``JanusRooms``
+creates the rooms of a run: a swarm's hosts share their process's.)"""
 
 
 def _jsep(pc: RTCPeerConnection) -> dict[str, str]:
@@ -95,12 +95,6 @@ class StreamSignalling:
             await handle.detach()
 
 
-@dataclass
-class _Room:
-    bridge: int
-    mountpoint: int | None
-
-
 class JanusRooms:
     """Rooms and peers of one Janus, through one session (its long poll shared by all)."""
 
@@ -109,7 +103,6 @@ class JanusRooms:
         self.janus = JanusSession(url)
         self._opened = False
         self._admin: dict[str, JanusHandle] = {}
-        self._rooms: dict[str, _Room] = {}
         self._names = itertools.count(1)
         self._candidates = contextlib.ExitStack()
 
@@ -132,44 +125,41 @@ class JanusRooms:
         created = await bridge.request(
             {"request": "create", "description": title, "sampling_rate": SAMPLE_RATE}
         )
-        room_id = int(created["room"])
-        mountpoint = None
+        room = int(created["room"])
         if self.design == "streaming":
             port = next(FORWARD_PORTS)
             streaming = await self._handle(STREAMING)
             media = {"type": "audio", "mid": "a", "port": port, "pt": OPUS_PT,
                      "codec": "opus", "rtpmap": "opus/48000/2"}  # fmt: skip
-            mount = await streaming.request({"request": "create", "type": "rtp",
-                                             "description": title, "media": [media],
-                                             "permanent": False})  # fmt: skip
-            mountpoint = int(mount["stream"]["id"])
-            await bridge.request({"request": "rtp_forward", "room": room_id,
+            await streaming.request({"request": "create", "type": "rtp", "id": room,
+                                     "description": title, "media": [media],
+                                     "permanent": False})  # fmt: skip
+            await bridge.request({"request": "rtp_forward", "room": room,
                                   "host": "127.0.0.1", "port": port, "ptype": OPUS_PT,
                                   "codec": "opus", "always_on": True})  # fmt: skip
-        room = str(room_id)
-        self._rooms[room] = _Room(room_id, mountpoint)
-        return room
+        return str(room)
+
+    async def live_rooms(self) -> list[str]:
+        bridge = await self._handle(AUDIOBRIDGE)
+        listed = await bridge.request({"request": "list"})
+        return [str(r["room"]) for r in listed.get("list", []) if r.get("num_participants")]
 
     async def speaker(self, room: str, signal: Signal, probe: ProbeMode = "count") -> Peer:
-        signalling = BridgeSignalling(
-            self.janus, self._rooms[room].bridge, f"speaker-{next(self._names)}", True
-        )
-        return Peer(signalling, signal, probe)
+        name = f"speaker-{next(self._names)}"
+        return Peer(BridgeSignalling(self.janus, int(room), name, True), signal, probe)
 
     async def listener(self, room: str, probe: ProbeMode = "count") -> Peer:
-        seat = self._rooms[room]
-        if seat.mountpoint is None:
-            name = f"listener-{next(self._names)}"
-            return Peer(BridgeSignalling(self.janus, seat.bridge, name, False), None, probe)
-        return Peer(StreamSignalling(self.janus, seat.mountpoint), None, probe)
+        if self.design == "streaming":  # the room's mountpoint has the room's id
+            return Peer(StreamSignalling(self.janus, int(room)), None, probe)
+        name = f"listener-{next(self._names)}"
+        return Peer(BridgeSignalling(self.janus, int(room), name, False), None, probe)
 
     async def end_room(self, room: str) -> None:
-        seat = self._rooms.pop(room)
-        if seat.mountpoint is not None:
+        if self.design == "streaming":
             streaming = await self._handle(STREAMING)
-            await streaming.request({"request": "destroy", "id": seat.mountpoint})
+            await streaming.request({"request": "destroy", "id": int(room)})
         bridge = await self._handle(AUDIOBRIDGE)
-        await bridge.request({"request": "destroy", "room": seat.bridge})
+        await bridge.request({"request": "destroy", "room": int(room)})
 
     async def close(self) -> None:
         try:

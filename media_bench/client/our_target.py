@@ -80,6 +80,11 @@ class OurRooms:
         self._rooms[room] = _Room(token)
         return room
 
+    async def live_rooms(self) -> list[str]:
+        _, token = await self._someone()
+        rooms = (await self.api.rooms(token)).rooms
+        return [r.id for r in rooms if r.live and r.host_present]
+
     async def speaker(self, room: str, signal: Signal, probe: ProbeMode = "count") -> Peer:
         seat = self._rooms[room]
         if not seat.host_seated:

@@ -26,6 +26,10 @@ class Rooms(Protocol):
         """A new live room; its id."""
         ...
 
+    async def live_rooms(self) -> list[str]:
+        """Rooms a participant may join now (live, their host in them)."""
+        ...
+
     async def speaker(self, room: str, signal: Signal, probe: ProbeMode = "count") -> Peer:
         """A peer (not joined yet) that publishes ``signal`` on the room's stage and hears
         the room's mix without itself."""

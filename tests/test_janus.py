@@ -1,0 +1,96 @@
+"""Janus as a target: a real Janus (Debian's package, installed when missing) in a network
+namespace, real aiortc peers, what they hear checked by FFT; the namespace gone afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+
+import numpy as np
+import pytest
+
+from media_bench.client.bots import Peer
+from media_bench.client.janus_process import JanusProcess, JanusUnavailable, janus_binary
+from media_bench.client.janus_target import JanusServer
+from media_bench.client.marks import Signal
+from media_bench.client.netns import HOST_ADDRESS, NetNamespace, namespaces, unavailable
+from media_bench.client.targets import JanusDesign
+from media_bench.common.audio import band_ratio
+from tests.live_room import tone_dominates
+
+SPEAKER_HZ, GUEST_HZ = 440.0, 660.0
+
+
+@pytest.fixture(scope="module")
+def janus() -> str:
+    reason = unavailable()
+    if reason:
+        pytest.skip(f"Janus runs in a network namespace: {reason}")
+    try:
+        return janus_binary()
+    except JanusUnavailable as error:
+        pytest.skip(str(error))
+
+
+def no_namespace_left() -> bool:
+    ours = NetNamespace().name
+    address = subprocess.run(["ip", "-o", "addr", "show", "to", f"{HOST_ADDRESS}/30"],
+                             capture_output=True, text=True, check=True).stdout
+    return ours not in namespaces() and not address.strip()
+
+
+def heard(peer: Peer) -> np.ndarray:
+    recording = peer.probe.recording
+    return np.concatenate(recording[len(recording) // 3 :]) if recording else np.zeros(0)
+
+
+async def hear_a_room(design: JanusDesign) -> tuple[np.ndarray, np.ndarray]:
+    """Two speakers (440 and 660 Hz) and a listener; what the listener and the first speaker
+    heard over 3 s."""
+    server = JanusServer(design)
+    await asyncio.to_thread(server.start)
+    rooms = server.rooms()
+    peers: list[Peer] = []
+    try:
+        room = await rooms.create_room("tone")
+        for hz in (SPEAKER_HZ, GUEST_HZ):
+            peers.append(await rooms.speaker(room, Signal(tone_hz=hz, marks=False), "arrival"))
+        peers.append(await rooms.listener(room, "arrival"))
+        for peer in peers:
+            peer.probe.record = True
+            await peer.join()
+        for peer in peers:
+            await peer.wait_audio(15)
+        await asyncio.sleep(3)
+        await rooms.end_room(room)
+        return heard(peers[-1]), heard(peers[0])
+    finally:
+        for peer in peers:
+            await peer.close()
+        await rooms.close()
+        await asyncio.to_thread(server.stop)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("design", ["streaming", "audiobridge"])
+def test_a_listener_hears_the_speakers_through_janus(janus: str, design: JanusDesign) -> None:
+    listener, speaker = asyncio.run(hear_a_room(design))
+    assert len(listener) > 48_000, "under a second of audio reached the listener"
+    # the room's mix: both tones, nothing else
+    assert band_ratio(listener, SPEAKER_HZ) > 0.2 and band_ratio(listener, GUEST_HZ) > 0.2
+    assert band_ratio(listener, SPEAKER_HZ) + band_ratio(listener, GUEST_HZ) > 0.8
+    # a speaker hears the others, not itself (the AudioBridge's N-1 mix)
+    assert tone_dominates(speaker, GUEST_HZ)
+    assert band_ratio(speaker, SPEAKER_HZ) < 0.05
+    assert no_namespace_left()
+
+
+def test_the_namespace_is_removed_when_janus_fails_to_start(
+    janus: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("media_bench.client.janus_process.janus_binary", lambda: "/bin/false")
+    process = JanusProcess(start_timeout=5)
+    with pytest.raises(RuntimeError, match="Janus exited with 1"):
+        process.start()
+    assert no_namespace_left()
