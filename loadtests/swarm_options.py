@@ -37,7 +37,7 @@ class SwarmOption:
 
 def target_name(text: str) -> str:
     if text not in TARGETS:
-        raise argparse.ArgumentTypeError(f"must be one of {', '.join(TARGETS)}")
+        raise argparse.ArgumentTypeError(f"{text!r}: must be one of {', '.join(TARGETS)}")
     return text
 
 

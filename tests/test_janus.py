@@ -4,9 +4,13 @@ namespace, real aiortc peers, what they hear checked by FFT; the namespace gone 
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from media_bench.client.bots import Peer
@@ -16,6 +20,7 @@ from media_bench.client.marks import Signal
 from media_bench.client.netns import HOST_ADDRESS, NetNamespace, namespaces, unavailable
 from media_bench.client.targets import JanusDesign
 from media_bench.common.audio import band_ratio
+from spaces_lab.cli import main
 from tests.live_room import tone_dominates
 
 SPEAKER_HZ, GUEST_HZ = 440.0, 660.0
@@ -94,3 +99,39 @@ def test_the_namespace_is_removed_when_janus_fails_to_start(
     with pytest.raises(RuntimeError, match="Janus exited with 1"):
         process.start()
     assert no_namespace_left()
+
+
+def spaces_lab(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "spaces_lab.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_swarm_against_janus(janus: str, tmp_path: Path) -> None:
+    out = tmp_path / "swarm"
+    result = spaces_lab("swarm", "--target", "janus", "--users", "8", "--duration", "20",
+                        "--shape", "none", "--spawn-rate", "4", "--probe-every", "1",
+                        "--full-probe-every", "0", "--max-latency-ms", "2000", "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verdict: PASS" in result.stdout
+    stats = pd.read_csv(out / "locust_stats.csv").set_index("Name")
+    assert stats["Failure Count"].sum() == 0, stats[stats["Failure Count"] > 0]
+    assert stats.loc["join: offer to first audio", "Request Count"] >= 6
+    arrival = stats.loc["latency: mouth to arrival"]
+    assert arrival["Request Count"] >= 10 and arrival["50%"] < 250
+    summary = json.loads((out / "manifest.json").read_text())["summary"]
+    assert summary["peak_listeners"] >= 4  # Janus's own count of its Streaming viewers
+    assert summary["server_cores"] > 0
+    assert (out / "janus.log").is_file()
+    assert no_namespace_left()
+
+
+@pytest.mark.parametrize("command", [["swarm"], ["bench", "mixer"]])
+def test_an_unknown_target_is_a_one_line_error(command: list[str], capsys, tmp_path) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--target", "nginx", "--out", str(tmp_path / "run")])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--target" in err and "nginx" in err
+    assert not (tmp_path / "run").exists()
