@@ -14,6 +14,7 @@ candidates on the host side of its veth pair only (``host_addresses_only``) for 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 from pathlib import Path
@@ -105,6 +106,7 @@ class JanusRooms:
         self._admin: dict[str, JanusHandle] = {}
         self._names = itertools.count(1)
         self._candidates = contextlib.ExitStack()
+        self._lock: asyncio.Lock | None = None
 
     @property
     def metrics(self) -> None:
@@ -112,13 +114,18 @@ class JanusRooms:
         return None
 
     async def _handle(self, plugin: str) -> JanusHandle:
-        if not self._opened:
-            self._candidates.enter_context(host_addresses_only([HOST_ADDRESS]))
-            await self.janus.open()
-            self._opened = True
-        if plugin not in self._admin:
-            self._admin[plugin] = await self.janus.attach(plugin)
-        return self._admin[plugin]
+        """The session's handle for room requests to ``plugin``; the first call opens the
+        session (the users of a swarm process share it)."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if not self._opened:
+                self._candidates.enter_context(host_addresses_only([HOST_ADDRESS]))
+                await self.janus.open()
+                self._opened = True
+            if plugin not in self._admin:
+                self._admin[plugin] = await self.janus.attach(plugin)
+            return self._admin[plugin]
 
     async def create_room(self, title: str) -> str:
         bridge = await self._handle(AUDIOBRIDGE)
@@ -145,10 +152,12 @@ class JanusRooms:
         return [str(r["room"]) for r in listed.get("list", []) if r.get("num_participants")]
 
     async def speaker(self, room: str, signal: Signal, probe: ProbeMode = "count") -> Peer:
+        await self._handle(AUDIOBRIDGE)  # the session open, candidates restricted
         name = f"speaker-{next(self._names)}"
         return Peer(BridgeSignalling(self.janus, int(room), name, True), signal, probe)
 
     async def listener(self, room: str, probe: ProbeMode = "count") -> Peer:
+        await self._handle(AUDIOBRIDGE)
         if self.design == "streaming":  # the room's mountpoint has the room's id
             return Peer(StreamSignalling(self.janus, int(room)), None, probe)
         name = f"listener-{next(self._names)}"
