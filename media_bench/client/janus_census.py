@@ -66,7 +66,9 @@ class JanusCensus:
                 else:
                     speakers += 1
         mountpoints = self._ask("janus.plugin.streaming", {"request": "list"}).get("list", [])
-        listeners += sum(int(m.get("viewers", 0)) for m in mountpoints)
+        for mountpoint in mountpoints:  # "list" leaves the viewers out; "info" has them
+            found = self._ask("janus.plugin.streaming", {"request": "info", "id": mountpoint["id"]})
+            listeners += int(found.get("info", {}).get("viewers", 0))
         return speakers, listeners
 
     def metrics_text(self) -> str:

@@ -33,11 +33,6 @@ from media_bench.common.audio import SAMPLE_RATE
 AUDIOBRIDGE = "janus.plugin.audiobridge"
 STREAMING = "janus.plugin.streaming"
 OPUS_PT = 111
-FORWARD_PORTS = itertools.count(10_000, 2)
-"""Mountpoint ports inside the namespace: nothing else binds there. (One ``JanusRooms``
-creates the rooms of a run: a swarm's hosts share their process's.)"""
-
-
 def _jsep(pc: RTCPeerConnection) -> dict[str, str]:
     return {"type": pc.localDescription.type, "sdp": pc.localDescription.sdp}
 
@@ -134,13 +129,14 @@ class JanusRooms:
         )
         room = int(created["room"])
         if self.design == "streaming":
-            port = next(FORWARD_PORTS)
             streaming = await self._handle(STREAMING)
-            media = {"type": "audio", "mid": "a", "port": port, "pt": OPUS_PT,
+            # port 0: the plugin picks a free one (swarm processes create rooms side by side)
+            media = {"type": "audio", "mid": "a", "port": 0, "pt": OPUS_PT,
                      "codec": "opus", "rtpmap": "opus/48000/2"}  # fmt: skip
-            await streaming.request({"request": "create", "type": "rtp", "id": room,
-                                     "description": title, "media": [media],
-                                     "permanent": False})  # fmt: skip
+            mount = await streaming.request({"request": "create", "type": "rtp", "id": room,
+                                             "description": title, "media": [media],
+                                             "permanent": False})  # fmt: skip
+            port = int(mount["stream"]["ports"][0]["port"])
             await bridge.request({"request": "rtp_forward", "room": room,
                                   "host": "127.0.0.1", "port": port, "ptype": OPUS_PT,
                                   "codec": "opus", "always_on": True})  # fmt: skip
