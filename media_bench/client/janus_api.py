@@ -68,7 +68,9 @@ class JanusSession:
         """One request to Janus's core; its immediate answer (``success`` or ``ack``)."""
         body = {**body, "transaction": transaction or self.new_transaction()}
         async with self.http.post(self.url + path, json=body) as response:
-            answer: dict[str, Any] = await response.json(content_type=None)
+            answer = await response.json(content_type=None)
+            if not isinstance(answer, dict):
+                raise JanusError(f"{body['janus']}: HTTP {response.status}, no JSON answer")
         if answer.get("janus") == "error":
             error = answer.get("error", {})
             raise JanusError(f"{body['janus']}: {error.get('code')} {error.get('reason')}")
