@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from media_bench.client.janus_process import JanusProcess, JanusUnavailable, jan
 from media_bench.client.janus_target import JanusServer
 from media_bench.client.marks import Signal
 from media_bench.client.netns import HOST_ADDRESS, NetNamespace, namespaces, unavailable
+from media_bench.client.report import HEADLINE, comparison, per_listener
 from media_bench.client.targets import JanusDesign
 from media_bench.common.audio import band_ratio
 from spaces_lab.cli import main
@@ -137,3 +139,22 @@ def test_an_unknown_target_is_a_one_line_error(command: list[str], capsys, tmp_p
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "--target" in err and "nginx" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_the_bench_sets_janus_beside_our_default_design() -> None:
+    def rows(design: str, per_core: float, ticks: float) -> pd.DataFrame:
+        listeners = np.array([2, 102, 202])
+        return pd.DataFrame({
+            "design": design, "listeners": listeners, "seconds": 10.0,
+            "server_cores": 0.1 + (listeners - 2) / per_core,
+            "server_rss_mb": 100.0, "packets_sent": 500.0 * listeners, "loss_pct": 0.0,
+            # Janus has no /metrics: its mixer figures are NaN, which must not read as late
+            "late_ticks": 0.0 * ticks, "ticks": 500.0 * ticks, "tick_shortfall_pct": 0.0,
+        })
+
+    fanout = per_listener(pd.concat([rows(HEADLINE, 800.0, 1.0), rows("janus", 400.0, math.nan)]))
+    assert not fanout["saturated"].any()
+    figures = {key: value for key, _, value, _ in comparison(fanout)}
+    assert figures["janus_listeners_per_core_fit"] == pytest.approx(400.0)
+    assert figures["ours_over_janus"] == pytest.approx(2.0)
+    assert "ours_over_janus_audiobridge" not in figures  # not measured in this run
