@@ -33,6 +33,8 @@ from media_bench.common.audio import SAMPLE_RATE
 AUDIOBRIDGE = "janus.plugin.audiobridge"
 STREAMING = "janus.plugin.streaming"
 OPUS_PT = 111
+
+
 def _jsep(pc: RTCPeerConnection) -> dict[str, str]:
     return {"type": pc.localDescription.type, "sdp": pc.localDescription.sdp}
 
