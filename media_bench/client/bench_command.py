@@ -7,8 +7,10 @@ from pathlib import Path
 
 from media_bench.client.netns import unavailable as namespace_unavailable
 from media_bench.client.targets import OURS, TARGETS, target_help
+from media_bench.server.event_loop import EVENT_LOOPS
 from media_bench.server.options import FANOUTS, add_codec_arguments, check_codec_arguments
 from media_bench.server.placement import PlacementLimits
+from media_bench.server.settings import Settings
 from spaces_core.errors import CliError
 
 
@@ -42,6 +44,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "installed with apt when missing and runs in a network namespace: needs root)",
     )
     mixer.add_argument("--window", type=float, default=None, help="seconds measured per point")
+    mixer.add_argument(
+        "--event-loop",
+        choices=EVENT_LOOPS,
+        default=Settings().event_loop,
+        help="the server's event loop (default %(default)s; compare two runs for the other)",
+    )
     add_codec_arguments(mixer)
     mixer.add_argument("--seed", type=int, default=0, help="seed of the user directory")
     mixer.set_defaults(handler=run_bench_mixer)
@@ -116,6 +124,7 @@ def run_bench_mixer(args: argparse.Namespace) -> int:
     check_codec_arguments(args)
     config.speaker_complexity = args.speaker_complexity
     config.bitrate, config.complexity, config.seed = args.bitrate, args.complexity, args.seed
+    config.event_loop = args.event_loop
     if args.out is not None and args.out.exists() and any(args.out.iterdir()):
         raise CliError(f"--out {args.out} exists and is not empty")
     if args.target != OURS:
