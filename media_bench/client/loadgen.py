@@ -327,8 +327,11 @@ async def measure_design(
                 flush=True,
             )
     finally:
-        await asyncio.to_thread(target.stop)
-        if swarm is not None:
-            await swarm.close()
-        await rooms.close()
+        # peers and rooms first: once Janus's namespace is gone, its address routes nowhere
+        try:
+            if swarm is not None:
+                await swarm.close()
+            await rooms.close()
+        finally:
+            await asyncio.to_thread(target.stop)
     return rows, joins, marks
