@@ -179,6 +179,8 @@ class JanusRooms:
 class JanusServer:
     """Janus in a network namespace, with the AudioBridge and Streaming plugins."""
 
+    close_peers_first = True
+
     def __init__(self, design: JanusDesign = "streaming", log: Path | None = None) -> None:
         self.design = design
         self.name = next(n for n, d in JANUS_DESIGNS.items() if d == design)

@@ -327,11 +327,13 @@ async def measure_design(
                 flush=True,
             )
     finally:
-        # peers and rooms first: once Janus's namespace is gone, its address routes nowhere
+        if not target.close_peers_first:
+            await asyncio.to_thread(target.stop)
         try:
             if swarm is not None:
                 await swarm.close()
             await rooms.close()
         finally:
-            await asyncio.to_thread(target.stop)
+            if target.close_peers_first:
+                await asyncio.to_thread(target.stop)
     return rows, joins, marks

@@ -110,6 +110,7 @@ class OurServer:
     """``python -m media_bench.server`` with ``options``, on loopback."""
 
     name = "ours"
+    close_peers_first = False
 
     def __init__(self, options: Sequence[str] = (), label: str = "this server") -> None:
         self.label = label

@@ -53,6 +53,11 @@ class Target(Protocol):
     """The ``--target`` name."""
     label: str
     """What runs, for people: the design and its settings."""
+    close_peers_first: bool
+    """Whether its peers must be closed before it stops: true of a server in a network
+    namespace, whose address routes nowhere once the namespace is gone. Otherwise the server
+    stops first and its peers' goodbyes go unanswered (quicker; the server's shutdown does
+    not race hundreds of leaves)."""
 
     @property
     def pid(self) -> int:
