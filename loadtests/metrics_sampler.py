@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -24,8 +25,13 @@ from media_bench.client.process_meter import cpu_seconds
 class MetricsSampler:
     """Rows of (t_s, metric, labels, value) for every sample of every scrape."""
 
-    def __init__(self, url: str, every_s: float = 2.0) -> None:
+    def __init__(
+        self, url: str, every_s: float = 2.0, read: Callable[[], str] | None = None
+    ) -> None:
+        """Scrape ``url``'s ``/metrics``, or call ``read`` for the same text (a server
+        without ``/metrics``: ``JanusCensus``)."""
         self.url = url.rstrip("/") + "/metrics"
+        self.read = read or self._read_url
         self.every_s = every_s
         self.rows: list[dict[str, Any]] = []
         self.errors = 0
@@ -69,10 +75,13 @@ class MetricsSampler:
         while not self._stop.wait(self.every_s):
             self.scrape()
 
+    def _read_url(self) -> str:
+        with urllib.request.urlopen(self.url, timeout=5) as response:
+            return str(response.read().decode())
+
     def scrape(self) -> None:
         try:
-            with urllib.request.urlopen(self.url, timeout=5) as response:
-                text = response.read().decode()
+            text = self.read()
         except OSError:
             self.errors += 1
             return

@@ -13,6 +13,10 @@ import random
 from dataclasses import dataclass, field
 
 from media_bench.client.api import ApiClient
+from media_bench.client.janus_target import JanusRooms
+from media_bench.client.our_target import OurRooms
+from media_bench.client.target import Rooms
+from media_bench.client.targets import JANUS_DESIGNS, OURS
 
 
 @dataclass
@@ -43,6 +47,7 @@ class Directory:
 
 
 _clients: dict[str, ApiClient] = {}
+_rooms: dict[tuple[str, str], Rooms] = {}
 _directories: dict[str, Directory] = {}
 _directory_lock: asyncio.Lock | None = None
 
@@ -52,6 +57,18 @@ def client(base_url: str) -> ApiClient:
     if base_url not in _clients:
         _clients[base_url] = ApiClient(base_url)
     return _clients[base_url]
+
+
+def rooms(base_url: str, target: str) -> Rooms:
+    """The process's rooms client of a target (call on the bridge loop): this server's
+    through its API client, Janus's through one Janus session."""
+    key = (base_url, target)
+    if key not in _rooms:
+        if target == OURS:
+            _rooms[key] = OurRooms(client(base_url))
+        else:
+            _rooms[key] = JanusRooms(base_url, JANUS_DESIGNS[target])
+    return _rooms[key]
 
 
 async def directory(base_url: str) -> Directory:
@@ -73,6 +90,9 @@ async def directory(base_url: str) -> Directory:
 
 async def close_all() -> None:
     """Close this process's API clients (at the end of a test)."""
+    for rooms_client in list(_rooms.values()):
+        await rooms_client.close()
+    _rooms.clear()
     for api in list(_clients.values()):
         await api.close()
     _clients.clear()

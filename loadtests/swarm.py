@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -35,10 +35,16 @@ from loadtests.names import (
     UNCHECKED,
 )
 from loadtests.swarm_options import add_swarm_options, locust_flags
+from media_bench.client.janus_census import JanusCensus
+from media_bench.client.netns import unavailable as namespace_unavailable
 from media_bench.client.process_meter import reap_measured
 from media_bench.client.server_process import ServerProcess
+from media_bench.client.targets import OURS
 from spaces_core.errors import CliError
 from spaces_core.runfolder import RunWriter, new_run_dir
+
+if TYPE_CHECKING:
+    from media_bench.client.janus_target import JanusServer
 
 PACKAGE_DIR = Path(loadtests.__file__).resolve().parent
 LOCUSTFILE = PACKAGE_DIR / "locustfile.py"
@@ -132,6 +138,12 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise CliError(f"--sim-run: {args.sim_run} is not a run folder")
     if args.out is not None and args.out.exists() and any(args.out.iterdir()):
         raise CliError(f"--out: {args.out} exists and is not empty; nothing was written")
+    if args.target != OURS:
+        if args.server:
+            raise CliError(f"--server: not with --target {args.target} (the swarm starts it)")
+        reason = namespace_unavailable()
+        if reason:
+            raise CliError(f"--target {args.target}: {reason}")
 
 
 def locust_command(args: argparse.Namespace, url: str, folder: Path) -> list[str]:
@@ -191,17 +203,23 @@ def run_swarm(args: argparse.Namespace) -> SwarmResult:
     writer = RunWriter(path=folder, kind="swarm", parameters={
         k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
         if k != "handler"})
-    server = (
-        None
-        if args.server
-        else ServerProcess(["--data-dir", str(folder / SERVER_DATA)], log=folder / "server.log")
-    )
+    server: ServerProcess | JanusServer | None = None
+    if args.target != OURS:
+        from media_bench.client.janus_target import janus_server  # aiortc: only when used
+
+        server = janus_server(args.target, log=folder / "janus.log")
+        print(f"starting {server.label} in a network namespace (log: {folder / 'janus.log'})",
+              flush=True)
+    elif not args.server:
+        server = ServerProcess(["--data-dir", str(folder / SERVER_DATA)],
+                               log=folder / "server.log")
+        print(f"starting a server on loopback (log: {server.log})", flush=True)
     url = args.server or ""
     if server is not None:
-        print(f"starting a server on loopback (log: {server.log})", flush=True)
         server.start()
         url = server.url
-    sampler = MetricsSampler(url)
+    sampler = (MetricsSampler(url) if args.target == OURS
+               else MetricsSampler(url, read=JanusCensus(url).metrics_text))
     sampler.start()
     if not args.samples_dir:
         args.samples_dir = str(folder / "samples")

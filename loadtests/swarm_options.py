@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadtests.names import FULL_PROBE_EVERY, PROBE_EVERY
+from media_bench.client.targets import OURS, TARGETS, target_help
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,18 @@ class SwarmOption:
                             help=self.help.format(default=self.default))
 
 
+def target_name(text: str) -> str:
+    if text not in TARGETS:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be one of {', '.join(TARGETS)}")
+    return text
+
+
 SWARM_OPTIONS: tuple[SwarmOption, ...] = (
+    SwarmOption("--target", target_name, OURS,
+                "server under test (default {default}); " + target_help()
+                + " (Janus: installed with apt when missing, run in a network namespace, "
+                "needs root; its users skip what Janus has no API for: tickets, requests to "
+                "speak, invitations, messages, room events)"),
     SwarmOption("--rooms", int, 2,
                 "hosts to spawn, one room each (default {default}; the sim-hour shape sets "
                 "its own)"),

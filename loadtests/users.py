@@ -38,8 +38,10 @@ from loadtests.names import (
 )
 from loadtests.probes import probe_mode_of
 from media_bench.client.api import ApiClient
-from media_bench.client.bots import Bot, ListenerBot, ProbeMode, SpeakerBot
-from media_bench.client.marks import MarkDetector
+from media_bench.client.bots import ListenerBot, Peer, ProbeMode, SpeakerBot
+from media_bench.client.marks import MarkDetector, Signal
+from media_bench.client.target import Rooms
+from media_bench.client.targets import OURS
 from media_bench.common.contract import TicketTerms
 from sim.rules.rooms import MAX_COHOSTS
 from spaces_core.errors import Refused
@@ -62,7 +64,7 @@ class SpacesUser(User):
         super().__init__(environment)
         self.user_id = ""
         self.token = ""
-        self.bot: Bot | None = None
+        self.bot: Peer | None = None
         self.room_id: str | None = None
         self.options = environment.parsed_options
         self._window = (0, 0)  # (received, expected) at the last report
@@ -71,9 +73,20 @@ class SpacesUser(User):
         self._events: Future[None] | None = None
         self._events_reported = False
 
+    _anonymous = 0
+
     @property
     def api(self) -> ApiClient:
         return session.client(self.base_url)
+
+    @property
+    def rooms(self) -> Rooms:
+        return session.rooms(self.base_url, self.options.target)
+
+    @property
+    def on_janus(self) -> bool:
+        """Janus has rooms and media only: what else a user does here is skipped there."""
+        return bool(self.options.target != OURS)
 
     @property
     def base_url(self) -> str:
@@ -104,6 +117,11 @@ class SpacesUser(User):
     def sign_in(self, user_id: str) -> None:
         self.user_id = user_id
         self.token = self.timed("token", lambda: self.api.token(user_id))
+
+    def sign_in_anonymously(self) -> None:
+        """Janus knows no users: a name of this process's own."""
+        SpacesUser._anonymous += 1
+        self.user_id = f"{type(self).__name__.lower()}-{SpacesUser._anonymous}"
 
     def report_audio(self) -> None:
         """Report what the bot measured since the last report."""
@@ -137,7 +155,7 @@ class SpacesUser(User):
         if read + newly_lost:
             _audio(MARKS_LOST, 1000.0 * newly_lost / (read + newly_lost))
 
-    def join_media(self, bot: Bot) -> None:
+    def join_media(self, bot: Peer) -> None:
         """Offer/answer over the API, then wait for the first audio packet."""
         self.bot = bot
         self._window = (0, 0)
@@ -186,6 +204,7 @@ class SpacesUser(User):
     def on_stop(self) -> None:
         if self.bot is not None and self.room_id is not None:
             self.report_audio()
+        if self.bot is not None and self.room_id is not None and not self.on_janus:
             with contextlib.suppress(Exception, Rejected):
                 room_id = self.room_id
                 self.timed("leave", lambda: self.api.leave(self.token, room_id), (403, 404, 409))
@@ -200,6 +219,18 @@ class HostUser(SpacesUser):
     fixed_count = 2
 
     def on_start(self) -> None:
+        self.requests: deque[str] = deque()
+        self.listeners: set[str] = set()
+        self.speakers: set[str] = set()
+        self.cohosts: set[str] = set()
+        self.former_speakers: set[str] = set()
+        if self.on_janus:
+            self.sign_in_anonymously()
+            title = f"load test {self.user_id}"
+            self.room_id = self.timed("create room", lambda: self.rooms.create_room(title))
+            room_id = self.room_id
+            self.join_media(bridge.run(self.rooms.speaker(room_id, Signal(), "count")))
+            return
         directory = bridge.run(session.directory(self.base_url))
         # a ticketed room needs a host the server says may sell tickets; without one, free
         ticket_host = (directory.ticket_host_id()
@@ -210,11 +241,6 @@ class HostUser(SpacesUser):
         room = self.timed("create room", lambda: self.api.create_room(
             self.token, title=f"load test {self.user_id}", ticket=ticket))
         self.room_id = room.id
-        self.requests: deque[str] = deque()
-        self.listeners: set[str] = set()
-        self.speakers: set[str] = set()
-        self.cohosts: set[str] = set()
-        self.former_speakers: set[str] = set()
         self.join_media(SpeakerBot(self.api, self.token, self.room_id, probe="count"))
         self.follow_room_events(self.room_id, self._on_event)
 
@@ -289,6 +315,8 @@ class HostUser(SpacesUser):
     def read_messages(self) -> None:
         room_id = self.room_id
         assert room_id is not None
+        if self.on_janus:
+            return
         self.timed("read messages", lambda: self.api.call(
             "GET", f"/rooms/{room_id}/messages", self.token))
 
@@ -297,7 +325,10 @@ class HostUser(SpacesUser):
         if self.room_id is not None:
             room_id = self.room_id
             with contextlib.suppress(Exception, Rejected):
-                self.timed("end room", lambda: self.api.end_room(self.token, room_id), (409,))
+                if self.on_janus:
+                    self.timed("end room", lambda: self.rooms.end_room(room_id))
+                else:
+                    self.timed("end room", lambda: self.api.end_room(self.token, room_id), (409,))
             self.room_id = None
         self.drop_media()
 
@@ -312,26 +343,37 @@ class AudienceUser(SpacesUser):
         return "count"
 
     def on_start(self) -> None:
-        directory = bridge.run(session.directory(self.base_url))
-        self.sign_in(directory.user_id())
+        if self.on_janus:
+            self.sign_in_anonymously()
+        else:
+            directory = bridge.run(session.directory(self.base_url))
+            self.sign_in(directory.user_id())
         self.enter_a_room()
 
     def enter_a_room(self) -> None:
         """Join some live room; waits (without failing) while there is none to join."""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            rooms = self.timed("list rooms", lambda: self.api.call("GET", "/rooms", self.token))
-            live = [r for r in rooms["rooms"] if r.get("live") and r.get("host_present")]
+            if self.on_janus:
+                live = [{"id": r} for r in self.timed("list rooms", self.rooms.live_rooms)]
+            else:
+                rooms = self.timed("list rooms",
+                                   lambda: self.api.call("GET", "/rooms", self.token))
+                live = [r for r in rooms["rooms"] if r.get("live") and r.get("host_present")]
             if not live:
                 self.wait()
                 continue
             room = random.choice(live)
             try:
-                self.room_id = str(room["id"])
+                self.room_id = room_id = str(room["id"])
                 if room.get("ticket"):
                     self.buy_ticket(self.room_id)
-                bot: Bot
-                if self.publishes:
+                bot: Peer
+                if self.on_janus:
+                    probe = self.probe_mode()
+                    bot = bridge.run(self.rooms.speaker(room_id, Signal(), probe)
+                                     if self.publishes else self.rooms.listener(room_id, probe))
+                elif self.publishes:
                     bot = SpeakerBot(self.api, self.token, self.room_id, probe=self.probe_mode())
                 else:
                     bot = ListenerBot(self.api, self.token, self.room_id, probe=self.probe_mode())
@@ -353,7 +395,7 @@ class AudienceUser(SpacesUser):
     def switch_rooms(self) -> None:
         self.report_audio()
         room_id = self.room_id
-        if room_id is not None:
+        if room_id is not None and not self.on_janus:
             with contextlib.suppress(Rejected):
                 self.timed("leave", lambda: self.api.leave(self.token, room_id), (403, 404, 409))
         self.drop_media()
@@ -361,6 +403,8 @@ class AudienceUser(SpacesUser):
         self.enter_a_room()
 
     def ask_to_speak_now(self, room_id: str) -> None:
+        if self.on_janus:
+            return
         self.still_in_room(lambda: self.api.call(
             "POST", f"/rooms/{room_id}/requests", self.token), "request to speak")
 
@@ -393,7 +437,7 @@ class ListenerUser(AudienceUser):
     @task(2)
     def message_host(self) -> None:
         room_id = self.room_id
-        if room_id is not None:
+        if room_id is not None and not self.on_janus:
             self.still_in_room(lambda: self.api.call(
                 "POST", f"/rooms/{room_id}/messages", self.token, {"text": "great space!"}),
                 "send message")
@@ -422,7 +466,8 @@ class SpeakerUser(AudienceUser):
 
     def joined(self, room_id: str) -> None:
         self.invited = False
-        self.follow_room_events(room_id, self._on_event)
+        if not self.on_janus:
+            self.follow_room_events(room_id, self._on_event)
 
     def _on_event(self, event: dict[str, Any]) -> None:
         if event.get("type") == "invited" and event.get("user") == self.user_id:
@@ -432,6 +477,9 @@ class SpeakerUser(AudienceUser):
     def ask_to_speak(self) -> None:
         room_id = self.room_id
         if room_id is None:
+            return
+        if self.on_janus:  # in the AudioBridge, every participant is on stage
+            self.report_audio()
             return
         self.check_events()
         if self.invited:

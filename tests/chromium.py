@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.apt import apt_install
+from spaces_core.apt import apt_install
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("SPACES_LAB_ARTIFACTS", ROOT / "test-artifacts"))

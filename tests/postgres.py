@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 
 from media_bench.client.server_process import free_port
-from tests.apt import apt_install
+from spaces_core.apt import apt_install
 
 SUPERUSER = "postgres"
 

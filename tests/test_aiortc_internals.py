@@ -82,7 +82,7 @@ def test_every_function_of_the_module_is_checked_here() -> None:
         if inspect.isfunction(value) and value.__module__ == internals.__name__
         and not name.startswith("_")
     }
-    assert functions == {*MISSING, "patch_receiver_threading"}
+    assert functions == {*MISSING, "patch_receiver_threading", "host_addresses_only"}
 
 
 @pytest.mark.parametrize("name", sorted(MISSING))
@@ -252,6 +252,21 @@ def test_each_private_part_works_on_real_peer_connections() -> None:
         assert lost, "the callback ran when the socket closed"
 
     asyncio.run(scenario())
+
+
+def test_candidates_are_gathered_on_the_given_addresses_only_inside_the_block() -> None:
+    async def host_candidates() -> set[str]:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.addTransceiver("audio")
+        await pc.setLocalDescription(await pc.createOffer())
+        await pc.close()
+        lines = pc.localDescription.sdp.splitlines()
+        return {line.split()[4] for line in lines if line.startswith("a=candidate:")}
+
+    everywhere = asyncio.run(host_candidates())
+    with internals.host_addresses_only(["127.0.0.1"]):
+        assert asyncio.run(host_candidates()) == {"127.0.0.1"}
+    assert asyncio.run(host_candidates()) == everywhere != {"127.0.0.1"}
 
 
 def test_consent_checks_must_read_aioices_module_globals() -> None:

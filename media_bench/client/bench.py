@@ -21,7 +21,8 @@ import pandas as pd
 
 from media_bench.client.bench_config import BenchConfig
 from media_bench.client.cascade_report import print_latest_cascade, relay_rows
-from media_bench.client.loadgen import measure_design
+from media_bench.client.janus_target import janus_server
+from media_bench.client.loadgen import measure_design, our_design
 from media_bench.client.marks import Signal
 from media_bench.client.process_meter import machine_cpu_seconds, own_cpu_seconds
 from media_bench.client.relay_cost import relay_tick_costs
@@ -30,9 +31,11 @@ from media_bench.client.report import (
     TARGETS,
     fitted_listeners_per_core,
     per_listener,
+    print_comparison,
     print_summary,
     summarise,
 )
+from media_bench.client.targets import OURS
 from media_bench.common.audio import FRAME_SAMPLES
 from media_bench.common.codec import OpusEncoder
 from media_bench.server.mixer import RoomMixer
@@ -142,10 +145,21 @@ def run_bench(config: BenchConfig, out: Path | None) -> Path:
             counts = config.naive_listeners if design == "naive" else config.listeners
             burst = min(config.burst_joins, min(counts)) if design == HEADLINE else 0
             print(f"{design}: {FANOUT_SUMMARIES[design]} ...", flush=True)
-            more_rows, more_joins, more_marks = await measure_design(design, counts, config, burst)
+            more_rows, more_joins, more_marks = await measure_design(
+                our_design(design, config), design, counts, config, burst
+            )
             rows += more_rows
             marks += more_marks
             joins += more_joins
+        if config.target != OURS:
+            janus = janus_server(config.target, path / "janus.log")
+            counts = config.janus_counts()
+            print(f"{config.target}: {janus.label} ...", flush=True)
+            more_rows, _, more_marks = await measure_design(
+                janus, config.target, counts, config, 0
+            )
+            rows += more_rows
+            marks += more_marks
         return rows, joins, marks
 
     began = time.monotonic()
@@ -167,6 +181,7 @@ def run_bench(config: BenchConfig, out: Path | None) -> Path:
     writer.extra["machine_yardstick"] = reference
     writer.finish()
     print_summary(ticks, fanout, summary)
+    print_comparison(fanout)
     print_latest_cascade()
     print(f"\nrun folder: {path}")
     return path

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from media_bench.client.netns import unavailable as namespace_unavailable
+from media_bench.client.targets import OURS, TARGETS, target_help
 from media_bench.server.event_loop import EVENT_LOOPS
 from media_bench.server.options import FANOUTS, add_codec_arguments, check_codec_arguments
 from media_bench.server.placement import PlacementLimits
@@ -32,6 +34,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--designs",
         default=",".join(FANOUTS),
         help=f"fan-out designs to measure (default {','.join(FANOUTS)})",
+    )
+    mixer.add_argument(
+        "--target",
+        choices=sorted(TARGETS),
+        default=OURS,
+        help="also measure another server after this one, same listeners and windows, and "
+        f"print both servers' listeners per core side by side ({target_help()}; Janus is "
+        "installed with apt when missing and runs in a network namespace: needs root)",
     )
     mixer.add_argument("--window", type=float, default=None, help="seconds measured per point")
     mixer.add_argument(
@@ -117,6 +127,11 @@ def run_bench_mixer(args: argparse.Namespace) -> int:
     config.event_loop = args.event_loop
     if args.out is not None and args.out.exists() and any(args.out.iterdir()):
         raise CliError(f"--out {args.out} exists and is not empty")
+    if args.target != OURS:
+        reason = namespace_unavailable()
+        if reason:
+            raise CliError(f"--target {args.target}: {reason}")
+    config.target = args.target
     run_bench(config, args.out)
     return 0
 

@@ -28,6 +28,13 @@ class BenchConfig:
     quick_run: bool = False
     designs: list[FanOut] = field(default_factory=lambda: list(FANOUTS))
     event_loop: EventLoop = Settings().event_loop
+    target: str = "ours"
+    """``ours``, or a Janus design measured after ours in the same run (``targets``)."""
+
+    def janus_counts(self) -> list[int]:
+        """Listener counts of the Janus ramp: those of this server's shared designs, or the
+        naive design's for the AudioBridge alone (an encode per participant, like naive)."""
+        return self.naive_listeners if self.target == "janus-audiobridge" else self.listeners
 
     @classmethod
     def quick(cls) -> BenchConfig:

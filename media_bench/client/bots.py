@@ -34,18 +34,13 @@ from typing import Any, Literal
 
 import av
 import pylibsrtp
-from aiortc import (
-    RTCConfiguration,
-    RTCDtlsTransport,
-    RTCPeerConnection,
-    RTCRtpReceiver,
-    RTCSessionDescription,
-)
+from aiortc import RTCConfiguration, RTCDtlsTransport, RTCPeerConnection, RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 
 from media_bench.client.api import ApiClient
 from media_bench.client.marks import MarkDetector, Signal, grid_index
+from media_bench.client.signalling import ApiSignalling, Signalling
 from media_bench.common.aiortc_internals import (
     before_connection_lost,
     ice_protocols,
@@ -374,25 +369,22 @@ class AudioProbe:
             self._task.cancel()
 
 
-class Bot:
-    """One participant: joins a room over the API with a real aiortc peer connection.
+class Peer:
+    """One participant's real aiortc peer connection: what it publishes (``signal``), what
+    it measures (``probe``), negotiated with the server by ``signalling``.
 
-    Nothing touches a loop until ``join``, which must run on the loop the bot then lives on.
+    Nothing touches a loop until ``join``, which must run on the loop the peer then lives on.
     """
 
     def __init__(
         self,
-        api: ApiClient,
-        token: str,
-        room_id: str,
+        signalling: Signalling,
         signal: Signal | None = None,
         probe: ProbeMode = "arrival",
         record: bool = False,
         lag: float = 0.0,
     ) -> None:
-        self.api = api
-        self.token = token
-        self.room_id = room_id
+        self.signalling = signalling
         self.pc: RTCPeerConnection | None = None
         self.probe = AudioProbe(mode=probe, record=record)
         self.voice = VoiceTrack(signal, lag=lag) if signal is not None else None
@@ -400,24 +392,20 @@ class Bot:
         self.join_started: float | None = None
 
     async def join(self) -> str:
-        """Offer, get the answer, connect; returns the role the server gave."""
+        """Negotiate and connect; returns the role the server gave."""
         self.join_started = time.monotonic()
         pc = self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         if self.voice is not None:
             pc.addTrack(self.voice)
-        else:
-            pc.addTransceiver("audio", direction="recvonly")
-
-        @pc.on("track")
-        def on_track(track: MediaStreamTrack) -> None:
+        tracks: list[MediaStreamTrack] = []
+        pc.on("track", tracks.append)
+        self.role = await self.signalling.connect(pc)
+        # probes attach once the local description exists (its ICE sockets with it): the
+        # track event comes earlier when the server is the one that offers
+        for track in tracks:
             for transceiver in pc.getTransceivers():
                 if transceiver.receiver.track is track:
                     self.probe.attach(transceiver.receiver, track)
-
-        await pc.setLocalDescription(await pc.createOffer())
-        answer = await self.api.join(self.token, self.room_id, pc.localDescription.sdp)
-        await pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
-        self.role = answer.role
         return self.role
 
     async def wait_audio(self, timeout: float = 10.0) -> float:
@@ -437,6 +425,26 @@ class Bot:
             self.voice.stop()
         if self.pc is not None:
             await self.pc.close()
+        await self.signalling.hang_up()
+
+
+class Bot(Peer):
+    """A participant of this server's rooms: joins over the API (``ApiSignalling``)."""
+
+    def __init__(
+        self,
+        api: ApiClient,
+        token: str,
+        room_id: str,
+        signal: Signal | None = None,
+        probe: ProbeMode = "arrival",
+        record: bool = False,
+        lag: float = 0.0,
+    ) -> None:
+        super().__init__(ApiSignalling(api, token, room_id), signal, probe, record, lag)
+        self.api = api
+        self.token = token
+        self.room_id = room_id
 
 
 class SpeakerBot(Bot):

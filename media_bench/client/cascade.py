@@ -43,9 +43,11 @@ from media_bench.client.loadgen import (
     measure_design,
     measure_window,
     metrics_at,
+    our_design,
     scrape,
     server_options,
 )
+from media_bench.client.our_target import OurRooms
 from media_bench.client.relay_cost import relay_tick_costs
 from media_bench.client.report import per_listener
 from media_bench.client.server_process import ServerProcess
@@ -155,7 +157,7 @@ async def measure_edge(
     swarm: Swarm | None = None
     try:
         async with ApiClient(server.url) as api:
-            swarm = await bench_room(api, "bench-cascade-edge")
+            swarm = await bench_room(OurRooms(api), "bench-cascade-edge")
             for _ in range(config.probes):  # the origin's probes
                 await swarm.add_listener("full")
             await park_on_origin(api, swarm, origin_slots, config.ramp_rate)
@@ -178,7 +180,7 @@ async def measure_edge(
                 """One window; the relay delays the edge timed within it are kept apart
                 from those of the joins between windows."""
                 before = histogram_buckets(await metrics_at(api, edge_url), RELAY_DELAY)
-                row, found = await measure_window(server, swarm, config.window, meter)
+                row, found = await measure_window(swarm, config.window, meter, api)
                 after = histogram_buckets(await metrics_at(api, edge_url), RELAY_DELAY)
                 for bound, count in after.items():
                     in_windows[bound] = in_windows.get(bound, 0.0) + count - before.get(bound, 0)
@@ -241,7 +243,7 @@ async def largest_room(
     swarm: Swarm | None = None
     try:
         async with ApiClient(server.url) as api:
-            swarm = await bench_room(api, f"bench-cascade-room-{workers}")
+            swarm = await bench_room(OurRooms(api), f"bench-cascade-room-{workers}")
             for _ in range(config.probes):
                 await swarm.add_listener("full")
             if workers:
@@ -267,7 +269,7 @@ async def largest_room(
                     break
                 await asyncio.sleep(config.settle)
                 try:
-                    row, _ = await measure_window(server, swarm, config.window, meter)
+                    row, _ = await measure_window(swarm, config.window, meter, api)
                 except TimeoutError:
                     reason = f"the server stopped answering at {step}"
                     break
@@ -347,7 +349,9 @@ def run_cascade(config: CascadeConfig, out: Path | None) -> Path:
     async def load_runs() -> dict[str, Any]:
         found: dict[str, Any] = {}
         print("direct, one process (--workers 0) ...", flush=True)
-        direct_rows, _, direct_marks = await measure_design("direct", bench.listeners, bench, 0)
+        direct_rows, _, direct_marks = await measure_design(
+            our_design("direct", bench), "direct", bench.listeners, bench, 0
+        )
         print("edge worker of --workers 2 (the origin holds speakers and probes) ...", flush=True)
         edge_rows, edge_marks, delay = await measure_edge(bench.listeners, bench)
         found["fanout"] = direct_rows + edge_rows

@@ -21,17 +21,17 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from media_bench.client.api import ApiClient
 from media_bench.client.bench_config import BenchConfig
-from media_bench.client.bots import Bot, ListenerBot, SpeakerBot
+from media_bench.client.bots import Peer
 from media_bench.client.marks import Signal
+from media_bench.client.our_target import OurServer
 from media_bench.client.process_meter import (
     cpu_seconds,
     machine_cpu_seconds,
     own_cpu_seconds,
     rss_bytes,
 )
-from media_bench.client.server_process import ServerProcess
+from media_bench.client.target import Rooms, Target
 from media_bench.common.audio import FRAME_SECONDS
-from media_bench.server.settings import FanOut
 from spaces_core.errors import Refused
 
 PACKETS_PER_SECOND = 1 / FRAME_SECONDS
@@ -86,27 +86,24 @@ async def metrics_at(api: ApiClient, url: str | None) -> str:
 # -- load generation ---------------------------------------------------------------------------
 @dataclass
 class Swarm:
-    api: ApiClient
+    """A room on the server under test and the load generator's peers in it."""
+
+    rooms: Rooms
     room_id: str
-    users: list[str]
-    listeners: list[Bot] = field(default_factory=list)
-    probes: list[Bot] = field(default_factory=list)
-    speakers: list[Bot] = field(default_factory=list)
-    parked: list[Bot] = field(default_factory=list)
+    listeners: list[Peer] = field(default_factory=list)
+    probes: list[Peer] = field(default_factory=list)
+    speakers: list[Peer] = field(default_factory=list)
+    parked: list[Peer] = field(default_factory=list)
     """Listeners kept in the room but out of every figure (a benchmark fills a worker)."""
     failures: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     """Failed joins by kind: the refusal's status (``503``: the fleet is full) or the
     exception's name (``TimeoutError``: no audio within 15 s)."""
 
-    async def add_listener(self, probe: str = "count") -> Bot:
+    async def add_listener(self, probe: str = "count") -> Peer:
         """A listener that joined and heard its first packet; one that did not is closed
         and not kept (its silence is a failed join, not packet loss)."""
-        user = self.users.pop()
-        token = await self.api.token(user)
-        bot = ListenerBot(
-            self.api, token, self.room_id, probe="full" if probe == "full" else "count"
-        )
+        bot = await self.rooms.listener(self.room_id, "full" if probe == "full" else "count")
         try:
             await bot.join()
             await bot.wait_audio(15)
@@ -152,15 +149,18 @@ async def loop_lag(samples: list[float], stop: asyncio.Event) -> None:
 
 
 async def measure_window(
-    server: ServerProcess, swarm: Swarm, seconds: float, meter: Meter | None = None
+    swarm: Swarm, seconds: float, meter: Meter, api: ApiClient | None
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Everything measured over one window at the current listener count: the server's CPU
-    and memory (``meter``'s process; default the server's), its packets sent, the room's mixer
-    ticks, the participants the server dropped, the listeners' loss, how many speakers still heard
+    and memory (``meter``'s process), its packets sent, the room's mixer ticks, the
+    participants the server dropped, the listeners' loss, how many speakers still heard
     their mix, the load generator's own CPU and loop lag, the probes' marks (each with the
-    index of its probe in ``swarm.probes``)."""
-    meter = meter or Meter(server.pid)
+    index of its probe in ``swarm.probes``).
+
+    Without ``api`` (a server without this one's ``/metrics``: Janus) the packets sent are
+    those the load generator's peers received, and the mixer's figures are NaN."""
     listeners = list(swarm.listeners)
+    peers = listeners + swarm.probes + swarm.speakers
     for bot in swarm.probes + swarm.speakers:
         bot.probe.arrival_marks.latencies.clear()
         bot.probe.played_marks.latencies.clear()
@@ -171,7 +171,12 @@ async def measure_window(
     async def scraped() -> tuple[dict[str, float], dict[str, float], float]:
         """The metered process's, the mixing process's and the drops: the API process
         counts what the media dropped; a worker, the relay datagrams it refused."""
-        pages = {url: scrape(await metrics_at(swarm.api, url))
+        if api is None:
+            heard = dict.fromkeys(SCRAPED, math.nan)
+            heard["spaces_rtp_packets_sent_total"] = sum(p.probe.packets for p in peers)
+            heard["spaces_drops_total"] = 0.0
+            return heard, heard, 0.0
+        pages = {url: scrape(await metrics_at(api, url))
                  for url in dict.fromkeys((None, meter.sent_url, meter.mixer_url))}  # fmt: skip
         drops = sum(page["spaces_drops_total"] for page in pages.values())
         return pages[meter.sent_url], pages[meter.mixer_url], drops
@@ -254,24 +259,20 @@ def server_options(fanout: str, config: BenchConfig) -> list[str]:
     ]  # fmt: skip
 
 
-async def bench_room(api: ApiClient, title: str) -> Swarm:
-    """A new room with two speakers on stage (the host and an invited guest, both counting
-    what they hear), and the rest of the directory to draw listeners from."""
-    directory = (await api.call("GET", "/users?limit=10000"))["users"]
-    host = next(u["id"] for u in directory if u["can_host"])
-    users = [u["id"] for u in directory if u["id"] != host]
-    host_token = await api.token(host)
-    room = (await api.create_room(host_token, title)).id
-    swarm = Swarm(api, room, users)
+def our_design(fanout: str, config: BenchConfig) -> OurServer:
+    """This server, one process, running one fan-out design."""
+    return OurServer(server_options(fanout, config), label=f"this server, {fanout} fan-out")
+
+
+async def bench_room(rooms: Rooms, title: str) -> Swarm:
+    """A new room with two speakers on stage (on this server: the host and an invited guest),
+    both counting what they hear."""
+    swarm = Swarm(rooms, await rooms.create_room(title))
     try:
-        speaker = SpeakerBot(api, host_token, room, probe="count")
-        guest_id = users.pop()
-        guest = SpeakerBot(api, await api.token(guest_id), room, Signal(amplitude=0.2), "count")
-        swarm.speakers += [speaker, guest]
-        for bot in swarm.speakers:
-            await bot.join()
-        await api.act(host_token, room, guest_id, "invite")
-        await api.call("POST", f"/rooms/{room}/invitation/accept", guest.token)
+        for signal in (Signal(), Signal(amplitude=0.2)):
+            speaker = await rooms.speaker(swarm.room_id, signal, "count")
+            swarm.speakers.append(speaker)
+            await speaker.join()
     except BaseException:
         await swarm.close()
         raise
@@ -279,53 +280,62 @@ async def bench_room(api: ApiClient, title: str) -> Swarm:
 
 
 async def measure_design(
-    fanout: FanOut, counts: list[int], config: BenchConfig, burst: int
+    target: Target, design: str, counts: list[int], config: BenchConfig, burst: int
 ) -> tuple[list[dict[str, Any]], list[float], list[dict[str, Any]]]:
-    """Ramp one server design through ``counts`` listeners; rows, join times, mark latencies."""
-    server = ServerProcess(server_options(fanout, config))
-    await asyncio.to_thread(server.start)
+    """Ramp one server design (its rows named ``design``) through ``counts`` listeners; rows,
+    join times, mark latencies."""
+    await asyncio.to_thread(target.start)
     rows: list[dict[str, Any]] = []
     joins: list[float] = []
     marks: list[dict[str, Any]] = []
-    async with ApiClient(server.url) as api:
-        swarm = await bench_room(api, f"bench-{fanout}")
-        try:
-            for _ in range(config.probes):
-                await swarm.add_listener("full")
-            await asyncio.sleep(config.settle)
-            row, window_marks = await measure_window(server, swarm, config.window)
-            rows.append({"design": fanout, **row})
-            marks += [{"design": fanout, "listeners": row["listeners"], **m} for m in window_marks]
-            if burst:
-                joins = await swarm.add_many(burst, config.burst_rate)
-            for count in counts:
-                missing = count - len(swarm.listeners) - len(swarm.probes)
-                try:
-                    if missing > 0:
-                        await swarm.add_many(missing, config.ramp_rate)
-                    await asyncio.sleep(config.settle)
-                    row, window_marks = await measure_window(server, swarm, config.window)
-                except TimeoutError:
-                    print(
-                        f"  {fanout:6} {count:5d} listeners: the server stopped answering its "
-                        "API (saturated); larger counts of this design skipped",
-                        flush=True,
-                    )
-                    break
-                row["join_failures"] = swarm.failures
-                rows.append({"design": fanout, **row})
-                marks += [
-                    {"design": fanout, "listeners": row["listeners"], **m} for m in window_marks
-                ]
+    meter = Meter(target.pid)
+    rooms = target.rooms()
+    swarm: Swarm | None = None
+    try:
+        swarm = await bench_room(rooms, f"bench-{design}")
+        for _ in range(config.probes):
+            await swarm.add_listener("full")
+        await asyncio.sleep(config.settle)
+        row, window_marks = await measure_window(swarm, config.window, meter, rooms.metrics)
+        rows.append({"design": design, **row})
+        marks += [{"design": design, "listeners": row["listeners"], **m} for m in window_marks]
+        if burst:
+            joins = await swarm.add_many(burst, config.burst_rate)
+        for count in counts:
+            missing = count - len(swarm.listeners) - len(swarm.probes)
+            try:
+                if missing > 0:
+                    await swarm.add_many(missing, config.ramp_rate)
+                await asyncio.sleep(config.settle)
+                row, window_marks = await measure_window(
+                    swarm, config.window, meter, rooms.metrics
+                )
+            except TimeoutError:
                 print(
-                    f"  {fanout:6} {row['listeners']:5d} listeners: server "
-                    f"{row['server_cores']:.2f} cores, loss {row['loss_pct']:.2f}%, "
-                    f"late ticks {row['late_ticks']:.0f}, load generator "
-                    f"{row['loadgen_cores']:.2f} cores, other processes "
-                    f"{row['other_cores']:.2f} cores",
+                    f"  {design:6} {count:5d} listeners: the server stopped answering its "
+                    "API (saturated); larger counts of this design skipped",
                     flush=True,
                 )
+                break
+            row["join_failures"] = swarm.failures
+            rows.append({"design": design, **row})
+            marks += [{"design": design, "listeners": row["listeners"], **m} for m in window_marks]
+            print(
+                f"  {design:6} {row['listeners']:5d} listeners: server "
+                f"{row['server_cores']:.2f} cores, loss {row['loss_pct']:.2f}%, "
+                f"late ticks {row['late_ticks']:.0f}, load generator "
+                f"{row['loadgen_cores']:.2f} cores, other processes "
+                f"{row['other_cores']:.2f} cores",
+                flush=True,
+            )
+    finally:
+        if not target.close_peers_first:
+            await asyncio.to_thread(target.stop)
+        try:
+            if swarm is not None:
+                await swarm.close()
+            await rooms.close()
         finally:
-            await asyncio.to_thread(server.stop)
-            await swarm.close()
+            if target.close_peers_first:
+                await asyncio.to_thread(target.stop)
     return rows, joins, marks

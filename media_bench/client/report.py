@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from media_bench.client.targets import JANUS_DESIGNS
 from media_bench.common.audio import FRAME_SECONDS
 from media_bench.server.settings import Settings
 
@@ -165,6 +166,7 @@ def summarise(
             (f"{prefix}mb_per_listener", f"{design}: server memory per listener (MB)",
              at_top(design, "mb_per_listener"), le),
         ]  # fmt: skip
+    figures += comparison(fanout)
     rows = []
     for key, label, value, sense in figures:
         target = TARGETS.get(key) if sense else None
@@ -173,6 +175,40 @@ def summarise(
             met = value <= target if sense == "<=" else value >= target
         rows.append({"figure": key, "label": label, "value": value, "target": target, "met": met})
     return pd.DataFrame(rows)
+
+
+def comparison(fanout: pd.DataFrame) -> list[tuple[str, str, float, str]]:
+    """Each other server measured in the run (a Janus design) beside this server's default
+    design: its listeners per core (fit), its loss at its largest healthy count, and this
+    server's listeners per core over its."""
+    ours = fitted_listeners_per_core(fanout, HEADLINE)
+    figures: list[tuple[str, str, float, str]] = []
+    for name in JANUS_DESIGNS:
+        if name not in set(fanout["design"]):
+            continue
+        theirs = fitted_listeners_per_core(fanout, name)
+        healthy = fanout[(fanout["design"] == name) & ~fanout["saturated"].astype(bool)]
+        loss = float(healthy["loss_pct"].iloc[-1]) if not healthy.empty else math.nan
+        key = name.replace("-", "_")
+        figures += [
+            (f"{key}_listeners_per_core_fit", f"{name}: listeners per core (fit)", theirs, ""),
+            (f"{key}_loss_pct", f"{name}: loss at its largest healthy count (%)", loss, ""),
+            (f"ours_over_{key}", f"{HEADLINE} (ours) / {name}: listeners per core (fits)",
+             ours / theirs if theirs and not math.isnan(theirs) else math.nan, ""),
+        ]  # fmt: skip
+    return figures
+
+
+def print_comparison(fanout: pd.DataFrame) -> None:
+    """Ours, each other server measured in the run, and the ratio."""
+    ours = fitted_listeners_per_core(fanout, HEADLINE)
+    for name in JANUS_DESIGNS:
+        if name in set(fanout["design"]):
+            theirs = fitted_listeners_per_core(fanout, name)
+            print(
+                f"\nListeners per server core (fits; same listeners, same windows): "
+                f"ours ({HEADLINE}) {ours:.0f}, {name} {theirs:.0f}, ratio {ours / theirs:.2f}"
+            )
 
 
 def print_summary(ticks: pd.DataFrame, fanout: pd.DataFrame, summary: pd.DataFrame) -> None:

@@ -15,12 +15,13 @@ for it: the check ``dtls_connected_check`` returns and ``InPlaceProtect``'s call
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
 import socket
 import sys
 import types
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -371,3 +372,28 @@ def patch_receiver_threading(threading: Any, queue: Any) -> None:
         )
     _replace(receiver_module, "threading", threading)
     _replace(receiver_module, "queue", queue)
+
+
+# -- candidates: peers of a server in a network namespace ---------------------------------------
+@contextlib.contextmanager
+def host_addresses_only(addresses: Sequence[str]) -> Iterator[None]:
+    """Gather ICE host candidates on ``addresses`` only, for peers created inside the block:
+    a server in a network namespace is reached through one veth address, and a peer that
+    also offers the machine's other addresses only slows its checks down.
+
+    Relies on ``aioice.ice.Connection.gather_candidates`` looking up the module global
+    ``get_host_addresses(use_ipv4, use_ipv6)`` when it runs (aiortc gathers in
+    ``setLocalDescription``).
+    """
+    import aioice.ice
+
+    chosen = list(addresses)
+
+    def only(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return list(chosen)
+
+    original = _replace(aioice.ice, "get_host_addresses", only)
+    try:
+        yield
+    finally:
+        aioice.ice.get_host_addresses = original

@@ -1,4 +1,5 @@
-"""Debian packages the tests install for themselves (as root, on a fresh machine)."""
+"""Debian packages the project installs for itself (as root, on a fresh machine): the browser
+tests' Chromium, the Janus server the benchmarks and swarms compare against."""
 
 from __future__ import annotations
 
