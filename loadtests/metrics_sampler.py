@@ -3,7 +3,8 @@
 Each scrape also records the CPU seconds used so far by the watched processes (the Locust
 process tree and the server), as ``process_cpu_seconds`` rows labelled by process, so CPU per
 listener can be read over any window of the run (e.g. after the ramp) and not only as an
-average over the whole run.
+average over the whole run; and their resident memory (process tree), as
+``process_rss_bytes`` rows, which a soak fits for growth (``loadtests.soak``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from typing import Any
 import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
 
-from media_bench.client.process_meter import cpu_seconds
+from media_bench.client.process_meter import cpu_seconds, rss_bytes
+
+RSS_METRIC = "process_rss_bytes"
+"""Resident memory of a watched process tree, in bytes, labelled ``process=<label>``."""
 
 
 class MetricsSampler:
@@ -40,10 +44,13 @@ class MetricsSampler:
         for label, pid in list(self.watched.items()):
             try:
                 seconds = cpu_seconds(pid, include_children=True)
+                rss = rss_bytes(pid, include_children=True)
             except ProcessLookupError:
                 continue
             self.rows.append({"t_s": at, "metric": "process_cpu_seconds",
                               "labels": f"process={label}", "value": seconds})
+            self.rows.append({"t_s": at, "metric": RSS_METRIC,
+                              "labels": f"process={label}", "value": float(rss)})
 
     def start(self) -> None:
         self._started = time.monotonic()
