@@ -10,16 +10,19 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from spaces_lab.compare import CHANGED, IMPROVED, REGRESSED, WITHIN
 
+TICKS = (0.1, 0.25, 0.5, 0.8, 1, 1.25, 2, 4, 10)
 COLOURS = {REGRESSED: "crimson", CHANGED: "darkorange", IMPROVED: "seagreen", WITHIN: "#657786"}
 
 
 def ratio_chart(table: pd.DataFrame, reference: str) -> Figure:
     """Horizontal bars of the (yardstick-normalised where one applies) ratio of every judged
     figure, one bar per compared run, on a log axis; grey spans are the noise bands."""
-    judged = table[table["verdict"].isin(COLOURS)]
+    ratio = table["normalised_ratio"]
+    judged = table[table["verdict"].isin(COLOURS) & np.isfinite(ratio) & (ratio > 0)]
     figures = list(dict.fromkeys(judged["figure"]))
     runs = list(dict.fromkeys(judged["run"]))
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.38 * max(len(figures), 1) * max(len(runs), 1)))
@@ -38,24 +41,24 @@ def ratio_chart(table: pd.DataFrame, reference: str) -> Figure:
                                            (1 + band) - max(1 - band, 1e-3), height,
                                            color="#d9d9d9", zorder=0))
             ratio = float(r["normalised_ratio"])
-            if math.isnan(ratio) or ratio <= 0:
-                continue
             ax.barh(y, ratio - 1, left=1, height=height * 0.8, color=COLOURS[str(r["verdict"])],
                     zorder=2)
             ax.text(ratio, y, f" {ratio:.2f}x {run if len(runs) > 1 else ''}", va="center",
                     fontsize=7)
     ax.axvline(1, color="black", lw=0.8)
     ax.set_xscale("log")
-    ratios = judged["normalised_ratio"].replace([np.inf, -np.inf], np.nan).dropna()
-    ratios = ratios[ratios > 0]
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ratios = judged["normalised_ratio"]
     span = float(max(2.0, ratios.max() * 1.3, 1 / ratios.min() * 1.3)) if len(ratios) else 2.0
     ax.set_xlim(1 / span, span)
+    ax.set_xticks([t for t in TICKS if 1 / span <= t <= span])
     ax.set_yticks(range(len(figures)), figures, fontsize=8)
     ax.invert_yaxis()
     ax.set(xlabel=f"ratio to {reference} (normalised by the machine yardstick where it "
            "applies; grey: noise band)",
            title="compare: " + ", ".join(runs) + f" against {reference}")
     handles = [Rectangle((0, 0), 1, 1, color=c) for c in COLOURS.values()]
-    ax.legend(handles, list(COLOURS), fontsize=7, loc="lower right")
+    ax.legend(handles, list(COLOURS), fontsize=7, loc="best")
     fig.tight_layout()
     return fig
