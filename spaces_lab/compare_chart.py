@@ -21,8 +21,8 @@ COLOURS = {REGRESSED: "crimson", CHANGED: "darkorange", IMPROVED: "seagreen", WI
 def ratio_chart(table: pd.DataFrame, reference: str) -> Figure:
     """Horizontal bars of the (yardstick-normalised where one applies) ratio of every judged
     figure, one bar per compared run, on a log axis; grey spans are the noise bands."""
-    ratio = table["normalised_ratio"]
-    judged = table[table["verdict"].isin(COLOURS) & np.isfinite(ratio) & (ratio > 0)]
+    ratios = table["normalised_ratio"]
+    judged = table[table["verdict"].isin(COLOURS) & np.isfinite(ratios) & (ratios > 0)]
     figures = list(dict.fromkeys(judged["figure"]))
     runs = list(dict.fromkeys(judged["run"]))
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.38 * max(len(figures), 1) * max(len(runs), 1)))
