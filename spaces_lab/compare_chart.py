@@ -37,9 +37,9 @@ def ratio_chart(table: pd.DataFrame, reference: str) -> Figure:
             reference_value = float(r["reference_value"])
             if reference_value and not math.isnan(float(r["band"])):
                 band = float(r["band"]) / abs(reference_value)
-                ax.add_patch(Rectangle((max(1 - band, 1e-3), y - height / 2),
-                                           (1 + band) - max(1 - band, 1e-3), height,
-                                           color="#d9d9d9", zorder=0))
+                low = max(1 - band, 1e-3)
+                ax.add_patch(Rectangle((low, y - height / 2), 1 + band - low, height,
+                                       color="#d9d9d9", zorder=0))
             ratio = float(r["normalised_ratio"])
             ax.barh(y, ratio - 1, left=1, height=height * 0.8, color=COLOURS[str(r["verdict"])],
                     zorder=2)
