@@ -6,6 +6,7 @@ summary rows of ``bench``, ``swarm.summarise``); sim folders are two tiny seeded
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,9 @@ from loadtests import swarm
 from loadtests.names import AUDIO, JOIN_TIME, LOSS, MOUTH_TO_ARRIVAL
 from media_bench.client.cascade_report import figure_rows
 from sim import runner, scenario
-from spaces_core.runfolder import RunWriter, new_run_dir
+from spaces_core.runfolder import MANIFEST, RunWriter, new_run_dir
 from spaces_lab.cli import main
+from spaces_lab.compare_command import summary_lines
 
 BENCH = {"listeners_per_core": 800.0, "tick_13_ms": 2.0, "arrival_p99_ms": 20.0,
          "loss_pct": 0.0, "latency_listeners": 300.0}
@@ -77,6 +79,17 @@ def test_the_yardstick_normalises_cpu_figures(tmp_path: Path) -> None:
     assert table["yardstick_factor"].isna()["arrival_p99_ms"]  # latency: as measured
     unknown = bench_run(tmp_path / "c", None, **slower)
     assert main(["compare", str(a), str(unknown), "--out", str(tmp_path / "cmp2")]) == 1
+
+
+def test_the_main_job_names_what_moved_since_the_previous_run(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    older = bench_run(runs / "bench-1")
+    newer = bench_run(runs / "bench-2", listeners_per_core=400.0)
+    os.utime(older / MANIFEST, (1_000, 1_000))
+    assert summary_lines(older, runs) == []  # nothing before it
+    lines = summary_lines(newer, runs)
+    assert "against the previous run bench-1: 1 figure(s) beyond the noise band" in lines[0]
+    assert "regressed: listeners_per_core 800 -> 400 (0.50x)" in lines[1]
 
 
 def swarm_run(path: Path, arrival_p99: float, loss_per_mille: float) -> Path:
