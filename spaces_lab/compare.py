@@ -43,10 +43,11 @@ def normalised(value: float, rule: FigureRule, factor: float | None) -> float:
 
 
 def band_of(rule: FigureRule, reference: pd.Series, row: pd.Series) -> float:
+    """The stated band around the reference value; for projections, half the wider of the
+    two runs' 5-95% replication spreads."""
     if rule.direction == "either":
-        spreads = [(r["p95"] - r["p05"]) / 2 for r in (reference, row)]
-        return float(max(s for s in spreads if not math.isnan(s)) if any(
-            not math.isnan(s) for s in spreads) else 0.0)
+        spreads = [float(r["p95"] - r["p05"]) / 2 for r in (reference, row)]
+        return max([s for s in spreads if not math.isnan(s)], default=0.0)
     return rule.band(float(reference["value"]))
 
 

@@ -32,7 +32,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "Writes comparison.csv and comparison.png. Exit status 1 when a figure regressed "
         "beyond its noise band (a sim projection: moved beyond its replication spread), "
         "2 on bad input.",
-        epilog="example: spaces-lab compare runs/bench-20261201-101500 runs/bench-20261202-0930",
+        epilog="example: spaces-lab compare runs/bench-A runs/bench-B runs/bench-C",
     )
     command.add_argument("runs", nargs="+", type=Path, metavar="RUN",
                          help="run folders; the first is the reference (RUN_A)")
