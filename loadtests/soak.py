@@ -126,12 +126,13 @@ def memory_chart(memory: pd.DataFrame, fits: list[MemoryFit], target: Path) -> P
     fig, ax = plt.subplots(figsize=(9, 4))
     for fit in fits:
         series = memory[memory["process"] == fit.process]
-        line = ax.plot(series["t_s"] / 60, series["rss_mb"], lw=1, label=fit.process)[0]
+        line = ax.plot(series["t_s"] / 60, series["rss_mb"], lw=1, alpha=0.5,
+                       label=fit.process)[0]
         if not math.isnan(fit.slope_mb_per_h):
             inside = series[(series["t_s"] >= fit.from_s) & (series["t_s"] <= fit.to_s)]
             hours = inside["t_s"].to_numpy() / 3600
             intercept = float(inside["rss_mb"].mean() - fit.slope_mb_per_h * hours.mean())
-            ax.plot(inside["t_s"] / 60, intercept + fit.slope_mb_per_h * hours, ls="--",
+            ax.plot(inside["t_s"] / 60, intercept + fit.slope_mb_per_h * hours, ls="--", lw=2,
                     color=line.get_color(),
                     label=f"{fit.process} fit {fit.slope_mb_per_h:+.1f} MB/h"
                           + (" LEAK" if fit.leak else ""))
