@@ -110,7 +110,9 @@ def warn_thin_sims(runs: Sequence[RunFigures]) -> None:
 
 def print_verdict(bad: pd.DataFrame) -> None:
     for row in bad.to_dict("records"):
-        print(f"{row['verdict']}: {row['figure']} ({row['label']}) in {row['run']}: "
+        named = row["figure"] if row["label"] == row["figure"] else (
+            f"{row['figure']} ({row['label']})")
+        print(f"{row['verdict']}: {named} in {row['run']}: "
               f"{row['reference_value']:.4g} -> {row['normalised_value']:.4g} "
               f"(band ±{row['band']:.3g}, {row['band_source']})")
     print(f"verdict: {'FAIL' if len(bad) else 'PASS'} "

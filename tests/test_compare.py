@@ -141,9 +141,9 @@ def test_sim_runs_change_beyond_their_replication_spread(tmp_path: Path, capsys:
     assert code == 0
     assert (table["ratio"].dropna() == 1.0).all() and len(table) >= 5
     assert "fewer than 4 replications" in capsys.readouterr().out
-    higher = sim_run(tmp_path / "c", seed=3, threshold=20_000)
+    never_open = sim_run(tmp_path / "c", seed=3, open_date="2022-06-01")
     out = tmp_path / "cmp2"
-    assert main(["compare", str(a), str(higher), "--out", str(out)]) == 1
+    assert main(["compare", str(a), str(never_open), "--out", str(out)]) == 1
     table = pd.read_csv(out / "comparison.csv").set_index("figure")
     assert table.loc["active hosts at end", "verdict"] == "changed"
     assert table["ratio"]["active hosts at end"] < 0.5
