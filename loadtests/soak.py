@@ -74,7 +74,7 @@ def fit_memory(process: str, t_s: np.ndarray, mb: np.ndarray,
     t_s, mb = np.asarray(t_s, dtype=float), np.asarray(mb, dtype=float)
     span = float(t_s.max() - t_s.min()) if len(t_s) else 0.0
     slope = stderr = math.nan
-    if len(t_s) >= 4 and span > 0:
+    if len(t_s) >= 3 and span > 0:  # a line and its standard error
         coefficients, covariance = np.polyfit(t_s / 3600, mb, 1, cov=True)
         slope, stderr = float(coefficients[0]), float(math.sqrt(covariance[0, 0]))
     judged = span >= min_window_s and not math.isnan(slope)

@@ -95,7 +95,7 @@ def test_memory_of_a_process_tree_counts_its_children() -> None:
 def test_a_swarm_records_memory_and_its_slope(tmp_path: Path) -> None:
     out = tmp_path / "swarm"
     result = subprocess.run(
-        [sys.executable, "-m", "spaces_lab.cli", "swarm", "--users", "6", "--duration", "15",
+        [sys.executable, "-m", "spaces_lab.cli", "swarm", "--users", "6", "--duration", "20",
          "--shape", "none", "--spawn-rate", "3", "--out", str(out), "--max-latency-ms", "5000"],
         capture_output=True, text=True, timeout=280, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
