@@ -47,6 +47,8 @@ SHAPES = {
     "storm": PACKAGE_DIR / "shape_storm.py",
     "sim-hour": PACKAGE_DIR / "shape_sim_hour.py",
 }
+MAX_DURATION_S = 24 * 3600
+"""The longest swarm: a soak of a day."""
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -77,9 +79,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                             f"{soak.MIN_WINDOW_S:.0f} s (default {soak.LEAK_MB_PER_HOUR:g})")
     swarm.add_argument("--out", type=Path, default=None, help="run folder (default runs/...)")
     swarm.set_defaults(handler=cmd_swarm)
-
-
-MAX_DURATION_S = 24 * 3600
 
 
 @dataclass
