@@ -21,6 +21,11 @@ FAILING = (REGRESSED, CHANGED)
 """Verdicts that make ``compare`` exit 1."""
 
 
+def letter(index: int) -> str:
+    """How the printed table names the run at ``index`` (A: the reference)."""
+    return chr(ord("A") + index) if index < 26 else f"R{index}"
+
+
 def check_same_kind(runs: Sequence[RunFigures]) -> None:
     kinds = {run.kind for run in runs}
     if len(kinds) > 1:
@@ -70,7 +75,7 @@ def compare(runs: Sequence[RunFigures]) -> pd.DataFrame:
     reference = runs[0]
     ref = reference.figures.set_index("figure")
     rows = []
-    for run in runs[1:]:
+    for index, run in enumerate(runs[1:], start=1):
         factor = yardstick_factor(reference, run)
         other = run.figures.set_index("figure")
         for figure in dict.fromkeys([*ref.index, *other.index]):
@@ -87,6 +92,7 @@ def compare(runs: Sequence[RunFigures]) -> pd.DataFrame:
                 "label": label,
                 "reference": reference.name,
                 "run": run.name,
+                "run_letter": letter(index),
                 "reference_value": value_a,
                 "value": value_b,
                 "ratio": value_b / value_a if value_a else math.nan,
@@ -111,16 +117,16 @@ def side_by_side(table: pd.DataFrame, runs: Sequence[RunFigures]) -> pd.DataFram
     ratio (normalised where a yardstick applies) and verdict."""
     wide = table.drop_duplicates("figure")[["figure", "label", "reference_value"]].set_index(
         "figure").rename(columns={"reference_value": "A"})
-    for index, run in enumerate(runs[1:], start=1):
-        mine = table[table["run"] == run.name].set_index("figure")
-        letter = chr(ord("A") + index)
-        wide[letter] = mine["value"]
-        wide[f"{letter}/A"] = mine["ratio"]
+    for index in range(1, len(runs)):
+        name = letter(index)
+        mine = table[table["run_letter"] == name].set_index("figure")
+        wide[name] = mine["value"]
+        wide[f"{name}/A"] = mine["ratio"]
         if mine["yardstick_factor"].notna().any():
-            wide[f"{letter}/A norm."] = mine["normalised_ratio"].where(
+            wide[f"{name}/A norm."] = mine["normalised_ratio"].where(
                 mine["yardstick_factor"].notna())
-        wide[f"±band {letter}"] = mine["band"]
-        wide[f"verdict {letter}"] = mine["verdict"]
+        wide[f"±band {name}"] = mine["band"]
+        wide[f"verdict {name}"] = mine["verdict"]
     return wide.reset_index()
 
 

@@ -24,11 +24,12 @@ def ratio_chart(table: pd.DataFrame, reference: str) -> Figure:
     ratios = table["normalised_ratio"]
     judged = table[table["verdict"].isin(COLOURS) & np.isfinite(ratios) & (ratios > 0)]
     figures = list(dict.fromkeys(judged["figure"]))
-    runs = list(dict.fromkeys(judged["run"]))
+    runs = list(dict.fromkeys(judged["run_letter"]))
+    names = dict(zip(judged["run_letter"], judged["run"], strict=True))
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.38 * max(len(figures), 1) * max(len(runs), 1)))
     height = 0.8 / max(len(runs), 1)
     for index, run in enumerate(runs):
-        mine = judged[judged["run"] == run].set_index("figure")
+        mine = judged[judged["run_letter"] == run].set_index("figure")
         for row, figure in enumerate(figures):
             if figure not in mine.index:
                 continue
@@ -57,7 +58,8 @@ def ratio_chart(table: pd.DataFrame, reference: str) -> Figure:
     ax.invert_yaxis()
     ax.set(xlabel=f"ratio to {reference} (normalised by the machine yardstick where it "
            "applies; grey: noise band)",
-           title="compare: " + ", ".join(runs) + f" against {reference}")
+           title="compare: " + ", ".join(f"{r} = {names[r]}" for r in runs)
+           + f" against A = {reference}")
     handles = [Rectangle((0, 0), 1, 1, color=c) for c in COLOURS.values()]
     ax.legend(handles, list(COLOURS), fontsize=7, loc="best")
     fig.tight_layout()

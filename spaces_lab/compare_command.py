@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from spaces_core.errors import CliError
-from spaces_lab.compare import FAILING, compare, failing, previous_run, side_by_side
+from spaces_lab.compare import FAILING, compare, failing, letter, previous_run, side_by_side
 from spaces_lab.compare_figures import RunFigures, read_run
 from spaces_lab.compare_rules import KINDS, SIM_MIN_REPS
 
@@ -62,7 +62,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise CliError(f"--out: {args.out} exists and is not empty; nothing was written")
     table = compare(runs)
     for index, run in enumerate(runs):
-        print(describe(run, chr(ord("A") + index)))
+        print(describe(run, letter(index)))
     print_table(side_by_side(table, runs))
     warn_thin_sims(runs)
     out = new_run_dir("compare", args.out)
