@@ -2,7 +2,7 @@
 
 - ``bench-mixer`` and ``bench-cascade``: the run's ``summary`` table (one row per figure);
 - ``swarm``: the manifest's ``summary`` (failures, join, latency, loss, jitter, listeners
-  per core while the load held, memory growth of a soak);
+  per core while the load held, memory growth of a soak long enough to be judged);
 - ``sim``: ``sim.summary.headline`` over the run's replications (median, 5% and 95%).
 
 Each table has the columns ``figure, label, value, p05, p95`` (the percentiles only for sim
@@ -111,6 +111,8 @@ def swarm_figures(summary: dict[str, Any]) -> pd.DataFrame:
         ("peak_listeners", "peak listeners", float(summary.get("peak_listeners", math.nan))),
     ]  # fmt: skip
     for process, fit in sorted(summary.get("memory", {}).items()):
+        if not fit.get("judged"):
+            continue  # a window too short to judge: its slope extrapolates noise
         rows.append((f"{process}_memory_mb_per_h", f"{process} memory growth (MB per hour)",
                      _get(fit, "slope_mb_per_h")))
     frame = pd.DataFrame(rows, columns=["figure", "label", "value"])

@@ -10,10 +10,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from loadtests import swarm
+from loadtests import soak, swarm
 from loadtests.names import AUDIO, JOIN_TIME, LOSS, MOUTH_TO_ARRIVAL
 from media_bench.client.cascade_report import figure_rows
 from sim import runner, scenario
@@ -92,7 +93,8 @@ def test_the_main_job_names_what_moved_since_the_previous_run(tmp_path: Path) ->
     assert "regressed: listeners_per_core 800 -> 400 (0.50x)" in lines[1]
 
 
-def swarm_run(path: Path, arrival_p99: float, loss_per_mille: float) -> Path:
+def swarm_run(path: Path, arrival_p99: float, loss_per_mille: float,
+              server_mb_per_h: float | None = None) -> Path:
     stats = pd.DataFrame([
         {"type": AUDIO, "name": MOUTH_TO_ARRIVAL, "requests": 50, "failures": 0,
          "p50": 30.0, "p95": arrival_p99 * 0.8, "p99": arrival_p99},
@@ -108,6 +110,10 @@ def swarm_run(path: Path, arrival_p99: float, loss_per_mille: float) -> Path:
     writer = RunWriter(new_run_dir("swarm", path), kind="swarm", parameters={}, seed=None)
     writer.extra["summary"] = swarm.summarise(stats, metrics, wall=20.0, loadgen_cpu=4.0,
                                               server_cpu=2.0, duration=20.0)
+    if server_mb_per_h is not None:  # a soak: an hour of memory rising at this slope
+        t = np.arange(0.0, 3600, 10)
+        fits = [soak.fit_memory("server", t, 300 + server_mb_per_h * t / 3600)]
+        writer.extra["summary"]["memory"] = soak.summary_of(fits)
     writer.finish()
     return path
 
@@ -124,6 +130,14 @@ def test_swarm_latency_tail_is_judged_by_its_wide_band(tmp_path: Path) -> None:
     table = pd.read_csv(out / "comparison.csv").set_index("figure")
     assert table.loc["arrival_p99_ms", "verdict"] == "regressed"
     assert table.loc["loss_pct", "verdict"] == "regressed"
+
+
+def test_a_soak_whose_memory_grows_faster_regressed(tmp_path: Path) -> None:
+    a = swarm_run(tmp_path / "a", 60.0, 0.0, server_mb_per_h=2.0)
+    code, table, _ = compared(tmp_path, a, swarm_run(tmp_path / "b", 60.0, 0.0, 9.0))
+    assert code == 0 and table.loc["server_memory_mb_per_h", "verdict"] == "within noise"
+    leaking = swarm_run(tmp_path / "c", 60.0, 0.0, server_mb_per_h=40.0)
+    assert main(["compare", str(a), str(leaking), "--out", str(tmp_path / "cmp2")]) == 1
 
 
 SMALL: dict[str, dict[str, Any]] = {"users": {"end": "2021-12-31"},

@@ -113,5 +113,5 @@ def test_a_swarm_records_memory_and_its_slope(tmp_path: Path) -> None:
     # the run compares with itself: every ratio 1, nothing regressed
     assert main(["compare", str(out), str(out), "--out", str(tmp_path / "cmp")]) == 0
     table = pd.read_csv(tmp_path / "cmp" / "comparison.csv")
-    assert "server_memory_mb_per_h" in set(table["figure"])
+    assert "server_memory_mb_per_h" not in set(table["figure"])  # a 20 s slope is not judged
     assert (table["ratio"].dropna() == 1.0).all()
