@@ -58,7 +58,8 @@ def test_memory_that_grows_with_joining_users_is_no_leak() -> None:
     loadgen = 300 + 25 * t / 3600 + RNG.normal(0, 2, len(t))
     metrics = sampler_rows(t, 300 * ramp, {"server": server, "loadgen": loadgen})
     window = soak.load_window(metrics, load_end_s=float(t[-1]))
-    assert window[0] == pytest.approx(0.9 * 1200, abs=8)
+    up = 0.9 * 1200
+    assert window[0] == pytest.approx(up + (t[-1] - up) / 3, abs=8)
     fits = {fit.process: fit for fit in soak.fit_all(soak.memory_series(metrics), window)}
     assert not fits["server"].leak and fits["loadgen"].leak
     whole = soak.fit_memory("server", t, server)  # the ramp counted would read as a leak
@@ -95,7 +96,7 @@ def test_memory_of_a_process_tree_counts_its_children() -> None:
 def test_a_swarm_records_memory_and_its_slope(tmp_path: Path) -> None:
     out = tmp_path / "swarm"
     result = subprocess.run(
-        [sys.executable, "-m", "spaces_lab.cli", "swarm", "--users", "6", "--duration", "20",
+        [sys.executable, "-m", "spaces_lab.cli", "swarm", "--users", "6", "--duration", "25",
          "--shape", "none", "--spawn-rate", "3", "--out", str(out), "--max-latency-ms", "5000"],
         capture_output=True, text=True, timeout=280, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -113,5 +114,5 @@ def test_a_swarm_records_memory_and_its_slope(tmp_path: Path) -> None:
     # the run compares with itself: every ratio 1, nothing regressed
     assert main(["compare", str(out), str(out), "--out", str(tmp_path / "cmp")]) == 0
     table = pd.read_csv(tmp_path / "cmp" / "comparison.csv")
-    assert "server_memory_mb_per_h" not in set(table["figure"])  # a 20 s slope is not judged
+    assert "server_memory_mb_per_h" not in set(table["figure"])  # a short slope is not judged
     assert (table["ratio"].dropna() == 1.0).all()
