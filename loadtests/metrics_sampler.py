@@ -3,8 +3,10 @@
 Each scrape also records the CPU seconds used so far by the watched processes (the Locust
 process tree and the server), as ``process_cpu_seconds`` rows labelled by process, so CPU per
 listener can be read over any window of the run (e.g. after the ramp) and not only as an
-average over the whole run; and each process of a watched tree on its own (label
-``process=NAME,pid=PID``: Locust's master and workers, the server's media workers).
+average over the whole run; each process of a watched tree on its own (label
+``process=NAME,pid=PID``: Locust's master and workers, the server's media workers); and their
+resident memory (process tree), as ``process_rss_bytes`` rows, which a soak fits for growth
+(``loadtests.soak``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ import pandas as pd
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
-from media_bench.client.process_meter import cpu_seconds
+from media_bench.client.process_meter import cpu_seconds, rss_bytes
+
+RSS_METRIC = "process_rss_bytes"
+"""Resident memory of a watched process tree, in bytes, labelled ``process=<label>``."""
 
 
 class MetricsSampler:
@@ -48,11 +53,14 @@ class MetricsSampler:
         for label, pid in list(self.watched.items()):
             try:
                 seconds = cpu_seconds(pid, include_children=True)
+                rss = rss_bytes(pid, include_children=True)
                 tree = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
             except (ProcessLookupError, psutil.Error):
                 continue
             self.rows.append({"t_s": at, "metric": "process_cpu_seconds",
                               "labels": f"process={label}", "value": seconds})
+            self.rows.append({"t_s": at, "metric": RSS_METRIC,
+                              "labels": f"process={label}", "value": float(rss)})
             for process in tree:
                 try:
                     times = process.cpu_times()

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 import loadtests
+from loadtests import soak
 from loadtests.metrics_sampler import MetricsSampler
 from loadtests.names import (
     AUDIO,
@@ -40,6 +41,7 @@ from media_bench.client.netns import unavailable as namespace_unavailable
 from media_bench.client.process_meter import reap_measured
 from media_bench.client.server_process import ServerProcess
 from media_bench.client.targets import OURS
+from media_bench.client.yardstick import codec_reference
 from spaces_core.errors import CliError
 from spaces_core.runfolder import RunWriter, new_run_dir
 
@@ -54,6 +56,8 @@ SHAPES = {
     "storm": PACKAGE_DIR / "shape_storm.py",
     "sim-hour": PACKAGE_DIR / "shape_sim_hour.py",
 }
+MAX_DURATION_S = 24 * 3600
+"""The longest swarm: a soak of a day."""
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -69,7 +73,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     swarm.add_argument("--spawn-rate", type=float, default=5.0,
                        help="users started per second without a shape (default 5)")
     swarm.add_argument("--duration", type=float, default=45.0,
-                       help="seconds of load (default 45)")
+                       help=f"seconds of load (default 45; up to {MAX_DURATION_S // 3600} "
+                            "hours: a soak, whose memory growth is judged)")
     swarm.add_argument("--shape", choices=sorted(SHAPES), default="ramp",
                        help="load shape (default ramp)")
     swarm.add_argument("--server", default=None,
@@ -89,6 +94,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     swarm.add_argument("--master-port", type=int, default=5557,
                        help="the master's port (default 5557)")
     add_swarm_options(swarm)
+    swarm.add_argument("--max-leak-mb-per-hour", type=float, default=soak.LEAK_MB_PER_HOUR,
+                       help="fail when the server's or the load generator's memory grows "
+                            "faster while the load holds, in a window of at least "
+                            f"{soak.MIN_WINDOW_S:.0f} s (default {soak.LEAK_MB_PER_HOUR:g})")
     swarm.add_argument("--out", type=Path, default=None, help="run folder (default runs/...)")
     swarm.set_defaults(handler=cmd_swarm)
 
@@ -114,8 +123,11 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise CliError(f"--users: must be >= 3, got {args.users}")
     if args.rooms < 1 or args.rooms >= args.users:
         raise CliError(f"--rooms: must be between 1 and --users - 1, got {args.rooms}")
-    if not 5 <= args.duration <= 3600:
-        raise CliError(f"--duration: must be between 5 and 3600 seconds, got {args.duration}")
+    if not 5 <= args.duration <= MAX_DURATION_S:
+        raise CliError(f"--duration: must be between 5 and {MAX_DURATION_S} seconds, "
+                       f"got {args.duration}")
+    if args.max_leak_mb_per_hour <= 0:
+        raise CliError(f"--max-leak-mb-per-hour: must be > 0, got {args.max_leak_mb_per_hour}")
     if args.spawn_rate <= 0:
         raise CliError(f"--spawn-rate: must be > 0, got {args.spawn_rate}")
     if args.probe_every < 0:
@@ -203,6 +215,7 @@ def run_swarm(args: argparse.Namespace) -> SwarmResult:
     writer = RunWriter(path=folder, kind="swarm", parameters={
         k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
         if k != "handler"})
+    writer.extra["machine_yardstick"] = codec_reference()
     server: ServerProcess | JanusServer | None = None
     if args.target != OURS:
         from media_bench.client.janus_target import janus_server  # aiortc: only when used
@@ -218,8 +231,8 @@ def run_swarm(args: argparse.Namespace) -> SwarmResult:
     if server is not None:
         server.start()
         url = server.url
-    sampler = (MetricsSampler(url) if args.target == OURS
-               else MetricsSampler(url, read=JanusCensus(url).metrics_text))
+    read = None if args.target == OURS else JanusCensus(url).metrics_text
+    sampler = MetricsSampler(url, read=read, every_s=soak.sample_interval(args.duration))
     sampler.start()
     if not args.samples_dir:
         args.samples_dir = str(folder / "samples")
@@ -256,13 +269,32 @@ def run_swarm(args: argparse.Namespace) -> SwarmResult:
                                      hold_until=args.duration)
     summary["load_processes"] = process_cores(metrics, "loadgen")
     summary["samples"] = pooled(samples)
+    fits = memory_growth(writer, metrics, args)
+    summary["memory"] = soak.summary_of(fits)
     summary["locust_exit_code"] = locust.returncode
     summary["verdict_lines"] = [line.strip() for line in (folder / "locust.log").read_text()
                                 .splitlines() if line.startswith((EXCEEDED, UNCHECKED))]
+    leaks = [fit for fit in fits if fit.leak]
+    summary["verdict_lines"] += [f"{EXCEEDED}: {fit.describe()}" for fit in leaks]
     writer.timings["swarm"] = wall
     writer.extra["summary"] = summary
     writer.finish()
-    return SwarmResult(path=folder, exit_code=1 if locust.returncode else 0, summary=summary)
+    failed = bool(locust.returncode) or bool(leaks)
+    return SwarmResult(path=folder, exit_code=1 if failed else 0, summary=summary)
+
+
+def memory_growth(writer: RunWriter, metrics: pd.DataFrame, args: argparse.Namespace
+                  ) -> list[soak.MemoryFit]:
+    """The memory of each process tree over the run (table ``memory``), its growth per hour
+    while the load held (table ``memory_fit``) and a chart (``memory.png``)."""
+    memory = soak.memory_series(metrics)
+    fits = soak.fit_all(memory, soak.load_window(metrics, args.duration),
+                        args.max_leak_mb_per_hour)
+    writer.write_table("memory", memory)
+    writer.write_table("memory_fit", pd.DataFrame([vars(fit) for fit in fits]))
+    if fits:
+        soak.memory_chart(memory, fits, writer.path / "memory.png")
+    return fits
 
 
 def read_stats(folder: Path) -> pd.DataFrame:
@@ -440,6 +472,8 @@ def print_summary(result: SwarmResult) -> None:
     if cores:
         print("load processes (cores): " + ", ".join(
             f"pid {pid} {used:.2f}" for pid, used in sorted(cores.items())))
+    for fit in s.get("memory", {}).values():
+        print(soak.MemoryFit(**fit).describe())
     for line in s["verdict_lines"]:
         print(line)
     print(f"verdict: {'PASS' if result.exit_code == 0 else 'FAIL'}")

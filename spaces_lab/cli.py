@@ -12,7 +12,7 @@ from media_bench.server import options as serve_options
 from sim import cli as sim_cli
 from spaces_core import __version__
 from spaces_core.commands import dispatch
-from spaces_lab import ledger_command, main_job, plan_command
+from spaces_lab import compare_command, ledger_command, main_job, plan_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     swarm.register(commands)
     ledger_command.register(commands)
     plan_command.register(commands)
+    compare_command.register(commands)
     return parser
 
 

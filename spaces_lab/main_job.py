@@ -4,7 +4,8 @@
 2. a quick mixer benchmark (a real aiortc server against real peers on loopback);
 3. a short Locust swarm replaying the baseline's projected peak hour;
 4. the four notebooks executed into HTML reports under ``reports/``;
-5. a one-screen summary of the headline figures.
+5. a one-screen summary of the headline figures, each run set against the previous run of its
+   kind (``spaces-lab compare``): what moved beyond its noise band.
 
 Every step writes a run folder under ``runs/``; the notebooks read those (a re-run of the
 notebooks alone never simulates again).
@@ -133,6 +134,8 @@ def print_summary(sims: dict[str, Any], capacity: Any, index: Path, seconds: flo
             f"mDAU 2023Q4 {name:13} median {q['p50']:6.1f}M (90%: {q['p05']:.1f}-"
             f"{q['p95']:.1f}M){'; solved ' + solved if solved else ''}"
         )
+        if run.path is not None:
+            against_previous(run.path)
     base = sims["baseline"]
     print(
         summary.headline(base.users, base.eligibility, base.rooms, base.revenue).to_string(
@@ -159,6 +162,7 @@ def print_summary(sims: dict[str, Any], capacity: Any, index: Path, seconds: flo
             f"{numbers['nodes']:,} nodes; {numbers['rooms cascaded']:,} cascaded, "
             f"{numbers['rooms needing more than one hop']:,} past one hop"
         )
+        against_previous(bench)
     swarm = latest_run("swarm")
     if swarm is not None:
         s = read_manifest(swarm)["summary"]
@@ -169,4 +173,19 @@ def print_summary(sims: dict[str, Any], capacity: Any, index: Path, seconds: flo
             f"{arrival.get('p99', float('nan')):.0f} ms; loss "
             f"{s['loss_per_mille'].get('mean', float('nan')) / 10:.2f}%"
         )
+        against_previous(swarm)
     print(f"reports: {index.resolve()}  (took {seconds / 60:.1f} min)")
+
+
+def against_previous(run: Path) -> None:
+    """Print how the run compares with the previous run of its kind, when there is one."""
+    from spaces_core.errors import SpacesLabError
+    from spaces_core.runfolder import DEFAULT_RUNS_DIR
+    from spaces_lab.compare_command import summary_lines
+
+    try:
+        lines = summary_lines(run, DEFAULT_RUNS_DIR)
+    except (SpacesLabError, KeyError, ValueError, OSError) as error:
+        lines = [f"  (not compared with the previous run: {error})"]
+    for line in lines:
+        print(line)

@@ -87,7 +87,7 @@ def test_tick_cost_covers_1_to_13_speakers() -> None:
 
 
 def test_the_machine_yardstick_times_both_encoder_settings() -> None:
-    from media_bench.client.bench import codec_reference
+    from media_bench.client.yardstick import codec_reference
 
     reference = codec_reference(frames=30)
     assert set(reference) == {"opus_encode_c0_us", "opus_encode_c5_us"}

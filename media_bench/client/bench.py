@@ -36,6 +36,7 @@ from media_bench.client.report import (
     summarise,
 )
 from media_bench.client.targets import OURS
+from media_bench.client.yardstick import codec_reference
 from media_bench.common.audio import FRAME_SAMPLES
 from media_bench.common.codec import OpusEncoder
 from media_bench.server.mixer import RoomMixer
@@ -95,23 +96,6 @@ def tick_costs(config: BenchConfig) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
-
-
-def codec_reference(frames: int = 250) -> dict[str, float]:
-    """CPU microseconds per 20 ms frame of the Opus encodes the mixer does, at complexity 0 and
-    5: a yardstick of this machine's speed today, so runs on other days can be compared."""
-    signal = Signal()
-    pcm = [signal.frame(k) for k in range(frames)]
-    out = {}
-    for complexity in (0, 5):
-        encoder = OpusEncoder(32_000, complexity)
-        for k in range(20):  # warm-up
-            encoder.encode(pcm[k], k * FRAME_SAMPLES)
-        began = time.thread_time()
-        for k, frame in enumerate(pcm):
-            encoder.encode(frame, (k + 20) * FRAME_SAMPLES)
-        out[f"opus_encode_c{complexity}_us"] = (time.thread_time() - began) / frames * 1e6
-    return out
 
 
 def run_bench(config: BenchConfig, out: Path | None) -> Path:

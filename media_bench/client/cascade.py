@@ -27,7 +27,6 @@ from typing import Any
 import pandas as pd
 
 from media_bench.client.api import ApiClient
-from media_bench.client.bench import codec_reference
 from media_bench.client.bench_config import BenchConfig, CascadeConfig
 from media_bench.client.cascade_report import (
     LIMITS_FILE,
@@ -58,6 +57,7 @@ from media_bench.client.worker_meter import (
     metrics_url,
     workers_of,
 )
+from media_bench.client.yardstick import codec_reference
 from media_bench.server.placement import PlacementLimits
 from media_bench.server.settings import Settings
 from spaces_core.runfolder import RunWriter, new_run_dir

@@ -44,12 +44,21 @@ def own_cpu_seconds() -> float:
     return cpu_seconds(os.getpid())
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident set size of the process, in bytes."""
+def rss_bytes(pid: int, include_children: bool = False) -> int:
+    """Resident set size of the process, in bytes; with ``include_children`` the sum over it
+    and its running descendants (a server's media workers, Locust's worker processes)."""
     try:
-        return int(psutil.Process(pid).memory_info().rss)
+        process = psutil.Process(pid)
+        total = int(process.memory_info().rss)
+        descendants = process.children(recursive=True) if include_children else []
     except psutil.Error as error:
         raise ProcessLookupError(f"process {pid}: {error}") from error
+    for descendant in descendants:
+        try:
+            total += int(descendant.memory_info().rss)
+        except psutil.Error:
+            continue  # ended since the listing
+    return total
 
 
 def machine_cpu_seconds() -> float:
