@@ -8,6 +8,8 @@ MOUTH_TO_ARRIVAL = "latency: mouth to arrival"
 MOUTH_TO_EAR = "latency: mouth to ear"
 JITTER = "jitter (ms)"
 LOSS = "packet loss (per mille)"
+LEVELS_RATE = "room events: levels per s"
+"""What a replayed listener got of its room's 200 ms levels events, per second of its visit."""
 
 EXCEEDED = "threshold exceeded"
 UNCHECKED = "threshold not checked"

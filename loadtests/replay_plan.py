@@ -49,6 +49,8 @@ FloatArray = NDArray[np.float64]
 
 WINDOW_MIN = 60.0
 """The replayed hour, in sim minutes, centred on the sim's busiest minute."""
+REPLAY_TAIL_S = 3.0
+"""Seconds the swarm runs past the hour, for the last visits to end."""
 SEAT_GAP_S = 1.0
 """A Locust user takes its next session only this long after its last one ended (leaving
 and tearing a peer down take time)."""
@@ -88,6 +90,25 @@ EVENT_RATES: dict[str, tuple[str, str]] = {
 HOST_RULES = ("invite_prob", "speak_mean_min")
 """What the host does with a request (accepts it with ``invite_prob``) and how long an invited
 listener speaks (exponential, mean ``speak_mean_min``), from the scenario's ``[rooms]``."""
+
+
+ROOM_TITLE = "replay room "
+"""A replayed room's title on the server: this and its number in the plan."""
+
+
+def room_title(room: int) -> str:
+    return f"{ROOM_TITLE}{room}"
+
+
+def room_of_title(title: str) -> int | None:
+    """The plan's room of a server room's title (None: not a replayed room)."""
+    number = title.removeprefix(ROOM_TITLE)
+    return int(number) if title.startswith(ROOM_TITLE) and number.isdigit() else None
+
+
+def speedup_for(speedup: float, duration_s: float) -> float:
+    """``speedup``, or when it is 0 the one that replays the hour in ``duration_s``."""
+    return speedup if speedup > 0 else WINDOW_MIN * 60.0 / duration_s
 
 
 @dataclass(frozen=True)
@@ -141,12 +162,6 @@ class ReplayPlan:
                 f"{sizes.median():.0f}); {int((self.sessions['role'] == 'listener').sum())} "
                 f"listener sessions, {len(self.events)} room events over "
                 f"{self.duration_s:.0f} s")
-
-    def write(self, folder: Path) -> None:
-        """The plan's tables as CSV (for the swarm's Locust process and the run folder)."""
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in ("rooms", "sessions", "events", "rates"):
-            getattr(self, name).to_csv(folder / f"plan_{name}.csv", index=False)
 
 
 def over_time(plan: ReplayPlan, times: FloatArray) -> pd.DataFrame:
