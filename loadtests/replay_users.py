@@ -25,7 +25,7 @@ from collections import deque
 from typing import Any, ClassVar
 
 import gevent
-from locust import constant, events, task
+from locust import events, task
 from locust.runners import WorkerRunner
 
 from loadtests import bridge, session
@@ -85,9 +85,8 @@ def sleep_until(t: float) -> None:
 
 
 class ReplayUser(SpacesUser):
-    """One seat of the replay plan."""
-
-    wait_time = constant(0)
+    """One seat of the replay plan. It waits for its next session between tasks (Locust ends a
+    waiting user at once when the test stops, a user in a task only after ``--stop-timeout``)."""
 
     def on_start(self) -> None:
         plan = Replay.plan
@@ -99,10 +98,14 @@ class ReplayUser(SpacesUser):
         self.role = ""
         self.last_report = 0.0
 
+    def wait_time(self) -> float:
+        if not self.schedule:
+            return self.plan.duration_s + 60.0  # idle until the shape stops the test
+        return max(0.0, float(self.schedule[0].arrive_s) - Replay.now())
+
     @task
     def play_next_session(self) -> None:
-        if not self.schedule:
-            sleep_until(self.plan.duration_s + 60.0)  # idle until the shape stops the test
+        if not self.schedule or float(self.schedule[0].arrive_s) > Replay.now() + TICK_S:
             return
         row = self.schedule.popleft()
         sleep_until(float(row.arrive_s))
