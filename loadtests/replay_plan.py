@@ -6,7 +6,8 @@ The sim writes the rooms live at each sampled day's busiest minute, each with it
 its busiest minute, compressed ``speedup`` times (60: the hour in a minute):
 
 * rooms: one drawn from each of ``rooms`` equal strata of the sim's rooms ordered by audience
-  (a panel room counts ``weight`` times); each replayed room stands for its stratum;
+  (a panel room counts ``weight`` times), where the stratum's listeners are; each replayed room
+  stands for its stratum;
 * audiences: each room carries its stratum's share of the sim's listeners at the peak minute,
   scaled so that stages and audiences add up to ``users`` at the peak instant (largest
   remainders: the sum is exact). So the swarm's listeners are spread over its rooms as the
@@ -281,17 +282,25 @@ def default_rooms(peak: pd.DataFrame, users: int) -> int:
 
 
 def stratified(peak: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    """``n`` rooms, one drawn (by weight) from each of ``n`` equal-weight strata of the rooms
-    ordered by listeners, each with its stratum's ``share`` of the listeners."""
+    """``n`` rooms, one from each of ``n`` equal-weight strata of the rooms ordered by
+    listeners, each with its stratum's ``share`` of the listeners. A stratum's room is drawn in
+    proportion to the listeners it holds there (the room one of its listeners is in; by weight
+    when the stratum has none), so its stage and times are those of where its listeners are."""
     ordered = peak.sort_values("listeners", kind="stable")
     weight = ordered["weight"].to_numpy(dtype=np.float64)
+    listeners = ordered["listeners"].to_numpy(dtype=np.float64)
     cum = np.concatenate([[0.0], np.cumsum(weight)])
-    held = np.concatenate([[0.0], np.cumsum(weight * ordered["listeners"].to_numpy())])
+    held = np.concatenate([[0.0], np.cumsum(weight * listeners)])
     bounds = np.linspace(0.0, cum[-1], n + 1)
     # listeners accrue linearly through a room's weight, so a room on a boundary is split
     share = np.diff(np.interp(bounds, cum, held)) / max(held[-1], 1e-12)
-    points = (np.arange(n) + rng.random(n)) / n * cum[-1]
-    picked = np.clip(np.searchsorted(cum, points, side="right") - 1, 0, len(weight) - 1)
+    picked = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        overlap = (np.clip(cum[1:], bounds[k], bounds[k + 1])
+                   - np.clip(cum[:-1], bounds[k], bounds[k + 1]))
+        mass = overlap * listeners
+        odds = mass if mass.sum() > 0 else overlap
+        picked[k] = rng.choice(len(weight), p=odds / odds.sum())
     chosen: pd.DataFrame = ordered.iloc[picked].reset_index(drop=True).assign(share=share)
     return chosen
 
