@@ -8,6 +8,8 @@ MOUTH_TO_ARRIVAL = "latency: mouth to arrival"
 MOUTH_TO_EAR = "latency: mouth to ear"
 JITTER = "jitter (ms)"
 LOSS = "packet loss (per mille)"
+NO_AUDIO = "join: no audio"
+"""A participant that heard nothing after joining (a failure, with how long it waited)."""
 LEVELS_RATE = "room events: levels per s"
 """What a replayed listener got of its room's 200 ms levels events, per second of its visit."""
 

@@ -29,16 +29,18 @@ from locust import events, task
 from locust.runners import WorkerRunner
 
 from loadtests import bridge, session
-from loadtests.names import LEVELS_RATE
+from loadtests.names import AUDIO, LEVELS_RATE, NO_AUDIO
 from loadtests.probes import probe_mode_of
 from loadtests.replay_plan import ReplayPlan, room_title
 from loadtests.users import Rejected, SpacesUser, _audio
-from media_bench.client.bots import ListenerBot, SpeakerBot
+from media_bench.client.bots import Bot, ListenerBot, SpeakerBot
 
 TICK_S = 0.2
 """How often a session looks at its clock and its room's events."""
 REPORT_EVERY_S = 2.0
 """How often a session reports what its bot measured."""
+JOIN_AUDIO_S = 15.0
+"""A visit that hears nothing this long after joining (or before it ends) is a failure."""
 ASK_AGAIN_S = 3.0
 """A planned speaker not yet on stage asks again after this long."""
 
@@ -120,6 +122,16 @@ class ReplayUser(SpacesUser):
         finally:
             self.finish_session()
 
+    def join_visit(self, bot: Bot, leave: float) -> None:
+        """Join; a visit that hears nothing within ``JOIN_AUDIO_S`` (or before it ends) is
+        reported as a failure (``NO_AUDIO``) and goes on, connected, to its end."""
+        within = max(min(JOIN_AUDIO_S, leave - Replay.now()), 2.0)
+        try:
+            self.join_media(bot, audio_within=within)
+        except TimeoutError as silent:
+            events.request.fire(request_type=AUDIO, name=NO_AUDIO, response_time=within * 1e3,
+                                response_length=0, exception=silent, context={})
+
     def report_now(self) -> None:
         if Replay.now() - self.last_report >= REPORT_EVERY_S:
             self.last_report = Replay.now()
@@ -186,7 +198,8 @@ class HostSession:
             user.token, title=room_title(int(row.room))))
         user.room_id = created.id
         Replay._room_ids[int(row.room)] = created.id
-        user.join_media(SpeakerBot(user.api, user.token, created.id, probe="count"))
+        user.join_visit(SpeakerBot(user.api, user.token, created.id, probe="count"),
+                        float(row.leave_s))
         user.follow_room_events(created.id, self.on_event)
         while Replay.now() < float(row.leave_s):
             self.answer_requests()
@@ -294,7 +307,7 @@ class AudienceSession:
                                  user.options.full_probe_every)
             bot = ListenerBot(user.api, user.token, room_id, probe=mode)
         try:
-            user.join_media(bot)
+            user.join_visit(bot, leave)
         except Rejected:
             return
         user.follow_room_events(room_id, self.on_event)

@@ -113,13 +113,14 @@ class SpacesUser(User):
             for latency in fresh:
                 _audio(name, latency * 1e3)
 
-    def join_media(self, bot: Bot) -> None:
-        """Offer/answer over the API, then wait for the first audio packet."""
+    def join_media(self, bot: Bot, audio_within: float = 15.0) -> None:
+        """Offer/answer over the API, then wait for the first audio packet (``TimeoutError``
+        when none came within ``audio_within`` seconds)."""
         self.bot = bot
         self._window = (0, 0)
         self._latencies_seen = {}
         self.timed("join (offer/answer)", bot.join, expected=(403, 409))
-        seconds = bridge.run(bot.wait_audio(15.0), timeout=20.0)
+        seconds = bridge.run(bot.wait_audio(audio_within), timeout=audio_within + 5.0)
         _audio(JOIN_TIME, seconds * 1e3)
 
     def follow_room_events(self, room_id: str,

@@ -130,7 +130,7 @@ def test_bad_arguments_are_one_line_errors(args, message, capsys, tmp_path):
 def small_sim_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("sim") / "run"
     result = spaces_lab("sim", "run", "--reps", "1", "--no-plots", "--out", str(out),
-                        "--set", "hosting.panel_size=600", "--set", "hosting.beta_panel=20",
+                        "--set", "hosting.panel_size=2000", "--set", "hosting.beta_panel=20",
                         "--set", "hosting.room_day_stride=60")
     assert result.returncode == 0, result.stderr
     return out
@@ -145,28 +145,29 @@ def test_swarm_replaying_a_sim_peak_hour(small_sim_run, tmp_path):
     # latency threshold is loose here and the test checks instead that marks were timed, and
     # timed right (a mark is due every 0.5 s: detections at random would have a median near
     # 250 ms).
-    result = spaces_lab("swarm", "--users", "30", "--shape", "sim-hour", "--speedup", "120",
-                        "--replay-rooms", "4", "--seed", "3", "--sim-run", str(small_sim_run),
+    result = spaces_lab("swarm", "--users", "40", "--shape", "sim-hour", "--speedup", "120",
+                        "--replay-rooms", "3", "--seed", "3", "--sim-run", str(small_sim_run),
                         "--out", str(out), "--max-latency-ms", "2000", "--probe-every", "4")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "verdict: PASS" in result.stdout
-    assert "replay of the sim's peak hour (4 rooms, 120x)" in result.stdout
+    assert "verdict: PASS" in result.stdout  # failures included: at most 1% of requests
+    assert "replay of the sim's peak hour (3 rooms, 120x)" in result.stdout
     stats = pd.read_csv(out / "locust_stats.csv")
     named = set(stats["Name"])
-    for name in (*CUSTOM_STATS, "room events: levels per s"):
+    for name in (*CUSTOM_STATS, "room events: levels per s", "send message"):
         assert name in named, f"{name} missing from the CSV"
-    assert stats["Failure Count"].sum() == 0, stats[stats["Failure Count"] > 0]
     arrival = stats[stats["Name"] == "latency: mouth to arrival"]
     assert arrival["Request Count"].iloc[0] >= 10 and arrival["50%"].iloc[0] < 150
     # every listener got its room's levels (5 a second while someone speaks) over SSE
     levels = stats[stats["Name"] == "room events: levels per s"]
-    assert levels["50%"].iloc[0] >= 3
-    # the plan: rooms of unequal sizes; the server counted about as many in each at the peak
+    assert levels["Request Count"].iloc[0] >= 20 and levels["50%"].iloc[0] >= 3
+    # the plan: rooms of unequal sizes, 40 people at the peak; the server counted about as
+    # many in each room near the peak as the plan has there
     plan = pd.read_parquet(out / "plan_rooms.parquet")
-    peak = pd.read_parquet(out / "replay_peak.parquet")
+    assert plan["listeners_at_peak"].sum() + plan["speakers"].sum() == 40
     assert plan["listeners_at_peak"].max() >= 3 * max(plan["listeners_at_peak"].median(), 1)
-    assert peak["planned_listeners"].tolist() == plan["listeners_at_peak"].tolist()
+    peak = pd.read_parquet(out / "replay_peak.parquet")
     assert (peak["achieved_listeners"] - peak["planned_listeners"]).abs().max() <= 3, peak
+    assert (peak["achieved_speakers"] == peak["planned_speakers"]).all(), peak
     biggest = int(plan["listeners_at_peak"].idxmax())
     assert peak["achieved_listeners"].iloc[biggest] == peak["achieved_listeners"].max()
     # churn: over the hour the achieved count follows the planned one
@@ -178,8 +179,7 @@ def test_swarm_replaying_a_sim_peak_hour(small_sim_run, tmp_path):
     assert (out / "replay_shape.png").stat().st_size > 10_000
     assert "sim peak hour from" in (out / "locust.log").read_text()
     summary = json.loads((out / "manifest.json").read_text())["summary"]
-    assert summary["replay"]["planned_listeners"] + plan["speakers"].sum() == 30
-    assert summary["loss_per_mille"]["mean"] < 10
+    assert summary["replay"]["rooms"] == 3 and summary["loss_per_mille"]["mean"] < 10
 
 
 @pytest.mark.timeout(300)
