@@ -117,6 +117,8 @@ def test_aiortc_receivers_decode_on_the_shared_pool_in_order():
         (["--duration", "1"], "--duration: must be between 5"),
         (["--sim-run", "/nonexistent"], "--sim-run: /nonexistent is not a run folder"),
         (["--full-probe-every", "-1"], "--full-probe-every: must be >= 0"),
+        (["--shape", "sim-hour", "--speedup", "1000"], "--speedup: must be between 1 and 720"),
+        (["--shape", "sim-hour", "--sim-run", "/nonexistent"], "--sim-run: /nonexistent is not"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(args, message, capsys, tmp_path):
