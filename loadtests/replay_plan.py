@@ -117,7 +117,8 @@ class ReplaySpec:
     users: int
     """People connected at the peak instant: stages plus audiences."""
     rooms: int = 0
-    """Rooms to replay (0: the sim's ratio of rooms to people at the peak, at least 3)."""
+    """Rooms to replay (0: the sim's ratio of rooms to people at the peak, at least 3, fewer
+    when their stages would leave less than half of ``users`` to listen)."""
     speedup: float = 60.0
     seed: int = 1
 
@@ -203,11 +204,16 @@ def plan_replay(peak: pd.DataFrame, params: RoomParams, spec: ReplaySpec,
                 source: str = "") -> ReplayPlan:
     """The plan of one day's busiest minute (``sim.peak_rooms`` rows of one rep and date)."""
     spec.check()
-    rng = np.random.default_rng(spec.seed)
     minute = float(peak["minute"].iloc[0])
     n_rooms = spec.rooms or default_rooms(peak, spec.users)
-    chosen = stratified(peak, n_rooms, rng)
-    stage = np.maximum(chosen["speakers"].to_numpy(dtype=np.int64), 1)
+    while True:
+        rng = np.random.default_rng(spec.seed)
+        chosen = stratified(peak, n_rooms, rng)
+        stage = np.maximum(chosen["speakers"].to_numpy(dtype=np.int64), 1)
+        # rooms by default: fewer while their stages would leave less than half to listen
+        if spec.rooms or n_rooms == 1 or 2 * int(stage.sum()) <= spec.users:
+            break
+        n_rooms -= 1
     budget = spec.users - int(stage.sum())
     if budget < 1:
         raise ValueError(f"--users: {spec.users} leaves no listener beside the {stage.sum()} "

@@ -65,7 +65,8 @@ SWARM_OPTIONS: tuple[SwarmOption, ...] = (
                 "length)"),
     SwarmOption("--replay-rooms", int, 0,
                 "sim-hour shape: rooms replayed (default {default}: the sim's ratio of rooms "
-                "to people at the peak, at least 3)"),
+                "to people at the peak, at least 3 unless their stages would take over half "
+                "of --users)"),
     SwarmOption("--seed", int, 1, "sim-hour shape: seed of the replay plan (default {default})"),
     SwarmOption("--max-loss-pct", float, 1.0,
                 "fail the run above this mean packet loss, percent (default {default})"),

@@ -125,3 +125,9 @@ def test_a_run_folder_without_room_ends_gets_ends_from_the_scenarios_durations(s
 def test_a_bad_spec_names_its_option(sim_peak, spec, field):
     with pytest.raises(ValueError, match=field):
         plan_replay(sim_peak, PARAMS, spec)
+
+
+def test_rooms_by_default_leave_half_the_swarm_to_listen(sim_peak):
+    plan = plan_replay(sim_peak, PARAMS, ReplaySpec(users=14, seed=2))
+    assert 2 * plan.rooms["speakers"].sum() <= 14 or len(plan.rooms) == 1
+    assert plan.rooms["listeners_at_peak"].sum() + plan.rooms["speakers"].sum() == 14
