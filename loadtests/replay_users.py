@@ -72,7 +72,8 @@ class Replay:
 
     @classmethod
     def next_seat(cls, environment: Any) -> int:
-        """Seats are dealt round the worker processes: worker i of n plays i, i + n, ..."""
+        """Seats are dealt round the worker processes: worker i of n plays i, i + n, ...
+        (``--processes n``: the workers know n from it; the shape gives each as many users)."""
         runner = environment.runner
         index, count = 0, 1
         if isinstance(runner, WorkerRunner):

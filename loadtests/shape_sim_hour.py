@@ -47,4 +47,7 @@ class SimPeakHourShape(LoadTestShape):
         if self.get_run_time() >= plan.duration_s + REPLAY_TAIL_S:
             return None
         seats = int(plan.sessions["seat"].max()) + 1
-        return seats, max(seats / 2.0, 5.0), [ReplayUser]
+        # as many users on every worker process (``Replay.next_seat`` deals the seats round)
+        workers = max(int(getattr(self.runner, "worker_count", 1) or 1), 1)
+        users = -(-seats // workers) * workers
+        return users, max(users / 2.0, 5.0), [ReplayUser]
