@@ -108,7 +108,9 @@ class DirectSender:
             if session is None:
                 return False
             protect = self._protect = InPlaceProtect(session)
-        if self._nominated.get(RTP_COMPONENT) is not self._pair and not self._route():
+        # after a failed send there is no socket, and the nominated pair may be gone as well
+        route = self._socket is None or self._nominated.get(RTP_COMPONENT) is not self._pair
+        if route and not self._route():
             return False
         end = _HEADER.size + len(payload)
         if end > protect.capacity:
