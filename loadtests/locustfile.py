@@ -40,7 +40,7 @@ def add_arguments(parser: Any) -> None:
 def configure(environment: Any, **_: Any) -> None:
     # aioice logs every candidate pair of every join at INFO: thousands of lines a swarm
     logging.getLogger("aioice").setLevel(logging.WARNING)
-    # shape_sim_hour.py, when loaded after this file, replaces these with the sim's mix
+    # shape_sim_hour.py, when loaded after this file, runs its own users (replay_users)
     options = environment.parsed_options
     if options is None:
         return

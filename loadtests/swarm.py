@@ -9,7 +9,9 @@ of the metrics over time, and a manifest with the headline figures.
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -21,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 import loadtests
-from loadtests import soak
+from loadtests import replay_plan, replay_report, soak
 from loadtests.metrics_sampler import MetricsSampler
 from loadtests.names import (
     AUDIO,
@@ -35,6 +37,8 @@ from loadtests.names import (
     RELATIVE_DELAY,
     UNCHECKED,
 )
+from loadtests.replay_plan import REPLAY_TAIL_S, WINDOW_MIN, ReplayPlan, ReplaySpec, speedup_for
+from loadtests.room_sampler import RoomSampler
 from loadtests.swarm_options import add_swarm_options, locust_flags
 from media_bench.client.janus_census import JanusCensus
 from media_bench.client.netns import unavailable as namespace_unavailable
@@ -67,14 +71,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                     "peers) against a server on loopback, started for the run unless --server "
                     "is given; writes a run folder with Locust's CSV/HTML and /metrics samples.",
         epilog="examples: spaces-lab swarm --users 60 --duration 60 --shape storm\n"
-               "          spaces-lab swarm --shape sim-hour --sim-run runs/sim-...",
+               "          spaces-lab swarm --shape sim-hour --sim-run runs/sim-... --users 80 "
+               "--speedup 60   (the sim's peak hour, room by room, in a minute)",
     )
     swarm.add_argument("--users", type=int, default=40, help="peak simulated users (default 40)")
     swarm.add_argument("--spawn-rate", type=float, default=5.0,
                        help="users started per second without a shape (default 5)")
     swarm.add_argument("--duration", type=float, default=45.0,
                        help=f"seconds of load (default 45; up to {MAX_DURATION_S // 3600} "
-                            "hours: a soak, whose memory growth is judged)")
+                            "hours: a soak, whose memory growth is judged; the sim-hour shape: "
+                            "the hour in this long unless --speedup is given)")
     swarm.add_argument("--shape", choices=sorted(SHAPES), default="ramp",
                        help="load shape (default ramp)")
     swarm.add_argument("--server", default=None,
@@ -119,6 +125,11 @@ def cmd_swarm(args: argparse.Namespace) -> int:
 
 
 def check_arguments(args: argparse.Namespace) -> None:
+    if args.shape == "sim-hour":
+        args.speedup = speedup_for(args.speedup, args.duration)
+        if not 1 <= args.speedup <= 720:
+            raise CliError(f"--speedup: must be between 1 and 720, got {args.speedup:g}")
+        args.duration = WINDOW_MIN * 60 / args.speedup
     if args.users < 3:
         raise CliError(f"--users: must be >= 3, got {args.users}")
     if args.rooms < 1 or args.rooms >= args.users:
@@ -156,6 +167,19 @@ def check_arguments(args: argparse.Namespace) -> None:
         reason = namespace_unavailable()
         if reason:
             raise CliError(f"--target {args.target}: {reason}")
+    if args.shape == "sim-hour":
+        replay_of(args)
+
+
+def replay_of(args: argparse.Namespace) -> ReplayPlan:
+    """The plan the sim-hour shape replays (the Locust process makes the same from the same
+    options: it is deterministic)."""
+    spec = ReplaySpec(users=args.users, rooms=args.replay_rooms, speedup=args.speedup,
+                      seed=args.seed)
+    try:
+        return replay_plan.from_run(Path(args.sim_run) if args.sim_run else None, spec)
+    except (ValueError, FileNotFoundError) as bad:
+        raise CliError(str(bad) if str(bad).startswith("--") else f"--sim-run: {bad}") from bad
 
 
 def locust_command(args: argparse.Namespace, url: str, folder: Path) -> list[str]:
@@ -163,9 +187,11 @@ def locust_command(args: argparse.Namespace, url: str, folder: Path) -> list[str
     shape = SHAPES[args.shape]
     if shape is not None:
         files += f",{shape}"
+    # the sim-hour shape stops the run itself, a little after the hour
+    seconds = math.ceil(args.duration + (REPLAY_TAIL_S + 5 if args.shape == "sim-hour" else 0))
     command = [
         sys.executable, "-m", "locust", "-f", files, "--headless", "--host", url,
-        "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{int(args.duration)}s",
+        "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{seconds}s",
         "--stop-timeout", "15", "--csv", str(folder / "locust"), "--csv-full-history",
         "--html", str(folder / "report.html"), "--only-summary", "--exit-code-on-error", "0",
         *locust_flags(args),
@@ -236,6 +262,10 @@ def run_swarm(args: argparse.Namespace) -> SwarmResult:
     sampler.start()
     if not args.samples_dir:
         args.samples_dir = str(folder / "samples")
+    plan = replay_of(args) if args.shape == "sim-hour" else None
+    rooms = RoomSampler(url) if plan is not None else None
+    if rooms is not None:
+        rooms.start()
     command = locust_command(args, url, folder)
     print(f"swarm: {args.users} users, {args.duration:.0f} s, shape {args.shape}, {url}",
           flush=True)
@@ -253,6 +283,8 @@ def run_swarm(args: argparse.Namespace) -> SwarmResult:
     finally:
         wall = time.monotonic() - started
         sampler.stop()
+        if rooms is not None:
+            rooms.stop()
         server_cpu = server.stop() if server is not None else float("nan")
     stats = read_stats(folder)
     metrics = sampler.frame()
@@ -271,6 +303,9 @@ def run_swarm(args: argparse.Namespace) -> SwarmResult:
     summary["samples"] = pooled(samples)
     fits = memory_growth(writer, metrics, args)
     summary["memory"] = soak.summary_of(fits)
+    if plan is not None and rooms is not None:
+        summary["replay"] = write_replay(writer, plan, rooms.frame(),
+                                         (folder / "locust.log").read_text())
     summary["locust_exit_code"] = locust.returncode
     summary["verdict_lines"] = [line.strip() for line in (folder / "locust.log").read_text()
                                 .splitlines() if line.startswith((EXCEEDED, UNCHECKED))]
@@ -295,6 +330,27 @@ def memory_growth(writer: RunWriter, metrics: pd.DataFrame, args: argparse.Names
     if fits:
         soak.memory_chart(memory, fits, writer.path / "memory.png")
     return fits
+
+
+REPLAY_CLOCK = re.compile(r"replay clock started at epoch ([0-9.]+)")
+"""The line the replay prints when its clock starts (``replay_users``)."""
+
+
+def write_replay(writer: RunWriter, plan: ReplayPlan, samples: pd.DataFrame, log: str
+                 ) -> dict[str, Any]:
+    """The plan, the planned-vs-achieved shape (tables and chart); returns the headline."""
+    for name in ("rooms", "sessions", "events", "rates"):
+        writer.write_table(f"plan_{name}", getattr(plan, name))
+    writer.write_table("replay_samples", samples)
+    clock = REPLAY_CLOCK.search(log)
+    if clock is None:
+        return {"error": "the replay's clock never started (see locust.log)"}
+    shape = replay_report.shape_table(plan, samples, float(clock.group(1)))
+    peak = replay_report.at_peak(plan, shape)
+    writer.write_table("replay_shape", shape)
+    writer.write_table("replay_peak", peak)
+    replay_report.chart(plan, shape, peak, writer.path / "replay_shape.png")
+    return replay_report.headline(plan, peak)
 
 
 def read_stats(folder: Path) -> pd.DataFrame:
@@ -474,6 +530,10 @@ def print_summary(result: SwarmResult) -> None:
             f"pid {pid} {used:.2f}" for pid, used in sorted(cores.items())))
     for fit in s.get("memory", {}).values():
         print(soak.MemoryFit(**fit).describe())
+    replay = s.get("replay")
+    if replay is not None:
+        print(replay.get("error") or replay_report.describe(replay)
+              + " (replay_shape.png, replay_peak)")
     for line in s["verdict_lines"]:
         print(line)
     print(f"verdict: {'PASS' if result.exit_code == 0 else 'FAIL'}")

@@ -48,8 +48,8 @@ SWARM_OPTIONS: tuple[SwarmOption, ...] = (
                 "needs root; its users skip what Janus has no API for: tickets, requests to "
                 "speak, invitations, messages, room events)"),
     SwarmOption("--rooms", int, 2,
-                "hosts to spawn, one room each (default {default}; the sim-hour shape sets "
-                "its own)"),
+                "hosts to spawn, one room each (default {default}; the sim-hour shape: see "
+                "--replay-rooms)"),
     SwarmOption("--speaker-weight", int, 1, "relative share of speaker users (default {default})"),
     SwarmOption("--listener-weight", int, 10,
                 "relative share of listener users (default {default})"),
@@ -69,7 +69,17 @@ SWARM_OPTIONS: tuple[SwarmOption, ...] = (
     SwarmOption("--storm-rate", float, 20.0,
                 "join storm shape: joins per second in the storm (default {default})"),
     SwarmOption("--sim-run", str, "",
-                "sim-hour shape: sim run folder (default: newest under runs/)"),
+                "sim-hour shape: sim run folder whose peak hour is replayed (default: newest "
+                "under runs/)"),
+    SwarmOption("--speedup", float, 0.0,
+                "sim-hour shape: the hour replayed this many times faster, e.g. 60: the hour "
+                "in a minute; sets the run's length (default {default}: the hour in the run's "
+                "length)"),
+    SwarmOption("--replay-rooms", int, 0,
+                "sim-hour shape: rooms replayed (default {default}: the sim's ratio of rooms "
+                "to people at the peak, at least 3 unless their stages would take over half "
+                "of --users)"),
+    SwarmOption("--seed", int, 1, "sim-hour shape: seed of the replay plan (default {default})"),
     SwarmOption("--max-loss-pct", float, 1.0,
                 "fail the run above this mean packet loss, percent (default {default})"),
     SwarmOption("--max-latency-ms", float, 150.0,

@@ -155,14 +155,15 @@ class SpacesUser(User):
         if read + newly_lost:
             _audio(MARKS_LOST, 1000.0 * newly_lost / (read + newly_lost))
 
-    def join_media(self, bot: Peer) -> None:
-        """Offer/answer over the API, then wait for the first audio packet."""
+    def join_media(self, bot: Peer, audio_within: float = 15.0) -> None:
+        """Offer/answer over the API, then wait for the first audio packet (``TimeoutError``
+        when none came within ``audio_within`` seconds)."""
         self.bot = bot
         self._window = (0, 0)
         self._latencies_seen = {}
         self._marks_lost = 0
         self.timed("join (offer/answer)", bot.join, expected=(403, 409))
-        seconds = bridge.run(bot.wait_audio(15.0), timeout=20.0)
+        seconds = bridge.run(bot.wait_audio(audio_within), timeout=audio_within + 5.0)
         _audio(JOIN_TIME, seconds * 1e3)
 
     def follow_room_events(self, room_id: str,

@@ -25,10 +25,23 @@ PEAK_ROOM_COLUMNS: dict[str, str] = {
     "minute": "the day's minute with the most listeners (UTC)",
     "room": "panel room index of the day",
     "start_min": "when the room started, minutes after 00:00 UTC",
+    "end_min": "when the room ends, minutes after 00:00 UTC (past 1440: the next day)",
     "listeners": "its listeners connected at that minute (full scale for one room)",
     "speakers": "its people on stage at that minute",
     "weight": "real rooms this panel room stands for",
 }
+
+
+def busiest_minute(peak_rooms: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the (rep, date) whose peak minute has the most listeners."""
+    listeners = (
+        (peak_rooms["weight"] * peak_rooms["listeners"])
+        .groupby([peak_rooms["rep"], peak_rooms["date"]])
+        .sum()
+    )
+    rep, date = listeners.index[int(np.argmax(listeners.to_numpy()))]
+    chosen: pd.DataFrame = peak_rooms[(peak_rooms["rep"] == rep) & (peak_rooms["date"] == date)]
+    return chosen
 
 
 def covering(start: FloatArray, end: FloatArray, minute: int) -> NDArray[np.bool_]:
@@ -76,6 +89,7 @@ def rooms_at_peak(
             "minute": np.full(live.shape[0], minute, dtype=np.int64),
             "room": live.astype(np.int64),
             "start_min": room_start[live],
+            "end_min": room_end[live],
             "listeners": listeners[live].astype(np.float64),
             "speakers": on_stage[live].astype(np.int64),
             "weight": weight[live],

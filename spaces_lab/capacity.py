@@ -34,9 +34,10 @@ import numpy as np
 import pandas as pd
 
 from media_bench.server.placement import PlacementLimits
+from sim.peak_rooms import busiest_minute
 from spaces_core.runfolder import latest_run, read_manifest, read_table
 from spaces_lab.child import run_in_subprocess
-from spaces_lab.placed_fleet import PlacedFleet, busiest_minute, place, real_rooms
+from spaces_lab.placed_fleet import PlacedFleet, place, real_rooms
 
 TICK_SECONDS = 0.020
 BENCH_SPEAKERS = 2  # speakers in the benchmark's fan-out room

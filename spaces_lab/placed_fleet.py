@@ -58,18 +58,6 @@ WORKER_COLUMNS: dict[str, str] = {
 }
 
 
-def busiest_minute(peak_rooms: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the (rep, date) whose peak minute has the most listeners."""
-    listeners = (
-        (peak_rooms["weight"] * peak_rooms["listeners"])
-        .groupby([peak_rooms["rep"], peak_rooms["date"]])
-        .sum()
-    )
-    rep, date = listeners.index[int(np.argmax(listeners.to_numpy()))]
-    chosen: pd.DataFrame = peak_rooms[(peak_rooms["rep"] == rep) & (peak_rooms["date"] == date)]
-    return chosen
-
-
 def real_rooms(rows: pd.DataFrame) -> pd.DataFrame:
     """Each panel room as the real rooms it stands for (its weight, rounded so the total is
     kept: largest remainders), in start order: room, start_min, speakers, listeners."""

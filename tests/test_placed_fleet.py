@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 
 from media_bench.server.placement import PlacementLimits
+from sim.peak_rooms import busiest_minute
 from spaces_core.runfolder import RunWriter, read_manifest, read_table
 from spaces_lab import capacity
 from spaces_lab.cli import main
 from spaces_lab.placed_fleet import (
     PlacedFleet,
-    busiest_minute,
     depth_needed,
     one_hop_listeners,
     place,
