@@ -44,7 +44,14 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 
 from media_bench.client.api import ApiClient
+from media_bench.client.impairment import (
+    ImpairmentStage,
+    PeerImpairment,
+    impair_receives,
+    impair_sends,
+)
 from media_bench.client.marks import MarkDetector, Signal, grid_index
+from media_bench.client.quality import Playout
 from media_bench.common.aiortc_internals import (
     before_connection_lost,
     ice_protocols,
@@ -201,6 +208,10 @@ class AudioProbe:
     """``time.monotonic()`` of the first packet."""
     jitter: float = 0.0
     """RFC 3550 interarrival jitter, seconds."""
+    transit: float = 0.0
+    """The newest packet's arrival minus its RTP timestamp, seconds, relative to the first
+    packet's: how much later than the first it came (relative one-way delay)."""
+    playout: Playout = field(default_factory=Playout)
     arrival_marks: MarkDetector = field(default_factory=MarkDetector)
     played_marks: MarkDetector = field(default_factory=MarkDetector)
     recording: list[Pcm] = field(default_factory=list)
@@ -213,8 +224,10 @@ class AudioProbe:
     _got_first: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
 
-    def attach(self, receiver: RTCRtpReceiver, track: MediaStreamTrack) -> None:
-        """Take over (``count``, ``arrival``) or tap (``full``) a receiver's RTP handling."""
+    def attach(self, receiver: RTCRtpReceiver, track: MediaStreamTrack,
+               downlink: ImpairmentStage | None = None) -> None:
+        """Take over (``count``, ``arrival``) or tap (``full``) a receiver's RTP handling;
+        every datagram the peer receives from now on passes ``downlink`` first."""
         self._decoder = None if self.mode == "count" else OpusDecoder()
         dtls = receiver.transport
         for protocol in ice_protocols(dtls):
@@ -223,8 +236,10 @@ class AudioProbe:
             if self.mode == "full":
                 # asyncio reads datagrams into 256 KiB buffers: an allocation per packet
                 limit_datagram_reads(protocol, _MAX_DATAGRAM)
+                if downlink is not None:
+                    impair_receives(protocol, downlink)
             else:
-                self._read_socket(protocol, dtls)
+                self._read_socket(protocol, dtls, downlink)
         if self.mode != "full":
             return
         original: Callable[..., Awaitable[None]]
@@ -236,12 +251,15 @@ class AudioProbe:
         original = replace_rtp_handler(receiver, on_rtp)
         self._task = asyncio.ensure_future(self._play(track))
 
-    def _read_socket(self, protocol: Any, dtls: RTCDtlsTransport) -> None:
+    def _read_socket(
+        self, protocol: Any, dtls: RTCDtlsTransport, downlink: ImpairmentStage | None
+    ) -> None:
         """Read one of the peer's UDP sockets from the loop's poller instead of its transport.
 
-        RTP is handled on the spot (RFC 5761/7983 demux); a counting listener also drops the
-        server's RTCP sender reports, which it has no use for. STUN (consent) and DTLS still
-        go to aioice and aiortc.
+        Each datagram passes ``downlink`` first when there is one. RTP is then handled on the
+        spot (RFC 5761/7983 demux); a counting listener also drops the server's RTCP sender
+        reports, which it has no use for. STUN (consent) and DTLS still go to aioice and
+        aiortc.
         """
         sock = udp_socket(protocol)
         recvfrom = sock.recvfrom
@@ -252,7 +270,6 @@ class AudioProbe:
         """The SRTP session's, once the DTLS handshake has made it."""
 
         def read() -> None:
-            nonlocal unprotect
             try:
                 data, addr = recvfrom(_MAX_DATAGRAM)
             except (BlockingIOError, InterruptedError):
@@ -260,6 +277,13 @@ class AudioProbe:
             except OSError as error:
                 failed(error)
                 return
+            if downlink is None:
+                handle(data, addr)
+            else:
+                downlink(data, addr, handle)
+
+        def handle(data: bytes, addr: Any) -> None:
+            nonlocal unprotect
             if len(data) >= 12 and 127 < data[0] < 192:
                 if not 191 < data[1] < 224:
                     if counting:
@@ -309,24 +333,30 @@ class AudioProbe:
                     self.recording.append(pcm)
 
     def on_header(self, sequence: int, timestamp: int) -> None:
-        """Count one packet: first arrival, sequence (loss) and timestamp (jitter)."""
+        """Count one packet: first arrival, sequence (loss), timestamp (jitter, transit) and
+        whether it came in time to be played."""
         now = time.monotonic()
         self.packets += 1
         if self._base_seq is None:
             self.first_arrival = now
             self._got_first.set()
-            self._base_seq = self._highest = sequence
+            self._base_seq = self._highest = extended = sequence
         else:
             ahead = (sequence - self._highest) & 0xFFFF  # a late packet wraps to >= 0x8000
             if ahead < 0x8000:
                 self._highest += ahead
+                extended = self._highest
+            else:
+                extended = self._highest - (0x10000 - ahead)
         if self._last is not None:
             last_arrival, last_timestamp = self._last
             # RTP timestamps wrap at 2**32 (and start anywhere): take the difference signed
             stamped = ((timestamp - last_timestamp + 0x80000000) & 0xFFFFFFFF) - 0x80000000
             deviation = (now - last_arrival) - stamped / SAMPLE_RATE
             self.jitter += (abs(deviation) - self.jitter) / 16
+            self.transit += deviation
         self._last = (now, timestamp)
+        self.playout.arrive(extended, self.transit)
 
     @property
     def expected(self) -> int:
@@ -335,6 +365,12 @@ class AudioProbe:
     def counters(self) -> tuple[int, int]:
         """(packets received, packets expected) so far, for windowed loss."""
         return self.packets, self.expected
+
+    def playout_counters(self) -> tuple[int, int]:
+        """(packets played, packets decided) so far, for windowed loss after the playout
+        buffer (``quality.Playout``); decides what has settled first."""
+        self.playout.settle(self._highest)
+        return self.playout.played, self.playout.decided
 
     async def _play(self, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
@@ -365,6 +401,7 @@ class Bot:
         signal: Signal | None = None,
         probe: ProbeMode = "arrival",
         record: bool = False,
+        impairment: PeerImpairment | None = None,
     ) -> None:
         self.api = api
         self.token = token
@@ -374,6 +411,10 @@ class Bot:
         self.voice = VoiceTrack(signal) if signal is not None else None
         self.role: str | None = None
         self.join_started: float | None = None
+        self.impairment = impairment
+        self.uplink: ImpairmentStage | None = None
+        self.downlink: ImpairmentStage | None = None
+        """The stages this peer's datagrams pass (``impairment``), from ``join`` on."""
 
     async def join(self) -> str:
         """Offer, get the answer, connect; returns the role the server gave."""
@@ -384,13 +425,19 @@ class Bot:
         else:
             pc.addTransceiver("audio", direction="recvonly")
 
+        if self.impairment is not None:
+            self.uplink = self.impairment.uplink_stage()
+            self.downlink = self.impairment.downlink_stage()
+
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             for transceiver in pc.getTransceivers():
                 if transceiver.receiver.track is track:
-                    self.probe.attach(transceiver.receiver, track)
+                    self.probe.attach(transceiver.receiver, track, self.downlink)
 
         await pc.setLocalDescription(await pc.createOffer())
+        if self.uplink is not None:  # the sockets exist once candidates are gathered
+            impair_sends(ice_protocols(pc.getTransceivers()[0].sender.transport), self.uplink)
         answer = await self.api.join(self.token, self.room_id, pc.localDescription.sdp)
         await pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
         self.role = answer.role
@@ -426,8 +473,9 @@ class SpeakerBot(Bot):
         signal: Signal | None = None,
         probe: ProbeMode = "arrival",
         record: bool = False,
+        impairment: PeerImpairment | None = None,
     ) -> None:
-        super().__init__(api, token, room_id, signal or Signal(), probe, record)
+        super().__init__(api, token, room_id, signal or Signal(), probe, record, impairment)
 
 
 class ListenerBot(Bot):
@@ -440,5 +488,6 @@ class ListenerBot(Bot):
         room_id: str,
         probe: ProbeMode = "arrival",
         record: bool = False,
+        impairment: PeerImpairment | None = None,
     ) -> None:
-        super().__init__(api, token, room_id, None, probe, record)
+        super().__init__(api, token, room_id, None, probe, record, impairment)
