@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 import loadtests
+from loadtests.heard import heard_table
 from loadtests.metrics_sampler import MetricsSampler
 from loadtests.names import (
     AUDIO,
@@ -31,6 +32,7 @@ from loadtests.names import (
     MOUTH_TO_EAR,
     UNCHECKED,
 )
+from loadtests.network import check_impairment_options, directions
 from loadtests.swarm_options import add_swarm_options, locust_flags
 from media_bench.client.process_meter import reap_measured
 from media_bench.client.server_process import ServerProcess
@@ -103,6 +105,7 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise CliError(f"--processes: must be >= 1 or -1, got {args.processes}")
     if args.sim_run and not (Path(args.sim_run) / "manifest.json").is_file():
         raise CliError(f"--sim-run: {args.sim_run} is not a run folder")
+    check_impairment_options(args)
     if args.out is not None and args.out.exists() and any(args.out.iterdir()):
         raise CliError(f"--out: {args.out} exists and is not empty; nothing was written")
 
@@ -168,6 +171,8 @@ def run_swarm(args: argparse.Namespace) -> SwarmResult:
     metrics = sampler.frame()
     writer.write_table("stats", stats)
     writer.write_table("server_metrics", metrics)
+    heard = heard_table(stats)
+    writer.write_table("heard", heard)
     history = folder / "locust_stats_history.csv"
     if history.is_file():
         writer.write_table("history", pd.read_csv(history))
@@ -175,6 +180,10 @@ def run_swarm(args: argparse.Namespace) -> SwarmResult:
                         server_cpu=server_cpu, duration=args.duration)
     summary["steady"] = steady_state(metrics, hold_from=args.duration * HOLD_FROM_SHARE,
                                      hold_until=args.duration)
+    uplink, downlink = directions(args)
+    summary["impairment"] = {"uplink": str(uplink), "downlink": str(downlink),
+                             "seed": args.impair_seed}
+    summary["heard"] = heard.to_dict("records")
     summary["locust_exit_code"] = locust.returncode
     summary["verdict_lines"] = [line.strip() for line in (folder / "locust.log").read_text()
                                 .splitlines() if line.startswith((EXCEEDED, UNCHECKED))]
@@ -296,6 +305,14 @@ def print_summary(result: SwarmResult) -> None:
               f"({steady['loadgen_cores']:.2f} cores), "
               f"{steady.get('listeners_per_server_core', 0):,.0f} per server core "
               f"({steady.get('server_cores', float('nan')):.2f} cores)")
+    network = s.get("impairment", {})
+    print(f"network: uplink {network.get('uplink', 'none')}, downlink "
+          f"{network.get('downlink', 'none')} (seed {network.get('seed', '-')})")
+    heard = pd.DataFrame(s.get("heard", []))
+    if not heard.empty:
+        print("what participants heard, by role and room (loss and jitter: means of windows; "
+              "MOS: E-model estimate):")
+        print(heard.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     for line in s["verdict_lines"]:
         print(line)
     print(f"verdict: {'PASS' if result.exit_code == 0 else 'FAIL'}")

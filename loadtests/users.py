@@ -14,6 +14,7 @@ to time the marks in what a person would hear.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import random
 import time
 from collections import deque
@@ -25,16 +26,31 @@ from locust import User, between, events, task
 from locust.exception import StopUser
 
 from loadtests import bridge, session
-from loadtests.names import API, AUDIO, JITTER, JOIN_TIME, LOSS, MOUTH_TO_ARRIVAL, MOUTH_TO_EAR
+from loadtests.names import (
+    API,
+    AUDIO,
+    BY_ROOM,
+    BY_ROOM_SEPARATOR,
+    CONCEALED,
+    JITTER,
+    JOIN_TIME,
+    LOSS,
+    LOSS_BURST,
+    MOUTH_TO_ARRIVAL,
+    MOUTH_TO_EAR,
+)
+from loadtests.network import peer_impairment
 from loadtests.probes import probe_mode_of
 from media_bench.client.api import ApiClient
 from media_bench.client.bots import Bot, ListenerBot, ProbeMode, SpeakerBot
+from media_bench.client.impairment import PeerImpairment
 from media_bench.common.contract import TicketTerms
 from sim.rules.rooms import MAX_COHOSTS
 from spaces_core.errors import Refused
 
 T = TypeVar("T")
 CALL_TIMEOUT = 30.0
+_peers: dict[str, itertools.count[int]] = {}
 
 
 class Rejected(Refused):
@@ -46,6 +62,8 @@ class SpacesUser(User):
 
     abstract = True
     wait_time = between(1.0, 3.0)
+    role = "listener"
+    """Which role's figures this user's audio counts in (``BY_ROOM``)."""
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
@@ -55,6 +73,8 @@ class SpacesUser(User):
         self.room_id: str | None = None
         self.options = environment.parsed_options
         self._window = (0, 0)  # (received, expected) at the last report
+        self._playout_window = (0, 0)  # (played, decided) at the last report
+        self._bursts_seen = 0
         self._latencies_seen: dict[str, int] = {}
         self._events: Future[None] | None = None
         self._events_reported = False
@@ -93,6 +113,12 @@ class SpacesUser(User):
         self.user_id = user_id
         self.token = self.timed("token", lambda: self.api.token(user_id))
 
+    def impairment(self) -> PeerImpairment | None:
+        """The bad network of this user's next peer (``--impair``), seeded by role and
+        number in this process."""
+        number = next(_peers.setdefault(self.role, itertools.count()))
+        return peer_impairment(self.options, f"{self.role}/{number}")
+
     def report_audio(self) -> None:
         """Report what the bot measured since the last report."""
         if self.bot is None:
@@ -103,24 +129,42 @@ class SpacesUser(User):
         self._window = (received, expected)
         if expected - last_expected > 0:
             lost = max(0, (expected - last_expected) - (received - last_received))
-            _audio(LOSS, 1000.0 * lost / (expected - last_expected))
-            _audio(JITTER, probe.jitter * 1e3)
+            self.audio(LOSS, 1000.0 * lost / (expected - last_expected))
+            self.audio(JITTER, probe.jitter * 1e3)
+        played, decided = probe.playout_counters()
+        last_played, last_decided = self._playout_window
+        self._playout_window = (played, decided)
+        if decided > last_decided:
+            concealed = (decided - last_decided) - (played - last_played)
+            self.audio(CONCEALED, 1000.0 * concealed / (decided - last_decided))
+        bursts = probe.playout.bursts
+        for burst in bursts[self._bursts_seen:]:
+            self.audio(LOSS_BURST, burst)
+        self._bursts_seen = len(bursts)
         for name, detector in ((MOUTH_TO_ARRIVAL, probe.arrival_marks),
                                (MOUTH_TO_EAR, probe.played_marks)):
             seen = self._latencies_seen.get(name, 0)
             fresh = detector.latencies[seen:]
             self._latencies_seen[name] = seen + len(fresh)
             for latency in fresh:
-                _audio(name, latency * 1e3)
+                self.audio(name, latency * 1e3)
+
+    def audio(self, name: str, value: float) -> None:
+        """Report one audio figure, and again under this user's role and room."""
+        _audio(name, value)
+        if self.room_id is not None:
+            _audio(BY_ROOM_SEPARATOR.join((name, self.role, self.room_id)), value, BY_ROOM)
 
     def join_media(self, bot: Bot) -> None:
         """Offer/answer over the API, then wait for the first audio packet."""
         self.bot = bot
         self._window = (0, 0)
+        self._playout_window = (0, 0)
+        self._bursts_seen = 0
         self._latencies_seen = {}
         self.timed("join (offer/answer)", bot.join, expected=(403, 409))
         seconds = bridge.run(bot.wait_audio(15.0), timeout=20.0)
-        _audio(JOIN_TIME, seconds * 1e3)
+        self.audio(JOIN_TIME, seconds * 1e3)
 
     def follow_room_events(self, room_id: str,
                            on_event: Callable[[dict[str, Any]], None]) -> None:
@@ -173,6 +217,7 @@ class HostUser(SpacesUser):
     participant now and then, reads messages; ends it on stop."""
 
     fixed_count = 2
+    role = "host"
 
     def on_start(self) -> None:
         directory = bridge.run(session.directory(self.base_url))
@@ -190,7 +235,8 @@ class HostUser(SpacesUser):
         self.speakers: set[str] = set()
         self.cohosts: set[str] = set()
         self.former_speakers: set[str] = set()
-        self.join_media(SpeakerBot(self.api, self.token, self.room_id, probe="count"))
+        self.join_media(SpeakerBot(self.api, self.token, self.room_id, probe="count",
+                                   impairment=self.impairment()))
         self.follow_room_events(self.room_id, self._on_event)
 
     def _on_event(self, event: dict[str, Any]) -> None:
@@ -307,9 +353,11 @@ class AudienceUser(SpacesUser):
                     self.buy_ticket(self.room_id)
                 bot: Bot
                 if self.publishes:
-                    bot = SpeakerBot(self.api, self.token, self.room_id, probe=self.probe_mode())
+                    bot = SpeakerBot(self.api, self.token, self.room_id, probe=self.probe_mode(),
+                                     impairment=self.impairment())
                 else:
-                    bot = ListenerBot(self.api, self.token, self.room_id, probe=self.probe_mode())
+                    bot = ListenerBot(self.api, self.token, self.room_id,
+                                      probe=self.probe_mode(), impairment=self.impairment())
                 self.join_media(bot)
                 self.joined(self.room_id)
                 return
@@ -391,6 +439,7 @@ class SpeakerUser(AudienceUser):
 
     weight = 1
     publishes = True
+    role = "speaker"
 
     invited = False
     """Set from the room's event stream when the host invites this user to speak."""
@@ -433,9 +482,9 @@ class SpeakerUser(AudienceUser):
             self.switch_rooms()
 
 
-def _audio(name: str, value: float) -> None:
-    events.request.fire(request_type=AUDIO, name=name, response_time=value, response_length=0,
-                        exception=None, context={})
+def _audio(name: str, value: float, request_type: str = AUDIO) -> None:
+    events.request.fire(request_type=request_type, name=name, response_time=value,
+                        response_length=0, exception=None, context={})
 
 
 async def _awaitable(make: Callable[[], Awaitable[T]]) -> T:
