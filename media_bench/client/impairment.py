@@ -60,14 +60,19 @@ class ImpairmentStage:
     """One direction of one peer: each datagram is dropped or handed on after its delay."""
 
     def __init__(self, impairment: Impairment, seed: str) -> None:
-        self.impairment = impairment
         self._loss_draw = random.Random(f"{seed}/loss").random
         self._delay_draw = random.Random(f"{seed}/delay").random
-        self._chain = (GilbertElliott(impairment.loss, impairment.burst, self._loss_draw)
-                       if impairment.bursty else None)
+        self.retune(impairment)
         self.passed = 0
         self.dropped = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def retune(self, impairment: Impairment) -> None:
+        """From the next datagram on, impair as ``impairment`` says (a path that changes
+        mid-call); the random streams run on."""
+        self.impairment = impairment
+        self._chain = (GilbertElliott(impairment.loss, impairment.burst, self._loss_draw)
+                       if impairment.bursty else None)
 
     def lost(self) -> bool:
         """Whether the next datagram is lost (one step of the loss process)."""

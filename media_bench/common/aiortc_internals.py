@@ -1,7 +1,8 @@
 """Every reach into aiortc's (and aioice's, asyncio's) private parts, in one place.
 
 The server's direct fan-out, its receive hook, its consent checks, the client bots' socket
-readers and the load tests' decoder threads use parts of aiortc that are not its API. Each
+readers, the load generator's impairment stage and the load tests' decoder threads use parts
+of aiortc that are not its API. Each
 such part is one small function here whose docstring names what it relies on; callers use
 only these functions. The versions they were written against are pinned in
 ``pyproject.toml`` (aiortc 1.16, aioice 0.13), and ``tests/test_aiortc_internals.py`` checks
