@@ -24,6 +24,7 @@ from loadtests.heard import heard_table
 from loadtests.metrics_sampler import MetricsSampler
 from loadtests.names import (
     AUDIO,
+    BY_ROOM,
     EXCEEDED,
     JITTER,
     JOIN_TIME,
@@ -220,7 +221,9 @@ def _row(stats: pd.DataFrame, name: str) -> dict[str, float]:
 def summarise(stats: pd.DataFrame, metrics: pd.DataFrame, wall: float, loadgen_cpu: float,
               server_cpu: float, duration: float) -> dict[str, Any]:
     total = stats[stats["name"] == "Aggregated"]
-    requests = int(total["requests"].iloc[0]) if not total.empty else 0
+    # the per-room copies of the audio figures are not more requests
+    copies = int(stats.loc[stats["type"] == BY_ROOM, "requests"].sum())
+    requests = int(total["requests"].iloc[0]) - copies if not total.empty else 0
     failures = int(total["failures"].iloc[0]) if not total.empty else 0
     listeners = metrics[(metrics["metric"] == "spaces_participants")
                         & (metrics["labels"] == "role=listener")]

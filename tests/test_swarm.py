@@ -134,6 +134,9 @@ def test_aiortc_receivers_decode_on_the_shared_pool_in_order():
         (["--duration", "1"], "--duration: must be between 5"),
         (["--sim-run", "/nonexistent"], "--sim-run: /nonexistent is not a run folder"),
         (["--full-probe-every", "-1"], "--full-probe-every: must be >= 0"),
+        (["--impair", "loss=2%,jitter=abc"], "--impair: jitter=abc: give a duration"),
+        (["--impair-downlink", "loss=5"], "--impair-downlink: loss=5: give a percentage"),
+        (["--impair-uplink", "burst=3"], "--impair-uplink: burst=3: a loss burst needs loss="),
     ],
 )
 def test_bad_arguments_are_one_line_errors(args, message, capsys, tmp_path):
@@ -197,3 +200,26 @@ def test_a_threshold_that_is_exceeded_fails_the_run(tmp_path):
     assert result.returncode == 1, result.stdout + result.stderr
     assert "threshold exceeded: p99 mouth-to-arrival" in result.stdout
     assert "verdict: FAIL" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_an_impaired_swarm_reports_what_each_role_heard_per_room(tmp_path):
+    out = tmp_path / "swarm"
+    result = spaces_lab("swarm", "--users", "8", "--rooms", "1", "--duration", "20",
+                        "--shape", "none", "--spawn-rate", "4", "--probe-every", "2",
+                        "--impair-downlink", "loss=5%", "--impair-seed", "3",
+                        "--max-loss-pct", "100", "--max-latency-ms", "2000", "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "network: uplink none, downlink loss=5% (seed 3)" in result.stdout
+    heard = pd.read_parquet(out / "heard.parquet")
+    assert {"host", "listener", "all"} <= set(heard["role"])
+    listeners = heard[heard["role"] == "listener"]
+    assert len(listeners) == 1  # one room
+    row = listeners.iloc[0]
+    assert row["windows"] >= 5 and 3 < row["loss_pct"] < 8
+    assert row["concealed_pct"] >= row["loss_pct"] - 0.5
+    assert row["mos"] < 4.2  # a perfect loopback scores about 4.4
+    summary = json.loads((out / "manifest.json").read_text())["summary"]
+    assert summary["impairment"]["downlink"] == "loss=5%"
+    assert summary["failures"] == 0, "the server served every join through the loss"
