@@ -114,10 +114,11 @@ class SpacesUser(User):
         self.token = self.timed("token", lambda: self.api.token(user_id))
 
     def impairment(self) -> PeerImpairment | None:
-        """The bad network of this user's next peer (``--impair``), seeded by role and
-        number in this process."""
+        """The bad network of this user's next peer (``--impair``), seeded by the Locust
+        worker's index, the role and the peer's number in this process."""
         number = next(_peers.setdefault(self.role, itertools.count()))
-        return peer_impairment(self.options, f"{self.role}/{number}")
+        worker = getattr(self.environment.runner, "worker_index", 0)
+        return peer_impairment(self.options, f"{worker}/{self.role}/{number}")
 
     def report_audio(self) -> None:
         """Report what the bot measured since the last report."""
