@@ -3,6 +3,7 @@ real pair of peer connections over loopback; and a missing one named with aiortc
 
 import asyncio
 import inspect
+import shutil
 import socket
 import types
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from aiortc.mediastreams import AudioStreamTrack
 
 from media_bench.common import aiortc_internals as internals
 from media_bench.common.aiortc_internals import AiortcInternalsChanged
+from media_bench.server.fast_send import NOT_PROTECTED, SENT, native_send, sockaddr
 
 pytestmark = pytest.mark.timeout(60)
 receiver_module: Any = aiortc.rtcrtpreceiver
@@ -51,6 +53,8 @@ MISSING: dict[str, tuple[Callable[[], object], str]] = {
         lambda: internals.replace_rtp_handler(ns(), ignore), "_handle_rtp_packet"
     ),
     "udp_socket": (lambda: internals.udp_socket(ns(transport=ns())), "_sock"),
+    "datagram_send": (lambda: internals.datagram_send(ns(transport=ns())), "sendto"),
+    "socket_fd": (lambda: internals.socket_fd(ns(transport=None)), "transport socket"),
     "pause_transport_reading": (
         lambda: internals.pause_transport_reading(ns(transport=ns())), "pause_reading"
     ),
@@ -149,6 +153,29 @@ async def connected_pair(
     raise TimeoutError(f"not connected: {caller.connectionState}/{callee.connectionState}")
 
 
+def check_native_send(in_place: internals.InPlaceProtect, fd: int, inbound: Any) -> None:
+    """The compiled send packs, protects in place (through the handles ``InPlaceProtect``
+    gives it) and sends from the ICE socket: the far end's session reads what was packed."""
+    send = native_send()
+    if shutil.which("cc") is not None:
+        assert send is not None, "a C compiler is here, so pip install must have built it"
+    if send is None:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as far:
+        far.bind(("127.0.0.1", 0))
+        far.settimeout(2.0)
+        routine, context, buffer = in_place.native_handles()
+        outcome = send(fd, sockaddr(far.getsockname()), routine, context, buffer,
+                       in_place.capacity, 111, 3, 0xFFFFFFFF, 0x1234ABCD, b"opus")  # fmt: skip
+        assert outcome == SENT
+        plain = inbound.unprotect(far.recv(2048))
+        assert plain == bytes([0x80, 111, 0, 3]) + (0xFFFFFFFF).to_bytes(4) + (
+            0x1234ABCD).to_bytes(4) + b"opus"  # fmt: skip
+        too_long = bytes(in_place.capacity)
+        assert send(fd, sockaddr(far.getsockname()), routine, context, buffer,
+                    in_place.capacity, 111, 4, 0, 1, too_long) == NOT_PROTECTED  # fmt: skip
+
+
 def test_each_private_part_works_on_real_peer_connections() -> None:
     async def scenario() -> None:
         packets: list[Any] = []
@@ -204,6 +231,9 @@ def test_each_private_part_works_on_real_peer_connections() -> None:
             sock = internals.udp_socket(protocol)
             assert isinstance(sock, socket.socket)
             assert sock.getsockname() == protocol.transport.get_extra_info("sockname")
+            assert internals.socket_fd(protocol) == sock.fileno()
+            assert internals.datagram_send(protocol) == sock.sendto
+            check_native_send(in_place, internals.socket_fd(protocol), inbound)
             internals.limit_datagram_reads(protocol, 2048)
             assert protocol.transport.max_size == 2048
             internals.pause_transport_reading(protocol)

@@ -11,6 +11,7 @@ from media_bench.client.api import ApiClient
 from media_bench.client.bots import AudioProbe, Bot, ListenerBot, ProbeMode, SpeakerBot
 from media_bench.client.marks import Signal
 from media_bench.common.audio import band_ratio
+from media_bench.server.fast_send import FAST_SEND_VARIABLE
 from media_bench.server.harness import running_server
 from media_bench.server.settings import FanOut, Settings
 from media_bench.server.users import User, UserDirectory
@@ -82,8 +83,17 @@ def silent_at(audio: np.ndarray, hz: float) -> bool:
     return band_ratio(audio, hz) < UNHEARD
 
 
-@pytest.mark.parametrize("fanout", ["shared", "direct", "naive"])
-def test_listeners_hear_both_speakers_and_each_speaker_only_the_other(fanout: FanOut) -> None:
+@pytest.mark.parametrize(
+    ("fanout", "native_send"),
+    [("shared", True), ("direct", True), ("naive", True), ("direct", False)],
+    ids=["shared", "direct", "naive", "direct-pure-python"],
+)
+def test_listeners_hear_both_speakers_and_each_speaker_only_the_other(
+    fanout: FanOut, native_send: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``direct-pure-python``: the direct design with its native send off (``fast_send``)."""
+    if not native_send:
+        monkeypatch.setenv(FAST_SEND_VARIABLE, "0")
     async def body(room: Room) -> None:
         host = await room.add("host", HOST_HZ)
         guest = await room.add("u1", GUEST_HZ)

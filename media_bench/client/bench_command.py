@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from media_bench.server.event_loop import EVENT_LOOPS
 from media_bench.server.options import FANOUTS, add_codec_arguments, check_codec_arguments
 from media_bench.server.placement import PlacementLimits
+from media_bench.server.settings import Settings
 from spaces_core.errors import CliError
 
 
@@ -32,6 +34,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help=f"fan-out designs to measure (default {','.join(FANOUTS)})",
     )
     mixer.add_argument("--window", type=float, default=None, help="seconds measured per point")
+    mixer.add_argument(
+        "--event-loop",
+        choices=EVENT_LOOPS,
+        default=Settings().event_loop,
+        help="the server's event loop (default %(default)s; compare two runs for the other)",
+    )
     add_codec_arguments(mixer)
     mixer.add_argument("--seed", type=int, default=0, help="seed of the user directory")
     mixer.set_defaults(handler=run_bench_mixer)
@@ -106,6 +114,7 @@ def run_bench_mixer(args: argparse.Namespace) -> int:
     check_codec_arguments(args)
     config.speaker_complexity = args.speaker_complexity
     config.bitrate, config.complexity, config.seed = args.bitrate, args.complexity, args.seed
+    config.event_loop = args.event_loop
     if args.out is not None and args.out.exists() and any(args.out.iterdir()):
         raise CliError(f"--out {args.out} exists and is not empty")
     run_bench(config, args.out)

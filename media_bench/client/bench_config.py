@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from media_bench.server.event_loop import EventLoop
 from media_bench.server.options import FANOUTS
 from media_bench.server.placement import PlacementLimits
-from media_bench.server.settings import FanOut
+from media_bench.server.settings import FanOut, Settings
 
 
 @dataclass
@@ -26,6 +27,7 @@ class BenchConfig:
     seed: int = 0
     quick_run: bool = False
     designs: list[FanOut] = field(default_factory=lambda: list(FANOUTS))
+    event_loop: EventLoop = Settings().event_loop
 
     @classmethod
     def quick(cls) -> BenchConfig:

@@ -248,7 +248,7 @@ def server_options(fanout: str, config: BenchConfig) -> list[str]:
         "--fanout", fanout, "--bitrate", str(config.bitrate),
         "--complexity", str(config.complexity),
         "--speaker-complexity", str(config.speaker_complexity),
-        "--seed", str(config.seed), "--workers", "0",
+        "--seed", str(config.seed), "--workers", "0", "--event-loop", config.event_loop,
     ]  # fmt: skip
 
 

@@ -16,10 +16,10 @@ PACKETS_PER_SECOND = 1 / FRAME_SECONDS
 TARGETS = {
     "listeners_per_core": 500.0,
     "loss_pct": 0.5,
-    "tick_13_ms": 2.0,
-    "arrival_p99_ms": 60.0,
+    "tick_13_ms": 1.5,
+    "arrival_p99_ms": 40.0,
     "join_p95_ms": 150.0,
-    "mb_per_listener": 0.5,
+    "mb_per_listener": 0.3,
     "loadgen_over_server": 1.0,
 }
 LOADGEN_LAG_OK_MS = 20.0

@@ -134,6 +134,18 @@ class InPlaceProtect:
         )
         """The longest plain packet ``buffer`` takes: the rest is room for the trailer."""
 
+    def native_handles(self) -> tuple[int, int, int]:
+        """(address of libsrtp's ``srtp_protect``, of this session's ``srtp_t``, of ``buffer``)
+        for native code that protects in place the way ``__call__`` does (libsrtp 2's
+        ``srtp_protect(srtp_t, void *, int *)``); valid while this object lives."""
+        binding = importlib.import_module("pylibsrtp._binding")
+        ffi, lib = _get(binding, "ffi"), _get(binding, "lib")
+        return (
+            int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_protect"))),
+            int(ffi.cast("uintptr_t", self._context)),
+            int(ffi.cast("uintptr_t", self._cells)),
+        )
+
     def __call__(self, length: int) -> memoryview | None:
         """Protect the ``length`` plain bytes at the start of ``buffer``; the protected packet
         (a view of ``buffer``, valid until the next call), or None when libsrtp refused it."""
@@ -252,6 +264,28 @@ def udp_socket(protocol: StunProtocol) -> socket.socket:
     sock = _get(protocol.transport, "_sock")
     unwrapped: socket.socket = getattr(sock, "_sock", sock)
     return unwrapped
+
+
+def datagram_send(protocol: StunProtocol) -> Callable[[Any, Any], Any]:
+    """The cheapest way to send a datagram on an ICE protocol's socket: the OS socket's own
+    ``sendto`` under asyncio's selector loop (no transport bookkeeping; raises BlockingIOError
+    when the socket is full), else the transport's ``sendto`` (uvloop's, written in C: it sends
+    at once and queues what the socket cannot take)."""
+    transport = protocol.transport
+    if hasattr(transport, "_sock"):
+        return udp_socket(protocol).sendto
+    send: Callable[[Any, Any], Any] = _get(transport, "sendto")
+    return send
+
+
+def socket_fd(protocol: StunProtocol) -> int:
+    """The file descriptor of an ICE protocol's UDP socket, whichever loop made its transport
+    (uvloop's ``get_extra_info("socket")`` is a stand-in that still knows its ``fileno``)."""
+    sock = protocol.transport.get_extra_info("socket") if protocol.transport else None
+    if sock is None:
+        raise AiortcInternalsChanged(protocol, "transport socket")
+    fd: int = sock.fileno()
+    return fd
 
 
 def pause_transport_reading(protocol: StunProtocol) -> None:

@@ -17,6 +17,9 @@ from media_bench.common.audio import FRAME_SAMPLES, SAMPLE_RATE, TIME_BASE, Pcm,
 from media_bench.common.libopus import LIBOPUS, NativeOpusDecoder, NativeOpusEncoder
 
 OPUS_BACKEND_VARIABLE = "SPACES_LAB_OPUS"
+OPUS_APPLICATION = "audio"
+"""libopus's application for every encoder, both backends (why: see
+``libopus.OPUS_APPLICATION_AUDIO``)."""
 
 
 def native_opus() -> bool:
@@ -31,7 +34,7 @@ def _pyav_encoder(bitrate: int, complexity: int) -> Any:
     codec.format = "s16"
     codec.bit_rate = bitrate
     codec.time_base = TIME_BASE
-    codec.options = {"application": "voip", "compression_level": str(complexity)}
+    codec.options = {"application": OPUS_APPLICATION, "compression_level": str(complexity)}
     return codec
 
 
@@ -49,6 +52,18 @@ class OpusEncoder:
             self._native.reset()
         else:
             self._codec = _pyav_encoder(*self._settings)
+
+    @property
+    def state_copyable(self) -> bool:
+        """Whether ``continue_from`` works: libopus's state can be copied, PyAV's cannot."""
+        return self._native is not None
+
+    def continue_from(self, other: OpusEncoder) -> None:
+        """Take over ``other``'s stream from its last frame on, so a decoder that was fed
+        ``other``'s packets goes on seamlessly with this encoder's."""
+        if self._native is None or other._native is None:
+            raise TypeError("only libopus encoders' state can be copied (state_copyable)")
+        self._native.continue_from(other._native)
 
     def encode(self, pcm: Pcm, pts: int) -> av.Packet[Any] | None:
         """Encode one frame; the packet's pts/time_base are set to ``pts`` at 48 kHz."""

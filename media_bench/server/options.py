@@ -16,6 +16,8 @@ from typing import get_args
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from media_bench.server.event_loop import EVENT_LOOPS
+from media_bench.server.event_loop import run as run_on_loop
 from media_bench.server.placement import PlacementLimits
 from media_bench.server.settings import FANOUT_SUMMARIES, FanOut, Settings
 from media_bench.server.store.engine import (
@@ -90,6 +92,12 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.fanout,
         help="; ".join(f"{name}: {summary}" for name, summary in FANOUT_SUMMARIES.items())
         + f" (default {defaults.fanout})",
+    )
+    parser.add_argument(
+        "--event-loop",
+        choices=EVENT_LOOPS,
+        default=defaults.event_loop,
+        help=f"event loop of the server's processes (default {defaults.event_loop})",
     )
     parser.add_argument("--users", type=Path, default=None, help="user directory CSV or JSON")
     parser.add_argument(
@@ -281,6 +289,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         complexity=args.complexity,
         speaker_complexity=args.speaker_complexity,
         fanout=args.fanout,
+        event_loop=args.event_loop,
         users=args.generate_users,
         users_file=args.users,
         seed=args.seed,
@@ -353,7 +362,7 @@ def run_serve(args: argparse.Namespace) -> int:
             raise CliError(f"--host/--port: cannot listen: {error.strerror}") from error
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
+        run_on_loop(serve(), settings.event_loop)
     return 0
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from media_bench.server.event_loop import EventLoop
 from media_bench.server.placement import PlacementLimits
 from sim.policy import PolicyParams
 
@@ -48,6 +49,8 @@ class Settings:
     """Requests one user may make at once; past it and the average, 429 with Retry-After."""
     fanout: FanOut = "direct"
     """The fan-out design (``fanout_designs.fanout_design``), one of ``FANOUT_SUMMARIES``."""
+    event_loop: EventLoop = "uvloop"
+    """The event loop of the API and media processes (``event_loop``)."""
     relay_timeout: float = 5.0
     """Seconds an edge waits without a datagram from a room's origin before it drops the
     room's peers there (reason ``relay_lost``); the origin sends one every 20 ms."""

@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from media_bench.server.event_loop import run as run_on_loop
 from media_bench.server.media_host import MediaHost
 from media_bench.server.metrics import Metrics
 from media_bench.server.settings import Settings
@@ -48,7 +49,7 @@ class WorkerStartError(SpacesLabError):
 def worker_main(settings: Settings, listen_host: str, relay_host: str, ready: Connection) -> None:
     """A worker process's body (the target ``WorkerPool`` spawns)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the API process, which stops us
-    asyncio.run(_serve(settings, listen_host, relay_host, ready))
+    run_on_loop(_serve(settings, listen_host, relay_host, ready), settings.event_loop)
 
 
 async def _serve(settings: Settings, listen_host: str, relay_host: str, ready: Connection) -> None:
