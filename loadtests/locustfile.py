@@ -15,13 +15,15 @@ options are in ``swarm_options``).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from locust import events
-from locust.runners import WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 from loadtests import bridge, session
-from loadtests.names import EXCEEDED, UNCHECKED
+from loadtests.names import AUDIO, EXCEEDED, UNCHECKED
+from loadtests.samples import SampleLog
 from loadtests.swarm_options import add_swarm_options
 from loadtests.thresholds import unchecked, verdict
 from loadtests.users import HostUser, ListenerUser, SpeakerUser
@@ -53,6 +55,23 @@ def count_user_errors(user_instance: Any, exception: Exception, tb: Any, **_: An
     the failure count see it, not only the log."""
     events.request.fire(request_type="USER", name=f"error in {type(user_instance).__name__}",
                         response_time=0, response_length=0, exception=exception, context={})
+
+
+_samples = SampleLog()
+
+
+@events.request.add_listener
+def keep_audio_sample(request_type: str, name: str, response_time: float, **_: Any) -> None:
+    if request_type == AUDIO:
+        _samples.add(name, response_time)
+
+
+@events.quitting.add_listener
+def write_audio_samples(environment: Any, **_: Any) -> None:
+    # every process that ran users writes its file, even empty: the swarm waits for them all
+    folder = getattr(environment.parsed_options, "samples_dir", "")
+    if folder and not isinstance(environment.runner, MasterRunner):
+        _samples.write(Path(folder))
 
 
 @events.test_stop.add_listener

@@ -3,7 +3,8 @@
 Each scrape also records the CPU seconds used so far by the watched processes (the Locust
 process tree and the server), as ``process_cpu_seconds`` rows labelled by process, so CPU per
 listener can be read over any window of the run (e.g. after the ramp) and not only as an
-average over the whole run.
+average over the whole run; and each process of a watched tree on its own (label
+``process=NAME,pid=PID``: Locust's master and workers, the server's media workers).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import urllib.request
 from typing import Any
 
 import pandas as pd
+import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from media_bench.client.process_meter import cpu_seconds
@@ -40,10 +42,19 @@ class MetricsSampler:
         for label, pid in list(self.watched.items()):
             try:
                 seconds = cpu_seconds(pid, include_children=True)
-            except ProcessLookupError:
+                tree = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+            except (ProcessLookupError, psutil.Error):
                 continue
             self.rows.append({"t_s": at, "metric": "process_cpu_seconds",
                               "labels": f"process={label}", "value": seconds})
+            for process in tree:
+                try:
+                    times = process.cpu_times()
+                except psutil.Error:
+                    continue
+                self.rows.append({"t_s": at, "metric": "process_cpu_seconds",
+                                  "labels": f"process={label},pid={process.pid}",
+                                  "value": times.user + times.system})
 
     def start(self) -> None:
         self._started = time.monotonic()

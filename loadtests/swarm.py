@@ -9,6 +9,7 @@ of the metrics over time, and a manifest with the headline figures.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -29,8 +30,10 @@ from loadtests.names import (
     JITTER,
     JOIN_TIME,
     LOSS,
+    MARKS_LOST,
     MOUTH_TO_ARRIVAL,
     MOUTH_TO_EAR,
+    RELATIVE_DELAY,
     UNCHECKED,
 )
 from loadtests.network import check_impairment_options, directions
@@ -69,7 +72,19 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     swarm.add_argument("--server", default=None,
                        help="URL of a running server (default: start one on loopback)")
     swarm.add_argument("--processes", type=int, default=1,
-                       help="Locust worker processes (default 1; -1 for one per core)")
+                       help="Locust worker processes on this machine (default 1; -1 for one "
+                            "per core)")
+    swarm.add_argument("--expect-workers", type=int, default=0,
+                       help="also wait for this many load generators started elsewhere with "
+                            "--master-host, then drive them all (default 0)")
+    swarm.add_argument("--master-bind-host", default="*",
+                       help="interface the master listens on for --expect-workers (default *)")
+    swarm.add_argument("--master-host", default="",
+                       help="be a load generator for the swarm whose master runs on this host "
+                            "(its --expect-workers); the master starts the load and the run "
+                            "folder has the merged figures")
+    swarm.add_argument("--master-port", type=int, default=5557,
+                       help="the master's port (default 5557)")
     add_swarm_options(swarm)
     swarm.add_argument("--out", type=Path, default=None, help="run folder (default runs/...)")
     swarm.set_defaults(handler=cmd_swarm)
@@ -84,6 +99,8 @@ class SwarmResult:
 
 def cmd_swarm(args: argparse.Namespace) -> int:
     check_arguments(args)
+    if args.master_host:
+        return run_load_generator(args)
     result = run_swarm(args)
     print_summary(result)
     return result.exit_code
@@ -104,6 +121,16 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise CliError(f"--full-probe-every: must be >= 0, got {args.full_probe_every}")
     if args.processes == 0 or args.processes < -1:
         raise CliError(f"--processes: must be >= 1 or -1, got {args.processes}")
+    if args.expect_workers < 0:
+        raise CliError(f"--expect-workers: must be >= 0, got {args.expect_workers}")
+    if args.master_host and args.expect_workers:
+        raise CliError("--master-host: a load generator cannot also be a master "
+                       "(--expect-workers)")
+    if args.expect_workers and args.processes != 1:
+        raise CliError("--processes: a master with --expect-workers runs no users itself; "
+                       "start local load generators with --master-host 127.0.0.1")
+    if not 0 < args.master_port < 65536:
+        raise CliError(f"--master-port: must be a port number, got {args.master_port}")
     if args.sim_run and not (Path(args.sim_run) / "manifest.json").is_file():
         raise CliError(f"--sim-run: {args.sim_run} is not a run folder")
     check_impairment_options(args)
@@ -125,8 +152,38 @@ def locust_command(args: argparse.Namespace, url: str, folder: Path) -> list[str
     ]
     if args.processes != 1:
         command += ["--processes", str(args.processes)]
+    if args.expect_workers:
+        command += ["--master", "--expect-workers", str(args.expect_workers),
+                    "--expect-workers-max-wait", str(WORKERS_WAIT),
+                    "--master-bind-host", args.master_bind_host,
+                    "--master-bind-port", str(args.master_port)]
     return command
 
+
+def run_load_generator(args: argparse.Namespace) -> int:
+    """Be Locust workers (``--processes`` of them) of a master elsewhere until it quits; the
+    folder holds their log; their CPU is printed."""
+    folder = new_run_dir("swarm-worker", args.out, tag=args.master_host)
+    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker",
+               "--master-host", args.master_host, "--master-port", str(args.master_port),
+               *locust_flags(args)]
+    if args.processes != 1:
+        command += ["--processes", str(args.processes)]
+    print(f"load generator for the master at {args.master_host}:{args.master_port} "
+          f"(log: {folder / 'locust.log'})", flush=True)
+    started = time.monotonic()
+    with (folder / "locust.log").open("w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        cpu = reap_measured(process, timeout=args.duration + 600)
+    wall = time.monotonic() - started
+    # the master hands its own options to its workers, --samples-dir included
+    print(f"load generator done: {cpu:.1f} CPU seconds in {wall:.0f} s ({cpu / wall:.2f} "
+          f"cores); raw audio figures in the master's samples folder (that path, here)")
+    return 0 if process.returncode == 0 else 1
+
+
+WORKERS_WAIT = 60
+"""Seconds a master waits for its --expect-workers load generators before giving up."""
 
 SERVER_DATA = "server-data"
 """The started server's data folder inside the run folder: its ledger outlives the run
@@ -150,6 +207,8 @@ def run_swarm(args: argparse.Namespace) -> SwarmResult:
         url = server.url
     sampler = MetricsSampler(url)
     sampler.start()
+    if not args.samples_dir:
+        args.samples_dir = str(folder / "samples")
     command = locust_command(args, url, folder)
     print(f"swarm: {args.users} users, {args.duration:.0f} s, shape {args.shape}, {url}",
           flush=True)
@@ -161,7 +220,7 @@ def run_swarm(args: argparse.Namespace) -> SwarmResult:
         with (folder / "locust.log").open("w") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
             sampler.watch("loadgen", process.pid)
-            loadgen_cpu = reap_measured(process, timeout=args.duration + 120)
+            loadgen_cpu = reap_measured(process, timeout=args.duration + 120 + WORKERS_WAIT)
             locust: subprocess.CompletedProcess[bytes] = subprocess.CompletedProcess(
                 command, process.returncode)
     finally:
@@ -170,7 +229,9 @@ def run_swarm(args: argparse.Namespace) -> SwarmResult:
         server_cpu = server.stop() if server is not None else float("nan")
     stats = read_stats(folder)
     metrics = sampler.frame()
+    samples = read_samples(Path(args.samples_dir), load_processes(args))
     writer.write_table("stats", stats)
+    writer.write_table("audio_samples", samples)
     writer.write_table("server_metrics", metrics)
     heard = heard_table(stats)
     writer.write_table("heard", heard)
@@ -185,6 +246,8 @@ def run_swarm(args: argparse.Namespace) -> SwarmResult:
     summary["impairment"] = {"uplink": str(uplink), "downlink": str(downlink),
                              "seed": args.impair_seed}
     summary["heard"] = heard.to_dict("records")
+    summary["load_processes"] = process_cores(metrics, "loadgen")
+    summary["samples"] = pooled(samples)
     summary["locust_exit_code"] = locust.returncode
     summary["verdict_lines"] = [line.strip() for line in (folder / "locust.log").read_text()
                                 .splitlines() if line.startswith((EXCEEDED, UNCHECKED))]
@@ -208,6 +271,60 @@ def read_stats(folder: Path) -> pd.DataFrame:
             "p50", "p95", "p99"]
     out = renamed[[c for c in keep if c in renamed.columns]].copy()
     out["type"] = out["type"].fillna("")
+    return out
+
+
+def load_processes(args: argparse.Namespace) -> int:
+    """How many processes run users: the workers of a master, else this machine's."""
+    if args.expect_workers:
+        return int(args.expect_workers)
+    return (os.cpu_count() or 1) if args.processes == -1 else int(args.processes)
+
+
+SAMPLES_WAIT = 15.0
+"""Seconds to wait for every load process's samples file (workers write theirs as they quit,
+which may be after the master has)."""
+
+
+def read_samples(folder: Path, processes: int) -> pd.DataFrame:
+    """Every audio figure every load process wrote (``samples``): process, name, value.
+    Waits up to SAMPLES_WAIT for ``processes`` files."""
+    deadline = time.monotonic() + SAMPLES_WAIT
+    while len(list(folder.glob("audio-*.csv"))) < processes and time.monotonic() < deadline:
+        time.sleep(0.2)
+    tables = [pd.read_csv(path).assign(process=path.stem.removeprefix("audio-"))
+              for path in sorted(folder.glob("audio-*.csv"))]
+    if not tables:
+        return pd.DataFrame({"process": pd.Series(dtype=str), "name": pd.Series(dtype=str),
+                             "value": pd.Series(dtype=float)})
+    return pd.concat(tables, ignore_index=True)[["process", "name", "value"]]
+
+
+def pooled(samples: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Per figure: the count, the processes that reported it and the percentiles of all
+    samples pooled (raw values, where Locust's are of values rounded to two digits)."""
+    out: dict[str, dict[str, float]] = {}
+    for name, group in samples.groupby("name"):
+        values = group["value"].to_numpy(dtype=float)
+        out[str(name)] = {"count": float(len(values)),
+                          "processes": float(group["process"].nunique()),
+                          "mean": float(values.mean()),
+                          **{f"p{q}": float(np.percentile(values, q)) for q in (50, 95, 99)}}
+    return out
+
+
+def process_cores(metrics: pd.DataFrame, label: str) -> dict[str, float]:
+    """Cores each process of the ``label`` tree used while it was sampled, by pid."""
+    prefix = f"process={label},pid="
+    cpu = metrics[(metrics["metric"] == "process_cpu_seconds")
+                  & metrics["labels"].str.startswith(prefix)]
+    out: dict[str, float] = {}
+    for labels, series in cpu.groupby("labels"):
+        series = series.sort_values("t_s")
+        span = float(series["t_s"].iloc[-1] - series["t_s"].iloc[0])
+        if span > 0:
+            used = float(series["value"].iloc[-1] - series["value"].iloc[0])
+            out[str(labels).removeprefix(prefix)] = used / span
     return out
 
 
@@ -241,7 +358,9 @@ def summarise(stats: pd.DataFrame, metrics: pd.DataFrame, wall: float, loadgen_c
         "mouth_to_arrival_ms": _row(stats, MOUTH_TO_ARRIVAL),
         "mouth_to_ear_ms": _row(stats, MOUTH_TO_EAR),
         "loss_per_mille": _row(stats, LOSS),
+        "marks_lost_per_mille": _row(stats, MARKS_LOST),
         "jitter_ms": _row(stats, JITTER),
+        "relative_delay_ms": _row(stats, RELATIVE_DELAY),
         "peak_listeners": peak_listeners,
         "loadgen_cores": loadgen_cores,
         "server_cores": server_cores,
@@ -290,10 +409,13 @@ def print_summary(result: SwarmResult) -> None:
     print(f"requests {s['requests']:,}, failures {s['failures']:,} ({share:.2%})")
     print(f"join, offer to first audio: {pct(s['join_ms'], 'p50', 'p95')}")
     print(f"mouth to arrival: {pct(s['mouth_to_arrival_ms'], 'p50', 'p99')}; "
-          f"mouth to ear: {pct(s['mouth_to_ear_ms'], 'p50', 'p99')}")
+          f"mouth to ear: {pct(s['mouth_to_ear_ms'], 'p50', 'p99')}; relative delay "
+          f"(no shared clock needed): {pct(s.get('relative_delay_ms', {}), 'p50', 'p99')}")
     loss = s["loss_per_mille"].get("mean", float("nan")) / 10
+    marks_lost = s.get("marks_lost_per_mille", {}).get("mean", float("nan")) / 10
     print(f"packet loss {loss:.3f}% (mean of windows), jitter "
-          f"{s['jitter_ms'].get('mean', float('nan')):.1f} ms")
+          f"{s['jitter_ms'].get('mean', float('nan')):.1f} ms, timing marks lost "
+          f"{marks_lost:.1f}% (mean of windows)")
     print(f"peak listeners {s['peak_listeners']}; {s['listener_seconds']:,.0f} listener-seconds "
           f"on {s['loadgen_cores']:.2f} load-generator cores and {s['server_cores']:.2f} server "
           f"cores (run averages)")
@@ -316,6 +438,10 @@ def print_summary(result: SwarmResult) -> None:
         print("what participants heard, by role and room (loss and jitter: means of windows; "
               "MOS: E-model estimate):")
         print(heard.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    cores = s.get("load_processes", {})
+    if cores:
+        print("load processes (cores): " + ", ".join(
+            f"pid {pid} {used:.2f}" for pid, used in sorted(cores.items())))
     for line in s["verdict_lines"]:
         print(line)
     print(f"verdict: {'PASS' if result.exit_code == 0 else 'FAIL'}")

@@ -79,6 +79,9 @@ SWARM_OPTIONS: tuple[SwarmOption, ...] = (
     SwarmOption("--impair-seed", int, 1,
                 "seed of every peer's impairment stage: the same seed drops the same packets "
                 "(default {default})"),
+    SwarmOption("--samples-dir", str, "",
+                "folder where each load process writes every audio figure it reported, raw "
+                "(default: samples/ in the run folder)"),
 )
 IMPAIRMENT_OPTIONS = ("--impair", "--impair-uplink", "--impair-downlink")
 """Options that take an impairment spec (``impairment_spec``)."""

@@ -2,8 +2,8 @@
 
 Every control call is a Locust request (type ``API``) with its response time. Audio is
 reported as requests of type ``AUDIO``: join time (offer to first audio), mouth-to-arrival and
-mouth-to-ear latency of the timing marks, jitter and packet loss per reporting window, so they
-show in the web UI, the CSV and the HTML report like any request.
+mouth-to-ear latency of the timing marks, jitter, packet loss and the share of marks lost per
+reporting window, so they show in the web UI, the CSV and the HTML report like any request.
 
 Listeners are cheap by default: they count packets after SRTP (loss and jitter from RTP
 headers) without decoding. Every ``--probe-every``-th listener of a process also decodes on
@@ -36,14 +36,17 @@ from loadtests.names import (
     JOIN_TIME,
     LOSS,
     LOSS_BURST,
+    MARKS_LOST,
     MOUTH_TO_ARRIVAL,
     MOUTH_TO_EAR,
+    RELATIVE_DELAY,
 )
 from loadtests.network import peer_impairment
 from loadtests.probes import probe_mode_of
 from media_bench.client.api import ApiClient
 from media_bench.client.bots import Bot, ListenerBot, ProbeMode, SpeakerBot
 from media_bench.client.impairment import PeerImpairment
+from media_bench.client.marks import MarkDetector
 from media_bench.common.contract import TicketTerms
 from sim.rules.rooms import MAX_COHOSTS
 from spaces_core.errors import Refused
@@ -76,6 +79,7 @@ class SpacesUser(User):
         self._playout_window = (0, 0)  # (played, decided) at the last report
         self._bursts_seen = 0
         self._latencies_seen: dict[str, int] = {}
+        self._marks_lost = 0
         self._events: Future[None] | None = None
         self._events_reported = False
 
@@ -132,6 +136,10 @@ class SpacesUser(User):
             lost = max(0, (expected - last_expected) - (received - last_received))
             self.audio(LOSS, 1000.0 * lost / (expected - last_expected))
             self.audio(JITTER, probe.jitter * 1e3)
+        if probe.mode != "count":  # a sample a second from every listener would be load
+            for delay in probe.relative_delays:
+                self.audio(RELATIVE_DELAY, delay * 1e3)
+        probe.relative_delays.clear()
         played, decided = probe.playout_counters()
         last_played, last_decided = self._playout_window
         self._playout_window = (played, decided)
@@ -149,6 +157,14 @@ class SpacesUser(User):
             self._latencies_seen[name] = seen + len(fresh)
             for latency in fresh:
                 self.audio(name, latency * 1e3)
+            if name == MOUTH_TO_ARRIVAL:
+                self._report_marks_lost(detector, len(fresh))
+
+    def _report_marks_lost(self, detector: MarkDetector, read: int) -> None:
+        lost = max(self._marks_lost, detector.lost_by(time.time()))
+        newly_lost, self._marks_lost = lost - self._marks_lost, lost
+        if read + newly_lost:
+            self.audio(MARKS_LOST, 1000.0 * newly_lost / (read + newly_lost))
 
     def audio(self, name: str, value: float) -> None:
         """Report one audio figure, and again under this user's role and room."""
@@ -163,6 +179,7 @@ class SpacesUser(User):
         self._playout_window = (0, 0)
         self._bursts_seen = 0
         self._latencies_seen = {}
+        self._marks_lost = 0
         self.timed("join (offer/answer)", bot.join, expected=(403, 409))
         seconds = bridge.run(bot.wait_audio(15.0), timeout=20.0)
         self.audio(JOIN_TIME, seconds * 1e3)

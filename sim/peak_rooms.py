@@ -50,19 +50,21 @@ def rooms_at_peak(
     room_start: FloatArray,
     room_end: FloatArray,
     weight: FloatArray,
-    session: tuple[IntArray, FloatArray, FloatArray, FloatArray] | Callable[[int], FloatArray],
+    session: tuple[IntArray, FloatArray, FloatArray, FloatArray]
+    | Callable[[int, IntArray], FloatArray],
     speaker: tuple[IntArray, FloatArray, FloatArray],
 ) -> pd.DataFrame:
     """One row per room live at the day's busiest minute (``PEAK_ROOM_COLUMNS``).
 
     ``session`` is (room, start, end, scale per room) of the listener sessions after removals,
-    or a function giving each room's listeners (full scale) at a minute; ``speaker`` is (room,
-    start, end) of the stage seats."""
+    or a function of a minute and the rooms live then giving each room's listeners (full scale)
+    at that minute (only those rooms' entries are read); ``speaker`` is (room, start, end) of
+    the stage seats."""
     minute = int(np.argmax(listeners_per_minute))
     n_rooms = int(room_start.shape[0])
     live = np.flatnonzero(covering(room_start, room_end, minute))
     if callable(session):
-        listeners = session(minute)
+        listeners = session(minute, live)
     else:
         s_room, s_start, s_end, scale = session
         here = covering(s_start, s_end, minute)

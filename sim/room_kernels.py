@@ -192,31 +192,75 @@ def _points_hourly(
     return top
 
 
-def _place(first: IntArray, cum: FloatArray, k: IntArray, u: FloatArray) -> bool:
-    # Uniforms -> positions on each room's listener-time, in place; returns whether every
-    # room's points lie at or below the next non-empty room's (then one sort sorts by room).
+def _place(first: IntArray, cum: FloatArray, k: IntArray, u: FloatArray) -> None:
+    # Uniforms -> positions on each room's listener-time, in place.
     p = 0
-    in_order = True
-    previous_top = -math.inf
     for r in range(first.shape[0] - 1):
         kr = k[r]
         if kr == 0:
             continue
         base = cum[first[r]]
         span = cum[first[r + 1]] - base
-        bottom, top = math.inf, -math.inf
         for q in range(p, p + kr):
-            x = u[q] * span + base
-            u[q] = x
-            if x < bottom:
-                bottom = x
-            if x > top:
-                top = x
-        if previous_top > bottom:
-            in_order = False
-        previous_top = top
+            u[q] = u[q] * span + base
         p += kr
-    return in_order
+
+
+def _sort_each_room(k: IntArray, x: FloatArray, spill: FloatArray, count: IntArray) -> None:
+    # Sort each room's points (``k[r]`` consecutive values of ``x``) in place. The points are
+    # uniform over the room's listener-time, so a bucket sort (one bucket per point, by value
+    # between the room's smallest and largest) leaves ~one point a bucket, and an insertion
+    # sort finishes it: linear time. A sort's result is the values in order whatever the
+    # method, so this is numpy's sort's result.
+    p = 0
+    for r in range(k.shape[0]):
+        m = k[r]
+        if m > 1:
+            _sort_segment(x, p, p + m, spill, count)
+        p += m
+
+
+def _sort_segment(x: FloatArray, lo: int, hi: int, spill: FloatArray, count: IntArray) -> None:
+    m = hi - lo
+    if m > 16:
+        smallest, largest = x[lo], x[lo]
+        for i in range(lo, hi):
+            if x[i] < smallest:
+                smallest = x[i]
+            if x[i] > largest:
+                largest = x[i]
+        if largest > smallest:
+            scale = m / (largest - smallest)
+            count[: m + 1] = 0
+            for i in range(lo, hi):
+                count[min(int((x[i] - smallest) * scale), m - 1) + 1] += 1
+            for b in range(m):
+                count[b + 1] += count[b]
+            for i in range(lo, hi):
+                b = min(int((x[i] - smallest) * scale), m - 1)
+                spill[count[b]] = x[i]
+                count[b] += 1
+            x[lo:hi] = spill[:m]
+    for i in range(lo + 1, hi):  # insertion sort: each value moves within its bucket only
+        v = x[i]
+        j = i - 1
+        while j >= lo and x[j] > v:
+            x[j + 1] = x[j]
+            j -= 1
+        x[j + 1] = v
+
+
+def _by_time_within_rooms(first: IntArray, time: FloatArray, order: IntArray) -> None:
+    # ``np.lexsort((time, room))`` of points grouped by room (``first``: offsets): each room's
+    # points by time, ties in their order (a stable sort, as lexsort's).
+    for r in range(first.shape[0] - 1):
+        lo, hi = first[r], first[r + 1]
+        if hi - lo == 1:
+            order[lo] = lo
+        elif hi - lo > 1:
+            within = np.argsort(time[lo:hi], kind="mergesort")
+            for i in range(hi - lo):
+                order[lo + i] = lo + within[i]
 
 
 def _recumulate(start: FloatArray, end: FloatArray, cum: FloatArray, k: int) -> None:
@@ -262,10 +306,17 @@ def _day_counts(
 
 
 def _covering_counts(
-    first: IntArray, start: FloatArray, end: FloatArray, minute: int, laps: int, out: IntArray
+    first: IntArray,
+    start: FloatArray,
+    end: FloatArray,
+    minute: int,
+    laps: int,
+    rooms: IntArray,
+    out: IntArray,
 ) -> None:
-    # Per room: sessions covering whole minute ``minute`` of any lap of the (folded) day.
-    for r in range(first.shape[0] - 1):
+    # Per room of ``rooms``: sessions covering whole minute ``minute`` of any lap of the
+    # (folded) day.
+    for r in rooms:
         c = 0
         for i in range(first[r], first[r + 1]):
             lo = math.ceil(start[i])
@@ -281,9 +332,12 @@ def _covering_counts(
 _last_at_or_below = _compile(_last_at_or_below)
 _fill_sessions_c = _compile(_fill_sessions)
 _place_c = _compile(_place)
+_sort_segment = _compile(_sort_segment)
+_sort_each_room_c = _compile(_sort_each_room)
 _points_c = _compile(_points)
 _points_hourly_c = _compile(_points_hourly)
 _recumulate_c = _compile(_recumulate)
+_by_time_within_rooms_c = _compile(_by_time_within_rooms)
 _day_counts_c = _compile(_day_counts)
 _covering_counts_c = _compile(_covering_counts)
 
@@ -321,8 +375,8 @@ def points(
     session = np.empty(n_points, dtype=np.int64)
     time = np.empty(n_points)
     room = np.repeat(np.arange(k.shape[0], dtype=np.int64), k)
-    _points_c(first, start, end, cum, k, _sorted_positions(first, cum, k, uniform, room),
-              session, time)
+    _points_c(first, start, end, cum, k, _sorted_positions(first, cum, k, uniform), session,
+              time)
     return room, session, time
 
 
@@ -337,22 +391,28 @@ def points_hourly(
 ) -> FloatArray:
     """``hourly_count`` of ``points``' times, each weighted by its room's ``weight``."""
     hours = np.zeros(math.ceil(float(end.max()) / 60.0) + 2 if end.shape[0] else 1)
-    x = _sorted_positions(first, cum, k, uniform, None)
+    x = _sorted_positions(first, cum, k, uniform)
     top = int(_points_hourly_c(first, start, end, cum, k, x, weight, hours))
     return fold_hours(hours, top)
 
 
-def _sorted_positions(first: IntArray, cum: FloatArray, k: IntArray, uniform: FloatArray,
-                      room: IntArray | None) -> FloatArray:
-    """The points' positions on the listener-time axis, sorted within each room (numpy's sort:
-    much faster than a compiled one room by room); ``uniform`` is overwritten."""
-    if _place_c(first, cum, k, uniform):
-        uniform.sort()
-        return uniform
-    if room is None:
-        room = np.repeat(np.arange(k.shape[0], dtype=np.int64), k)
-    ordered: FloatArray = uniform[np.lexsort((uniform, room))]
-    return ordered
+def _sorted_positions(first: IntArray, cum: FloatArray, k: IntArray, uniform: FloatArray
+                      ) -> FloatArray:
+    """The points' positions on the listener-time axis, sorted within each room (as
+    ``np.sort`` would sort each room's, in linear time: ``_sort_each_room``); ``uniform`` is
+    overwritten and returned."""
+    _place_c(first, cum, k, uniform)
+    largest = int(k.max()) if k.shape[0] else 0
+    _sort_each_room_c(k, uniform, np.empty(largest), np.empty(largest + 1, dtype=np.int64))
+    return uniform
+
+
+def by_time_within_rooms(first: IntArray, time: FloatArray) -> IntArray:
+    """The order ``np.lexsort((time, room))`` gives points grouped by room (room ``r``'s are
+    ``first[r]:first[r+1]``): one compiled stable sort per room rather than two over the day."""
+    order = np.empty(time.shape[0], dtype=np.int64)
+    _by_time_within_rooms_c(first, time, order)
+    return order
 
 
 def recumulate(start: FloatArray, end: FloatArray, cum: FloatArray, k: int) -> None:
@@ -387,13 +447,17 @@ def day_counts(
 
 
 def covering_counts(
-    first: IntArray, start: FloatArray, end: FloatArray, minute: int, top_minute: int
+    first: IntArray, start: FloatArray, end: FloatArray, minute: int, top_minute: int,
+    rooms: IntArray | None = None,
 ) -> IntArray:
     """Per room, its sessions covering whole minute ``minute`` (``peak_rooms.covering``);
-    ``top_minute`` is the largest ``ceil(end)``."""
+    ``top_minute`` is the largest ``ceil(end)``. With ``rooms`` only those rooms are counted
+    (the others read 0): a pass over the sessions of the rooms live then, not of the day."""
     out = np.zeros(first.shape[0] - 1, dtype=np.int64)
     laps = top_minute // MINUTES_PER_DAY + 1 if start.shape[0] else 0
-    _covering_counts_c(first, start, end, minute, laps, out)
+    if rooms is None:
+        rooms = np.arange(first.shape[0] - 1, dtype=np.int64)
+    _covering_counts_c(first, start, end, minute, laps, rooms.astype(np.int64, copy=False), out)
     return out
 
 
@@ -429,6 +493,7 @@ def warm_up() -> float:
         points(first, start, end, cum, k, np.array([0.5]))
         points_hourly(first, start, end, cum, k, np.array([0.5]), one)
         recumulate(start, end, cum.copy(), 0)
+        by_time_within_rooms(first, np.array([1.0, 0.5]))
         _, _, top = day_counts(first, start, end, one, np.empty(0, dtype=np.int64))
         covering_counts(first, start, end, 1, top)
     return time.perf_counter() - started

@@ -144,9 +144,9 @@ def generate_sessions(
     mu = np.log(params.listen_mean_min) - 0.5 * sigma * sigma
     if kernels.ENABLED:  # the same draws, then one compiled loop (sim.room_kernels)
         uniform = rng.random(n)
-        stay = rng.standard_normal(n)
-        stay *= sigma
-        stay += mu
+        # ``normal`` draws the same standard normals and makes each ``mu + sigma * z``, as the
+        # numpy path's two passes do (same draws, same rounding), in one pass.
+        stay = rng.normal(mu, sigma, n)
         np.exp(stay, out=stay)
         delay = (rng.exponential(params.ticket_arrival_mean_min, int(counts[ticketed].sum()))
                  if any_ticketed else np.empty(0))

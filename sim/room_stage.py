@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from math import nextafter
 from typing import Any
@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import simpy
 from numpy.typing import NDArray
+from simpy.events import Timeout
 
 from sim import room_kernels as kernels
 from sim import stage_kernel
@@ -243,27 +244,33 @@ def _hosts_compiled(env: simpy.Environment, start: FloatArray, busy: BoolArray,
                     packed: stage_kernel.PackedStage) -> Proc:
     """``_hosts`` opening the rooms with the compiled stage."""
     buffer = packed.buffer
-    open_room = stage_kernel._open_room_c
+    open_room, wake = stage_kernel.entry_points()
     starts = start.tolist()
     is_busy = busy.tolist()
+    process = env.process
     for r in np.argsort(start, kind="stable").tolist():
         at = starts[r]
-        if at > env.now:
-            yield env.timeout(at - env.now)
+        now = env.now
+        if at > now:
+            yield Timeout(env, at - now)
         open_room(buffer, r)
         if is_busy[r]:
-            env.process(_room_compiled(env, r, packed))
+            process(_room_compiled(env, r, buffer, wake))
 
 
-def _room_compiled(env: simpy.Environment, r: int, packed: stage_kernel.PackedStage) -> Proc:
+def _room_compiled(env: simpy.Environment, r: int, buffer: IntArray,
+                   wake: Callable[[IntArray, int, float], float]) -> Proc:
     """Room ``r``'s process: sleeps until the host's next act; each wake-up's work (log who
-    stepped down, do the act, walk to the next) is ``stage_kernel.room_wake``."""
-    buffer = packed.buffer
-    wake = stage_kernel._room_wake_c
-    until = wake(buffer, r, env.now)
+    stepped down, do the act, walk to the next) is ``stage_kernel.room_wake``.
+
+    (``Timeout(env, d)`` is ``env.timeout(d)`` without the bound method's indirection: the
+    same event, scheduled at ``now + d``; a room wakes ~500k times a replication.)"""
+    now = env.now
+    until = wake(buffer, r, now)
     while until >= 0.0:
-        yield env.timeout(until - env.now)
-        until = wake(buffer, r, env.now)
+        yield Timeout(env, until - now)
+        now = env.now
+        until = wake(buffer, r, now)
 
 
 def _hosts(env: simpy.Environment, walk: _Walk, plan: StagePlan, log: StageLog) -> Proc:
@@ -440,26 +447,29 @@ def _log_requests(plan: StagePlan, log: StageLog, taken: list[int]) -> None:
     time = np.asarray(plan.req_time, dtype=np.float64)
     uid = np.asarray(plan.req_id, dtype=np.int64)
     room = np.repeat(np.arange(len(plan.start), dtype=np.int64), np.diff(plan.req_first))
-    real = np.ones(time.shape[0], dtype=np.bool_)
-    if log.removal_id:
-        gone = np.asarray(log.removal_id, dtype=np.int64)
-        order = np.argsort(gone)
-        gone, at = gone[order], np.asarray(log.removal_time, dtype=np.float64)[order]
-        pos = np.minimum(np.searchsorted(gone, uid), gone.shape[0] - 1)
-        real &= ~((gone[pos] == uid) & (at[pos] <= time))
+    gone = np.asarray(log.removal_id, dtype=np.int64)
+    order = np.argsort(gone)
+    gone, at = gone[order], np.asarray(log.removal_time, dtype=np.float64)[order]
     who = np.asarray(log.speaker_id, dtype=np.int64)
     stint = np.flatnonzero(who >= 0)
-    if stint.shape[0] and time.shape[0]:
-        stint = stint[np.argsort(who[stint], kind="stable")]
-        who = who[stint]
-        on = np.asarray(log.speaker_start, dtype=np.float64)[stint]
-        off = np.asarray(log.speaker_end, dtype=np.float64)[stint]
-        lo = np.searchsorted(who, uid, side="left")
-        many = np.searchsorted(who, uid, side="right") - lo
-        for k in range(int(many.max())):
-            ask = np.flatnonzero(many > k)
-            seat = lo[ask] + k
-            real[ask[(on[seat] < time[ask]) & (time[ask] < off[seat])]] = False
+    stint = stint[np.argsort(who[stint], kind="stable")]
+    who = who[stint]
+    on = np.asarray(log.speaker_start, dtype=np.float64)[stint]
+    off = np.asarray(log.speaker_end, dtype=np.float64)[stint]
+    if kernels.ENABLED:
+        real = stage_kernel.real_requests(time, uid, gone, at, who, on, off)
+    else:
+        real = np.ones(time.shape[0], dtype=np.bool_)
+        if gone.shape[0]:
+            pos = np.minimum(np.searchsorted(gone, uid), gone.shape[0] - 1)
+            real &= ~((gone[pos] == uid) & (at[pos] <= time))
+        if who.shape[0] and time.shape[0]:
+            lo = np.searchsorted(who, uid, side="left")
+            many = np.searchsorted(who, uid, side="right") - lo
+            for k in range(int(many.max())):
+                ask = np.flatnonzero(many > k)
+                seat = lo[ask] + k
+                real[ask[(on[seat] < time[ask]) & (time[ask] < off[seat])]] = False
     invited = np.zeros(time.shape[0], dtype=np.bool_)
     invited[np.asarray(taken, dtype=np.int64)] = True
     log.request_room = room[real]

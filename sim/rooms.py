@@ -369,9 +369,11 @@ def _stage_plan(
         room, session, time = poisson_points(
             sess.first, sess.start, sess.end, sess.cum, rate_per_min, rng
         )
-        order = np.lexsort((time, room))
-        room, session, time = room[order], session[order], time[order]
+        # (points come grouped by room, so ``first`` is the same before and after the sort)
         first = np.searchsorted(room, np.arange(n_rooms + 1), side="left").astype(np.int64)
+        order = (kernels.by_time_within_rooms(first, time) if kernels.ENABLED
+                 else np.lexsort((time, room)))
+        room, session, time = room[order], session[order], time[order]
         return first, sess.listener_ids(session, room), time
 
     # The host hears every real listener's requests: a thinned room's simulated listeners ask
@@ -425,11 +427,13 @@ def _host_invite_rate(
     return rate
 
 
-def _listeners_at(sess: Sessions, top_minute: int) -> Callable[[int], FloatArray]:
-    """Per room, its listeners at a whole minute (full scale), for ``rooms_at_peak``."""
+def _listeners_at(sess: Sessions, top_minute: int) -> Callable[[int, IntArray], FloatArray]:
+    """Per room, its listeners at a whole minute (full scale), for ``rooms_at_peak``; only the
+    rooms live then are counted (no other room has a session covering that minute)."""
 
-    def at(minute: int) -> FloatArray:
-        counts = kernels.covering_counts(sess.first, sess.start, sess.end, minute, top_minute)
+    def at(minute: int, live: IntArray) -> FloatArray:
+        counts = kernels.covering_counts(sess.first, sess.start, sess.end, minute, top_minute,
+                                         live)
         listeners: FloatArray = counts * sess.scale
         return listeners
 

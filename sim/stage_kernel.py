@@ -22,7 +22,9 @@ front), so a call unboxes one array rather than forty.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -370,8 +372,72 @@ def _room_wake(buffer: IntArray, r: int, env_now: float) -> float:
     return -1.0
 
 
+def _first_at_or_above(sorted_ids: IntArray, uid: int) -> int:
+    # ``np.searchsorted(sorted_ids, uid, side="left")``.
+    a, b = 0, sorted_ids.shape[0]
+    while a < b:
+        mid = (a + b) >> 1
+        if sorted_ids[mid] < uid:
+            a = mid + 1
+        else:
+            b = mid
+    return a
+
+
+def _real_requests(time: FloatArray, uid: IntArray, gone: IntArray, gone_at: FloatArray,
+                   who: IntArray, on: FloatArray, off: FloatArray, real: NDArray[np.bool_]
+                   ) -> None:
+    # ``room_stage._log_requests``' test, request by request: ``gone`` (sorted) were removed at
+    # ``gone_at``; ``who`` (sorted) spoke over (``on``, ``off``).
+    n_gone, n_who = gone.shape[0], who.shape[0]
+    for q in range(uid.shape[0]):
+        u, t = uid[q], time[q]
+        if n_gone:
+            pos = min(_first_at_or_above(gone, u), n_gone - 1)
+            if gone[pos] == u and gone_at[pos] <= t:
+                real[q] = False
+                continue
+        k = _first_at_or_above(who, u) if n_who else 0
+        while k < n_who and who[k] == u:
+            if on[k] < t and t < off[k]:
+                real[q] = False
+                break
+            k += 1
+
+
+_first_at_or_above = _compile(_first_at_or_above)
+_real_requests_c = _compile(_real_requests)
 _open_room_c = _compile(_open_room)
 _room_wake_c = _compile(_room_wake)
+
+
+def entry_points() -> tuple[Callable[[IntArray, int], None],
+                            Callable[[IntArray, int, float], float]]:
+    """``(open_room, room_wake)`` on the packed buffer, as the compiled functions' own entry
+    points once loaded: a call then skips numba's dispatch on the argument types (about a
+    third of a call's cost; the arguments are always one int64 buffer, an int and a float)."""
+    return _entry_point(_open_room_c), _entry_point(_room_wake_c)
+
+
+def _entry_point(function: Any) -> Any:
+    overloads = getattr(function, "overloads", None)
+    if overloads is None:  # pragma: no cover - numba absent: the Python function itself
+        return function
+    if len(overloads) != 1:
+        warm_up()
+    if len(overloads) != 1:  # pragma: no cover - other signatures compiled: let numba pick
+        return function
+    return next(iter(overloads.values())).entry_point
+
+
+def real_requests(time: FloatArray, uid: IntArray, gone: IntArray, gone_at: FloatArray,
+                  who: IntArray, on: FloatArray, off: FloatArray) -> NDArray[np.bool_]:
+    """Which requests are requests: not from a listener removed at or before it (``gone``,
+    sorted, removed at ``gone_at``) nor from one on stage then (``who``, sorted, over (``on``,
+    ``off``)); ``room_stage._log_requests``' test in one compiled pass."""
+    real = np.ones(uid.shape[0], dtype=np.bool_)
+    _real_requests_c(time, uid, gone, gone_at, who, on, off, real)
+    return real
 
 
 def open_room(packed: PackedStage, r: int) -> None:
@@ -395,4 +461,6 @@ def warm_up() -> None:
                   empty_i, empty_f)
     open_room(packed, 0)
     room_wake(packed, 0, 0.0)
+    one_i, one_f = np.zeros(1, dtype=np.int64), np.zeros(1)
+    real_requests(one_f, one_i, one_i, one_f, one_i, one_f, one_f)
 

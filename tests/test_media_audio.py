@@ -31,12 +31,15 @@ class Room:
         self.api, self.rid, self.host_token = api, rid, host_token
         self.bots: list[Bot] = []
 
-    async def add(self, user: str, hz: float | None = None, probe: ProbeMode = "arrival") -> Bot:
+    async def add(self, user: str, hz: float | None = None, probe: ProbeMode = "arrival",
+                  speaker: bool = False, lag: float = 0.0) -> Bot:
+        """A listener, or a speaker (of a tone at ``hz``, else of speech) whose frames go out
+        ``lag`` seconds late."""
         token = await self.api.token(user)
-        if hz is None:
+        if hz is None and not speaker:
             bot: Bot = ListenerBot(self.api, token, self.rid, probe, record=True)
         else:
-            bot = SpeakerBot(self.api, token, self.rid, Signal(tone_hz=hz), record=True)
+            bot = SpeakerBot(self.api, token, self.rid, Signal(tone_hz=hz), record=True, lag=lag)
         self.bots.append(bot)
         await bot.join()
         await bot.wait_audio(10)
@@ -222,3 +225,60 @@ def test_jitter_follows_arrivals_across_an_rtp_timestamp_wrap(monkeypatch) -> No
         clock["now"] = 100.0 + 0.02 * k + (0.005 if k % 2 else 0.0)
         probe.on_header(k, (start + 960 * k) & 0xFFFFFFFF)
     assert 0.004 < probe.jitter < 0.006  # RFC 3550: alternating 5 ms deviation converges to 5 ms
+
+
+@pytest.mark.parametrize("lag", [0.7, 3.0])
+def test_a_late_speaker_reads_its_delay_at_arrival_and_at_the_ear(lag: float) -> None:
+    # The guest sends every frame ``lag`` late beside an on-time host, both speaking with
+    # marks. Each mark says when it was spoken, so the delay reads as itself, not modulo the
+    # 0.5 s between marks. On loopback an on-time mark arrives within `arrived` s (a frame or two
+    # plus the mixer's tick); aiortc's receive path adds its 80 ms jitter buffer and any stall.
+    arrived, played = 0.15, 0.5
+
+    def near(latencies: list[float], target: float, within: float) -> list[float]:
+        return [v for v in latencies if target <= v <= target + within]
+
+    async def body(room: Room) -> None:
+        host = await room.add("host", None, speaker=True)
+        guest = await room.add("u1", None, speaker=True, lag=lag)
+        listener, ear = await room.add("u2"), await room.add("u3", probe="full")
+        await room.promote("u1", guest)
+        await asyncio.sleep(lag + 0.5)  # the guest's first late frames reach the mix
+        for bot in room.bots:
+            bot.probe.arrival_marks.latencies.clear()
+            bot.probe.played_marks.latencies.clear()
+        lost_before = host.probe.arrival_marks.lost
+        await asyncio.sleep(5.0)
+        heard = listener.probe.arrival_marks.latencies
+        late, on_time = near(heard, lag, arrived), near(heard, 0.0, arrived)
+        assert len(late) + len(on_time) == len(heard), f"misread: {heard}"
+        assert len(late) >= 6 and len(on_time) >= 6, heard  # of 10 each; some blur together
+        assert len(near(ear.probe.played_marks.latencies, lag, played)) >= 6
+        # N-1: the host hears only the late guest, every mark; the guest only the host.
+        assert len(near(host.probe.arrival_marks.latencies, lag, arrived)) >= 9
+        assert host.probe.arrival_marks.lost - lost_before <= 1
+        assert len(near(guest.probe.arrival_marks.latencies, 0.0, arrived)) >= 9
+        # Two seconds muted: the host misses about four of the guest's marks, counted as lost
+        # once the next one arrives, not matched to it.
+        await room.api.act(room.host_token, room.rid, "u1", "mute")
+        await asyncio.sleep(2.0)
+        await room.api.act(guest.token, room.rid, "u1", "unmute")
+        await asyncio.sleep(lag + 1.0)
+        assert 3 <= host.probe.arrival_marks.lost - lost_before <= 6
+        assert all(lag <= v <= lag + arrived for v in host.probe.arrival_marks.latencies)
+
+    with_room(body)
+
+
+def test_relative_delay_reads_a_stall_without_a_shared_clock(monkeypatch) -> None:
+    clock = {"now": 5000.0}  # any receiver clock: only differences matter
+    monkeypatch.setattr("media_bench.client.bots.time.monotonic", lambda: clock["now"])
+    probe = AudioProbe(mode="count")
+    start = 2**32 - 100 * 960  # the RTP timestamp wraps after 100 packets
+    for k in range(300):
+        # steady, except packets 190-199, which come 300 ms late
+        clock["now"] = 5000.0 + 0.02 * k + (0.3 if 190 <= k < 200 else 0.0)
+        probe.on_header(k, (start + 960 * k) & 0xFFFFFFFF)
+    delays = list(probe.relative_delays)  # one a second: packets 50, 100, ... 300
+    assert delays[3] == pytest.approx(0.3)
+    assert max(delays[:3] + delays[4:]) < 1e-6, delays

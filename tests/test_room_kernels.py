@@ -132,8 +132,31 @@ def test_points_sorted_room_by_room_when_rooms_overlap() -> None:
     first = np.array([0, 1, 2], dtype=np.int64)
     cum = np.array([0.0, 2.0, 1.0])  # (room 1 made to lie below room 0's top)
     k = np.array([2, 2], dtype=np.int64)
-    placed = room_kernels._sorted_positions(first, cum, k, np.array([0.95, 0.1, 0.1, 0.8]), None)
+    placed = room_kernels._sorted_positions(first, cum, k, np.array([0.95, 0.1, 0.1, 0.8]))
     np.testing.assert_allclose(placed, [0.2, 1.9, 1.2, 1.9])
+
+
+def test_points_sorted_room_by_room_as_numpy_sorts() -> None:
+    # The linear-time sort gives numpy's order: rooms of 0 to 5,000 points, ties included.
+    rng = np.random.default_rng(0)
+    k = np.array([0, 1, 17, 5000, 300, 2], dtype=np.int64)
+    first = np.concatenate([[0], np.cumsum(rng.integers(1, 50, k.shape[0]))]).astype(np.int64)
+    cum = np.concatenate([[0.0], np.cumsum(rng.random(int(first[-1])) * 30.0)])
+    uniform = rng.random(int(k.sum()))
+    uniform[::3] = 0.5
+    placed = room_kernels._sorted_positions(first, cum, k, uniform.copy())
+    room = np.repeat(np.arange(k.shape[0]), k)
+    expected = np.repeat(cum[first[:-1]], k) + uniform * np.repeat(np.diff(cum[first]), k)
+    np.testing.assert_array_equal(placed, expected[np.lexsort((expected, room))])
+
+
+def test_points_by_time_within_rooms_as_lexsort() -> None:
+    rng = np.random.default_rng(1)
+    room = np.repeat(np.arange(6), [0, 1, 40, 3, 0, 500])
+    time = np.round(rng.random(room.shape[0]) * 20.0)  # many ties: their order is kept
+    first = np.searchsorted(room, np.arange(7)).astype(np.int64)
+    np.testing.assert_array_equal(room_kernels.by_time_within_rooms(first, time),
+                                  np.lexsort((time, room)))
 
 
 def test_a_small_replication_is_the_same(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,10 +5,13 @@ subprocess here; the test process itself never imports locust.
 """
 
 import json
+import socket
 import subprocess
 import sys
 import textwrap
+from collections import Counter
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -22,7 +25,13 @@ def test_the_test_process_never_imports_locust():
     assert "locust" not in sys.modules and "gevent.monkey" not in sys.modules
 
 CUSTOM_STATS = ("join: offer to first audio", "latency: mouth to arrival", "jitter (ms)",
-                "packet loss (per mille)")
+                "packet loss (per mille)", "marks lost (per mille)")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def spaces_lab(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -137,6 +146,9 @@ def test_aiortc_receivers_decode_on_the_shared_pool_in_order():
         (["--impair", "loss=2%,jitter=abc"], "--impair: jitter=abc: give a duration"),
         (["--impair-downlink", "loss=5"], "--impair-downlink: loss=5: give a percentage"),
         (["--impair-uplink", "burst=3"], "--impair-uplink: burst=3: a loss burst needs loss="),
+        (["--expect-workers", "2", "--processes", "2"], "--processes: a master with"),
+        (["--master-host", "h", "--expect-workers", "1"], "--master-host: a load generator"),
+        (["--master-port", "0"], "--master-port: must be a port number"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(args, message, capsys, tmp_path):
@@ -183,6 +195,7 @@ def test_swarm_replaying_a_sim_peak_hour(small_sim_run, tmp_path):
     summary = manifest["summary"]
     assert summary["peak_listeners"] >= 5
     assert summary["loss_per_mille"]["mean"] < 10
+    assert summary["marks_lost_per_mille"]["mean"] < 100
     metrics = pd.read_parquet(out / "server_metrics.parquet")
     # the media runs on worker processes (their own /metrics); the API process's holds where
     # placement seated everyone
@@ -223,3 +236,59 @@ def test_an_impaired_swarm_reports_what_each_role_heard_per_room(tmp_path):
     summary = json.loads((out / "manifest.json").read_text())["summary"]
     assert summary["impairment"]["downlink"] == "loss=5%"
     assert summary["failures"] == 0, "the server served every join through the loss"
+def locust_percentile(values: list[float], q: float) -> int:
+    """Locust's percentile of samples: of values rounded to two significant digits (its
+    histogram buckets), the smallest bucket holding the q-th share from the top."""
+    def bucket(v: float) -> int:
+        digits = 0 if v < 100 else -1 if v < 1000 else -2 if v < 10000 else -3
+        return int(round(v, digits))
+    counts = Counter(bucket(v) for v in values)
+    seen = 0
+    for value in sorted(counts, reverse=True):
+        seen += counts[value]
+        if len(values) - seen <= int(len(values) * q):
+            return value
+    return 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_two_load_generators_audio_figures_merge_as_samples_at_the_master(tmp_path):
+    # A real master and two workers on loopback, as on separate machines (--master-host).
+    # Each worker writes every audio figure it reported; the master's percentiles must be
+    # those of the pooled samples (an average of the workers' percentiles would differ).
+    port = str(free_port())
+    env_out = tmp_path / "master"
+    master = subprocess.Popen(
+        [sys.executable, "-m", "spaces_lab.cli", "swarm", "--users", "10", "--duration", "20",
+         "--shape", "none", "--spawn-rate", "5", "--probe-every", "1", "--full-probe-every",
+         "3", "--max-latency-ms", "5000", "--max-loss-pct", "100", "--max-fail-ratio", "1",
+         "--expect-workers", "2", "--master-bind-host", "127.0.0.1", "--master-port", port,
+         "--out", str(env_out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    workers = [subprocess.Popen(
+        [sys.executable, "-m", "spaces_lab.cli", "swarm", "--master-host", "127.0.0.1",
+         "--master-port", port, "--out", str(tmp_path / f"worker{i}")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    output, _ = master.communicate(timeout=240)
+    for worker in workers:
+        worker_output, _ = worker.communicate(timeout=60)
+        assert worker.returncode == 0, worker_output
+        assert "CPU seconds" in worker_output
+    assert master.returncode == 0, output
+    samples = pd.read_parquet(env_out / "audio_samples.parquet")
+    assert samples["process"].nunique() == 2, "both workers reported audio"
+    stats = pd.read_csv(env_out / "locust_stats.csv")
+    audio = stats[stats["Type"] == "AUDIO"].set_index("Name")
+    for name in ("join: offer to first audio", "latency: mouth to arrival",
+                 "packet loss (per mille)", "jitter (ms)"):
+        values = samples.loc[samples["name"] == name, "value"].tolist()
+        row = audio.loc[name]
+        assert row["Request Count"] == len(values), name
+        for q in (50, 95, 99):
+            assert row[f"{q}%"] == locust_percentile(values, q / 100), (name, q)
+        assert row["Average Response Time"] == pytest.approx(np.mean(values), rel=1e-3), name
+    by_worker = samples[samples["name"] == "join: offer to first audio"].groupby("process")
+    assert by_worker.size().min() >= 1, "each worker joined someone"
+    summary = json.loads((env_out / "manifest.json").read_text())["summary"]
+    assert summary["samples"]["latency: mouth to arrival"]["processes"] == 2
+    assert summary["load_processes"], "the master's CPU was sampled"

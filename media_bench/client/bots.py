@@ -27,6 +27,7 @@ import struct
 import sys
 import time
 import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -75,6 +76,10 @@ ProbeMode = Literal["count", "arrival", "full"]
 _RTP_HEADER = struct.Struct("!HI")
 _MAX_DATAGRAM = 65535
 RESYNC_FRAMES = 5
+RELATIVE_EVERY = 50
+"""Packets between relative-delay samples (one a second)."""
+RELATIVE_KEEP = 600
+"""Relative-delay samples kept until read (ten minutes)."""
 VOICE_BITRATE = 32_000
 
 
@@ -105,11 +110,13 @@ class SharedVoice:
         return found
 
 
-_voices: dict[tuple[float | None, float, bool, int], SharedVoice] = {}
+_voices: dict[tuple[float | None, float, bool, int, float], SharedVoice] = {}
 
 
-def shared_voice(signal: Signal, bitrate: int) -> SharedVoice:
-    key = (signal.tone_hz, signal.amplitude, signal.marks, bitrate)
+def shared_voice(signal: Signal, bitrate: int, lag: float = 0.0) -> SharedVoice:
+    """The process's stream of ``signal``; streams sent ``lag`` seconds late have their own
+    (an encoder follows one stream's slots in order)."""
+    key = (signal.tone_hz, signal.amplitude, signal.marks, bitrate, lag)
     if key not in _voices:
         _voices[key] = SharedVoice(signal, bitrate)
     return _voices[key]
@@ -120,15 +127,17 @@ class VoiceTrack(MediaStreamTrack):
 
     Frame k goes out at the wall-clock instant of its grid slot, which is when its marks
     count as spoken; pacing from the grid keeps the stream drift-free. Tracks of the same
-    signal share its encoding (``SharedVoice``).
+    signal share its encoding (``SharedVoice``). With a ``lag``, frame k goes out ``lag``
+    seconds after its slot: a stream delayed on its way, as the far end measures it.
     """
 
     kind = "audio"
 
-    def __init__(self, signal: Signal, bitrate: int = VOICE_BITRATE) -> None:
+    def __init__(self, signal: Signal, bitrate: int = VOICE_BITRATE, lag: float = 0.0) -> None:
         super().__init__()
         self.signal = signal
-        self._voice = shared_voice(signal, bitrate)
+        self.lag = lag
+        self._voice = shared_voice(signal, bitrate, lag)
         self._slot: int | None = None
         self._first = 0
         self.sent = 0
@@ -137,14 +146,14 @@ class VoiceTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         if self._slot is None:
-            self._slot = self._first = grid_index(time.time()) + 1
+            self._slot = self._first = grid_index(time.time() - self.lag) + 1
         else:
             self._slot += 1
-        delay = self._slot * FRAME_SECONDS - time.time()
+        delay = self._slot * FRAME_SECONDS + self.lag - time.time()
         if delay > 0:
             await asyncio.sleep(delay)
         elif delay < -RESYNC_FRAMES * FRAME_SECONDS:
-            self._slot = grid_index(time.time())
+            self._slot = grid_index(time.time() - self.lag)
         slot = self._slot
         packet = av.Packet(self._voice.payload(slot))
         packet.pts = (slot - self._first) * FRAME_SAMPLES
@@ -212,6 +221,11 @@ class AudioProbe:
     """The newest packet's arrival minus its RTP timestamp, seconds, relative to the first
     packet's: how much later than the first it came (relative one-way delay)."""
     playout: Playout = field(default_factory=Playout)
+    relative_delays: deque[float] = field(default_factory=lambda: deque(maxlen=RELATIVE_KEEP))
+    """Every ``RELATIVE_EVERY``-th packet's delay relative to the stream's quickest packet,
+    seconds: its arrival minus its RTP timestamp's time, less the least such transit seen. It
+    needs no clock shared with the sender, so it holds across machines (where mark latency
+    carries the clocks' offset); it shows queueing and stalls, not the path's fixed delay."""
     arrival_marks: MarkDetector = field(default_factory=MarkDetector)
     played_marks: MarkDetector = field(default_factory=MarkDetector)
     recording: list[Pcm] = field(default_factory=list)
@@ -219,6 +233,9 @@ class AudioProbe:
     _highest: int = -1
     """Highest sequence number seen, extended past 16 bits."""
     _last: tuple[float, int] | None = None
+    _media_seconds: float = 0.0
+    """RTP time since the first packet, unwrapped."""
+    _least_transit: float = math.inf
     """(arrival, RTP timestamp) of the previous packet."""
     _decoder: OpusDecoder | None = None
     _got_first: asyncio.Event = field(default_factory=asyncio.Event)
@@ -355,6 +372,12 @@ class AudioProbe:
             deviation = (now - last_arrival) - stamped / SAMPLE_RATE
             self.jitter += (abs(deviation) - self.jitter) / 16
             self.transit += deviation
+            self._media_seconds += stamped / SAMPLE_RATE
+        transit = now - self._media_seconds
+        if transit < self._least_transit:
+            self._least_transit = transit
+        if self.packets % RELATIVE_EVERY == 0:
+            self.relative_delays.append(transit - self._least_transit)
         self._last = (now, timestamp)
         self.playout.arrive(extended, self.transit)
 
@@ -401,6 +424,7 @@ class Bot:
         signal: Signal | None = None,
         probe: ProbeMode = "arrival",
         record: bool = False,
+        lag: float = 0.0,
         impairment: PeerImpairment | None = None,
     ) -> None:
         self.api = api
@@ -408,7 +432,7 @@ class Bot:
         self.room_id = room_id
         self.pc: RTCPeerConnection | None = None
         self.probe = AudioProbe(mode=probe, record=record)
-        self.voice = VoiceTrack(signal) if signal is not None else None
+        self.voice = VoiceTrack(signal, lag=lag) if signal is not None else None
         self.role: str | None = None
         self.join_started: float | None = None
         self.impairment = impairment
@@ -463,7 +487,8 @@ class Bot:
 
 
 class SpeakerBot(Bot):
-    """Publishes speech (or a tone) with timing marks and measures the N-1 mix it hears."""
+    """Publishes speech (or a tone) with timing marks and measures the N-1 mix it hears;
+    ``lag`` sends every frame that many seconds late."""
 
     def __init__(
         self,
@@ -473,9 +498,11 @@ class SpeakerBot(Bot):
         signal: Signal | None = None,
         probe: ProbeMode = "arrival",
         record: bool = False,
+        lag: float = 0.0,
         impairment: PeerImpairment | None = None,
     ) -> None:
-        super().__init__(api, token, room_id, signal or Signal(), probe, record, impairment)
+        super().__init__(api, token, room_id, signal or Signal(), probe, record, lag,
+                         impairment)
 
 
 class ListenerBot(Bot):
@@ -490,4 +517,4 @@ class ListenerBot(Bot):
         record: bool = False,
         impairment: PeerImpairment | None = None,
     ) -> None:
-        super().__init__(api, token, room_id, None, probe, record, impairment)
+        super().__init__(api, token, room_id, None, probe, record, impairment=impairment)

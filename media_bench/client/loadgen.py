@@ -164,6 +164,7 @@ async def measure_window(
     for bot in swarm.probes + swarm.speakers:
         bot.probe.arrival_marks.latencies.clear()
         bot.probe.played_marks.latencies.clear()
+    marks_lost0 = sum(b.probe.arrival_marks.lost for b in swarm.probes)
     before = [b.probe.counters() for b in listeners]
     speakers_before = [b.probe.packets for b in swarm.speakers]
 
@@ -221,6 +222,7 @@ async def measure_window(
         - sent0["spaces_rtp_packets_sent_total"],
     }
     row["drops"] = drops1 - drops0
+    row["marks_lost"] = sum(b.probe.arrival_marks.lost for b in swarm.probes) - marks_lost0
     row["speakers_heard"] = sum(
         b.probe.packets > was for b, was in zip(swarm.speakers, speakers_before, strict=True)
     )
