@@ -231,8 +231,10 @@ def test_an_impaired_swarm_reports_what_each_role_heard_per_room(tmp_path):
     assert len(listeners) == 1  # one room
     row = listeners.iloc[0]
     # means of windows: a window just after a join has few packets, often none lost
-    assert row["windows"] >= 5 and 2 < row["loss_pct"] < 8 and 3 < row["concealed_pct"] < 8
-    assert row["mos"] < 4.2  # a perfect loopback scores about 4.4
+    table = heard.to_string()
+    assert row["windows"] >= 3 and 2 < row["loss_pct"] < 8, table
+    assert 2.5 < row["concealed_pct"] < 8, table
+    assert row["mos"] < 4.2, table  # a perfect loopback scores about 4.4
     summary = json.loads((out / "manifest.json").read_text())["summary"]
     assert summary["impairment"]["downlink"] == "loss=5%"
     assert summary["failures"] == 0, "the server served every join through the loss"
