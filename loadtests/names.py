@@ -25,3 +25,11 @@ PROBE_EVERY = 20
 """Default: every 20th listener of a process (the first included) decodes to time the marks."""
 FULL_PROBE_EVERY = 50
 """Default: every 50th listener runs aiortc's whole receive path (mouth-to-ear)."""
+
+CONCEALED = "loss after playout buffer (per mille)"
+"""Packets lost or too late for a ``quality.PLAYOUT_DEPTH`` buffer, per reporting window."""
+LOSS_BURST = "loss burst (packets)"
+"""Length of each run of consecutive packets the playout buffer had to conceal."""
+BY_ROOM = "AUDIO BY ROOM"
+"""Request type of the audio figures again, per role and room: named ``figure | role | room``."""
+BY_ROOM_SEPARATOR = " | "

@@ -199,8 +199,8 @@ class HostSession:
             user.token, title=room_title(int(row.room))))
         user.room_id = created.id
         Replay._room_ids[int(row.room)] = created.id
-        user.join_visit(SpeakerBot(user.api, user.token, created.id, probe="count"),
-                        float(row.leave_s))
+        user.join_visit(SpeakerBot(user.api, user.token, created.id, probe="count",
+                                   impairment=user.impairment()), float(row.leave_s))
         user.follow_room_events(created.id, self.on_event)
         while Replay.now() < float(row.leave_s):
             self.answer_requests()
@@ -302,11 +302,13 @@ class AudienceSession:
         user.room_id = room_id
         if self.speaks:
             bot: SpeakerBot | ListenerBot = SpeakerBot(user.api, user.token, room_id,
-                                                      probe="count")
+                                                      probe="count",
+                                                      impairment=user.impairment())
         else:
             mode = probe_mode_of(next(Replay._listeners), user.options.probe_every,
                                  user.options.full_probe_every)
-            bot = ListenerBot(user.api, user.token, room_id, probe=mode)
+            bot = ListenerBot(user.api, user.token, room_id, probe=mode,
+                              impairment=user.impairment())
         try:
             user.join_visit(bot, leave)
         except Rejected:

@@ -24,9 +24,11 @@ import pandas as pd
 
 import loadtests
 from loadtests import replay_plan, replay_report, soak
+from loadtests.heard import heard_table
 from loadtests.metrics_sampler import MetricsSampler
 from loadtests.names import (
     AUDIO,
+    BY_ROOM,
     EXCEEDED,
     JITTER,
     JOIN_TIME,
@@ -37,6 +39,7 @@ from loadtests.names import (
     RELATIVE_DELAY,
     UNCHECKED,
 )
+from loadtests.network import check_impairment_options, directions
 from loadtests.replay_plan import REPLAY_TAIL_S, WINDOW_MIN, ReplayPlan, ReplaySpec, speedup_for
 from loadtests.room_sampler import RoomSampler
 from loadtests.swarm_options import add_swarm_options, locust_flags
@@ -159,6 +162,7 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise CliError(f"--master-port: must be a port number, got {args.master_port}")
     if args.sim_run and not (Path(args.sim_run) / "manifest.json").is_file():
         raise CliError(f"--sim-run: {args.sim_run} is not a run folder")
+    check_impairment_options(args)
     if args.out is not None and args.out.exists() and any(args.out.iterdir()):
         raise CliError(f"--out: {args.out} exists and is not empty; nothing was written")
     if args.target != OURS:
@@ -292,6 +296,8 @@ def run_swarm(args: argparse.Namespace) -> SwarmResult:
     writer.write_table("stats", stats)
     writer.write_table("audio_samples", samples)
     writer.write_table("server_metrics", metrics)
+    heard = heard_table(stats)
+    writer.write_table("heard", heard)
     history = folder / "locust_stats_history.csv"
     if history.is_file():
         writer.write_table("history", pd.read_csv(history))
@@ -299,6 +305,10 @@ def run_swarm(args: argparse.Namespace) -> SwarmResult:
                         server_cpu=server_cpu, duration=args.duration)
     summary["steady"] = steady_state(metrics, hold_from=args.duration * HOLD_FROM_SHARE,
                                      hold_until=args.duration)
+    uplink, downlink = directions(args)
+    summary["impairment"] = {"uplink": str(uplink), "downlink": str(downlink),
+                             "seed": args.impair_seed}
+    summary["heard"] = heard.to_dict("records")
     summary["load_processes"] = process_cores(metrics, "loadgen")
     summary["samples"] = pooled(samples)
     fits = memory_growth(writer, metrics, args)
@@ -434,7 +444,9 @@ def _row(stats: pd.DataFrame, name: str) -> dict[str, float]:
 def summarise(stats: pd.DataFrame, metrics: pd.DataFrame, wall: float, loadgen_cpu: float,
               server_cpu: float, duration: float) -> dict[str, Any]:
     total = stats[stats["name"] == "Aggregated"]
-    requests = int(total["requests"].iloc[0]) if not total.empty else 0
+    # the per-room copies of the audio figures are not more requests
+    copies = int(stats.loc[stats["type"] == BY_ROOM, "requests"].sum())
+    requests = int(total["requests"].iloc[0]) - copies if not total.empty else 0
     failures = int(total["failures"].iloc[0]) if not total.empty else 0
     listeners = metrics[(metrics["metric"] == "spaces_participants")
                         & (metrics["labels"] == "role=listener")]
@@ -524,6 +536,14 @@ def print_summary(result: SwarmResult) -> None:
               f"({steady['loadgen_cores']:.2f} cores), "
               f"{steady.get('listeners_per_server_core', 0):,.0f} per server core "
               f"({steady.get('server_cores', float('nan')):.2f} cores)")
+    network = s.get("impairment", {})
+    print(f"network: uplink {network.get('uplink', 'none')}, downlink "
+          f"{network.get('downlink', 'none')} (seed {network.get('seed', '-')})")
+    heard = pd.DataFrame(s.get("heard", []))
+    if not heard.empty:
+        print("what participants heard, by role and room (loss and jitter: means of windows; "
+              "MOS: E-model estimate):")
+        print(heard.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     cores = s.get("load_processes", {})
     if cores:
         print("load processes (cores): " + ", ".join(

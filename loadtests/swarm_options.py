@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadtests.names import FULL_PROBE_EVERY, PROBE_EVERY
+from media_bench.client.impairment_spec import NONE
 from media_bench.client.targets import OURS, TARGETS, target_help
 
 
@@ -86,10 +87,26 @@ SWARM_OPTIONS: tuple[SwarmOption, ...] = (
                 "fail above this p99 mouth-to-arrival latency, ms (default {default})"),
     SwarmOption("--max-fail-ratio", float, 0.01,
                 "fail above this share of failed requests (default {default})"),
+    SwarmOption("--impair", str, NONE,
+                "a bad network on every peer's media path, both ways, e.g. "
+                "loss=2%%,delay=40ms,jitter=10ms; burst=N makes losses come in runs of N "
+                "packets on average (Gilbert-Elliott); seeded, in user space (default "
+                "{default}: a perfect loopback)"),
+    SwarmOption("--impair-uplink", str, "",
+                "instead of --impair, on what each peer sends (the speakers' voices on their "
+                "way to the server); same form"),
+    SwarmOption("--impair-downlink", str, "",
+                "instead of --impair, on what each peer receives (the room mix on its way to "
+                "the listeners, each speaker's mix of the others); same form"),
+    SwarmOption("--impair-seed", int, 1,
+                "seed of every peer's impairment stage: the same seed drops the same packets "
+                "(default {default})"),
     SwarmOption("--samples-dir", str, "",
                 "folder where each load process writes every audio figure it reported, raw "
                 "(default: samples/ in the run folder)"),
 )
+IMPAIRMENT_OPTIONS = ("--impair", "--impair-uplink", "--impair-downlink")
+"""Options that take an impairment spec (``impairment_spec``)."""
 
 
 def add_swarm_options(parser: Any, options: Iterable[SwarmOption] = SWARM_OPTIONS) -> None:

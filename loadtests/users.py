@@ -14,6 +14,7 @@ to time the marks in what a person would hear.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import random
 import time
 from collections import deque
@@ -28,17 +29,23 @@ from loadtests import bridge, session
 from loadtests.names import (
     API,
     AUDIO,
+    BY_ROOM,
+    BY_ROOM_SEPARATOR,
+    CONCEALED,
     JITTER,
     JOIN_TIME,
     LOSS,
+    LOSS_BURST,
     MARKS_LOST,
     MOUTH_TO_ARRIVAL,
     MOUTH_TO_EAR,
     RELATIVE_DELAY,
 )
+from loadtests.network import peer_impairment
 from loadtests.probes import probe_mode_of
 from media_bench.client.api import ApiClient
 from media_bench.client.bots import ListenerBot, Peer, ProbeMode, SpeakerBot
+from media_bench.client.impairment import PeerImpairment
 from media_bench.client.marks import MarkDetector, Signal
 from media_bench.client.target import Rooms
 from media_bench.client.targets import OURS
@@ -48,6 +55,7 @@ from spaces_core.errors import Refused
 
 T = TypeVar("T")
 CALL_TIMEOUT = 30.0
+_peers: dict[str, itertools.count[int]] = {}
 
 
 class Rejected(Refused):
@@ -59,6 +67,8 @@ class SpacesUser(User):
 
     abstract = True
     wait_time = between(1.0, 3.0)
+    role = "listener"
+    """Which role's figures this user's audio counts in (``BY_ROOM``)."""
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
@@ -68,6 +78,8 @@ class SpacesUser(User):
         self.room_id: str | None = None
         self.options = environment.parsed_options
         self._window = (0, 0)  # (received, expected) at the last report
+        self._playout_window = (0, 0)  # (played, decided) at the last report
+        self._bursts_seen = 0
         self._latencies_seen: dict[str, int] = {}
         self._marks_lost = 0
         self._events: Future[None] | None = None
@@ -123,6 +135,13 @@ class SpacesUser(User):
         SpacesUser._anonymous += 1
         self.user_id = f"{type(self).__name__.lower()}-{SpacesUser._anonymous}"
 
+    def impairment(self) -> PeerImpairment | None:
+        """The bad network of this user's next peer (``--impair``), seeded by the Locust
+        worker's index, the role and the peer's number in this process."""
+        number = next(_peers.setdefault(self.role, itertools.count()))
+        worker = getattr(self.environment.runner, "worker_index", 0)
+        return peer_impairment(self.options, f"{worker}/{self.role}/{number}")
+
     def report_audio(self) -> None:
         """Report what the bot measured since the last report."""
         if self.bot is None:
@@ -133,19 +152,29 @@ class SpacesUser(User):
         self._window = (received, expected)
         if expected - last_expected > 0:
             lost = max(0, (expected - last_expected) - (received - last_received))
-            _audio(LOSS, 1000.0 * lost / (expected - last_expected))
-            _audio(JITTER, probe.jitter * 1e3)
+            self.audio(LOSS, 1000.0 * lost / (expected - last_expected))
+            self.audio(JITTER, probe.jitter * 1e3)
         if probe.mode != "count":  # a sample a second from every listener would be load
             for delay in probe.relative_delays:
-                _audio(RELATIVE_DELAY, delay * 1e3)
+                self.audio(RELATIVE_DELAY, delay * 1e3)
         probe.relative_delays.clear()
+        played, decided = probe.playout_counters()
+        last_played, last_decided = self._playout_window
+        self._playout_window = (played, decided)
+        if decided > last_decided:
+            concealed = (decided - last_decided) - (played - last_played)
+            self.audio(CONCEALED, 1000.0 * concealed / (decided - last_decided))
+        bursts = probe.playout.bursts
+        for burst in bursts[self._bursts_seen:]:
+            self.audio(LOSS_BURST, burst)
+        self._bursts_seen = len(bursts)
         for name, detector in ((MOUTH_TO_ARRIVAL, probe.arrival_marks),
                                (MOUTH_TO_EAR, probe.played_marks)):
             seen = self._latencies_seen.get(name, 0)
             fresh = detector.latencies[seen:]
             self._latencies_seen[name] = seen + len(fresh)
             for latency in fresh:
-                _audio(name, latency * 1e3)
+                self.audio(name, latency * 1e3)
             if name == MOUTH_TO_ARRIVAL:
                 self._report_marks_lost(detector, len(fresh))
 
@@ -153,18 +182,26 @@ class SpacesUser(User):
         lost = max(self._marks_lost, detector.lost_by(time.time()))
         newly_lost, self._marks_lost = lost - self._marks_lost, lost
         if read + newly_lost:
-            _audio(MARKS_LOST, 1000.0 * newly_lost / (read + newly_lost))
+            self.audio(MARKS_LOST, 1000.0 * newly_lost / (read + newly_lost))
+
+    def audio(self, name: str, value: float) -> None:
+        """Report one audio figure, and again under this user's role and room."""
+        _audio(name, value)
+        if self.room_id is not None:
+            _audio(BY_ROOM_SEPARATOR.join((name, self.role, self.room_id)), value, BY_ROOM)
 
     def join_media(self, bot: Peer, audio_within: float = 15.0) -> None:
         """Offer/answer over the API, then wait for the first audio packet (``TimeoutError``
         when none came within ``audio_within`` seconds)."""
         self.bot = bot
         self._window = (0, 0)
+        self._playout_window = (0, 0)
+        self._bursts_seen = 0
         self._latencies_seen = {}
         self._marks_lost = 0
         self.timed("join (offer/answer)", bot.join, expected=(403, 409))
         seconds = bridge.run(bot.wait_audio(audio_within), timeout=audio_within + 5.0)
-        _audio(JOIN_TIME, seconds * 1e3)
+        self.audio(JOIN_TIME, seconds * 1e3)
 
     def follow_room_events(self, room_id: str,
                            on_event: Callable[[dict[str, Any]], None]) -> None:
@@ -218,6 +255,7 @@ class HostUser(SpacesUser):
     participant now and then, reads messages; ends it on stop."""
 
     fixed_count = 2
+    role = "host"
 
     def on_start(self) -> None:
         self.requests: deque[str] = deque()
@@ -242,7 +280,8 @@ class HostUser(SpacesUser):
         room = self.timed("create room", lambda: self.api.create_room(
             self.token, title=f"load test {self.user_id}", ticket=ticket))
         self.room_id = room.id
-        self.join_media(SpeakerBot(self.api, self.token, self.room_id, probe="count"))
+        self.join_media(SpeakerBot(self.api, self.token, self.room_id, probe="count",
+                                   impairment=self.impairment()))
         self.follow_room_events(self.room_id, self._on_event)
 
     def _on_event(self, event: dict[str, Any]) -> None:
@@ -375,9 +414,11 @@ class AudienceUser(SpacesUser):
                     bot = bridge.run(self.rooms.speaker(room_id, Signal(), probe)
                                      if self.publishes else self.rooms.listener(room_id, probe))
                 elif self.publishes:
-                    bot = SpeakerBot(self.api, self.token, self.room_id, probe=self.probe_mode())
+                    bot = SpeakerBot(self.api, self.token, self.room_id, probe=self.probe_mode(),
+                                     impairment=self.impairment())
                 else:
-                    bot = ListenerBot(self.api, self.token, self.room_id, probe=self.probe_mode())
+                    bot = ListenerBot(self.api, self.token, self.room_id,
+                                      probe=self.probe_mode(), impairment=self.impairment())
                 self.join_media(bot)
                 self.joined(self.room_id)
                 return
@@ -461,6 +502,7 @@ class SpeakerUser(AudienceUser):
 
     weight = 1
     publishes = True
+    role = "speaker"
 
     invited = False
     """Set from the room's event stream when the host invites this user to speak."""
@@ -507,9 +549,9 @@ class SpeakerUser(AudienceUser):
             self.switch_rooms()
 
 
-def _audio(name: str, value: float) -> None:
-    events.request.fire(request_type=AUDIO, name=name, response_time=value, response_length=0,
-                        exception=None, context={})
+def _audio(name: str, value: float, request_type: str = AUDIO) -> None:
+    events.request.fire(request_type=request_type, name=name, response_time=value,
+                        response_length=0, exception=None, context={})
 
 
 async def _awaitable(make: Callable[[], Awaitable[T]]) -> T:

@@ -33,6 +33,10 @@ async def ignore(packet: Any, arrival_time_ms: int = 0) -> None:
     pass
 
 
+def onward(data: bytes, addr: Any, send: Callable[[bytes, Any], None]) -> None:
+    send(data, addr)
+
+
 MISSING: dict[str, tuple[Callable[[], object], str]] = {
     "sender_ssrc": (lambda: internals.sender_ssrc(ns()), "_ssrc"),
     "outbound_srtp": (lambda: internals.outbound_srtp(ns()), "_tx_srtp"),
@@ -63,6 +67,8 @@ MISSING: dict[str, tuple[Callable[[], object], str]] = {
     "filter_sends": (
         lambda: internals.filter_sends(ns(transport=ns()), lambda data: True), "sendto"
     ),
+    "route_sends": (lambda: internals.route_sends(ns(transport=ns()), onward), "sendto"),
+    "route_receives": (lambda: internals.route_receives(ns(), onward), "datagram_received"),
     "blackhole": (
         lambda: internals.blackhole(ns(transport=ns(pause_reading=lambda: None))), "sendto"
     ),
@@ -311,6 +317,48 @@ def test_quicker_consent_checks_expire_one_connection_only() -> None:
             assert callee.connectionState in ("failed", "closed")
             assert caller.connectionState == "connected", "aioice's own checks take 30 s"
             assert aioice.ice.CONSENT_INTERVAL == 5 and aioice.ice.CONSENT_FAILURES == 6
+        finally:
+            await caller.close()
+            await callee.close()
+
+    asyncio.run(scenario())
+
+
+def test_routed_datagrams_reach_the_peer_later_or_never() -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        heard: list[float] = []
+
+        async def on_rtp(packet: Any, arrival_time_ms: int = 0) -> None:
+            heard.append(loop.time())
+
+        caller, callee = await connected_pair(
+            lambda receiver: internals.replace_rtp_handler(receiver, on_rtp))
+        try:
+            await asyncio.sleep(0.2)
+            routed: list[bytes] = []
+
+            def later(data: bytes, addr: Any, send: Callable[[bytes, Any], None]) -> None:
+                routed.append(data)
+                loop.call_later(0.3, send, data, addr)
+
+            callee_transport = callee.getTransceivers()[0].receiver.transport
+            for protocol in internals.ice_protocols(callee_transport):
+                internals.route_receives(protocol, later)
+            routed_from = loop.time()
+            await asyncio.sleep(0.6)
+            assert routed, "what asyncio read went through the route"
+            after = [t for t in heard if t > routed_from]
+            assert after and after[0] - routed_from > 0.25, "and reached aiortc 0.3 s later"
+            assert callee.connectionState == "connected"
+
+            caller_transport = caller.getTransceivers()[0].sender.transport
+            for protocol in internals.ice_protocols(caller_transport):
+                internals.route_sends(protocol, lambda data, addr, send: None)
+            await asyncio.sleep(0.5)  # what was on its way has arrived
+            count = len(heard)
+            await asyncio.sleep(0.3)
+            assert len(heard) == count, "a route that hands nothing on sends nothing"
         finally:
             await caller.close()
             await callee.close()

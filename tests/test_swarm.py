@@ -126,6 +126,9 @@ def test_aiortc_receivers_decode_on_the_shared_pool_in_order():
         (["--duration", "1"], "--duration: must be between 5"),
         (["--sim-run", "/nonexistent"], "--sim-run: /nonexistent is not a run folder"),
         (["--full-probe-every", "-1"], "--full-probe-every: must be >= 0"),
+        (["--impair", "loss=2%,jitter=abc"], "--impair: jitter=abc: give a duration"),
+        (["--impair-downlink", "loss=5"], "--impair-downlink: loss=5: give a percentage"),
+        (["--impair-uplink", "burst=3"], "--impair-uplink: burst=3: a loss burst needs loss="),
         (["--expect-workers", "2", "--processes", "2"], "--processes: a master with"),
         (["--master-host", "h", "--expect-workers", "1"], "--master-host: a load generator"),
         (["--master-port", "0"], "--master-port: must be a port number"),
@@ -214,6 +217,29 @@ def test_a_threshold_that_is_exceeded_fails_the_run(tmp_path):
     assert "verdict: FAIL" in result.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_an_impaired_swarm_reports_what_each_role_heard_per_room(tmp_path):
+    out = tmp_path / "swarm"
+    result = spaces_lab("swarm", "--users", "8", "--rooms", "1", "--duration", "20",
+                        "--shape", "none", "--spawn-rate", "4", "--probe-every", "2",
+                        "--impair-downlink", "loss=5%", "--impair-seed", "3",
+                        "--max-loss-pct", "100", "--max-latency-ms", "2000", "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "network: uplink none, downlink loss=5% (seed 3)" in result.stdout
+    heard = pd.read_parquet(out / "heard.parquet")
+    assert {"host", "listener", "all"} <= set(heard["role"])
+    listeners = heard[heard["role"] == "listener"]
+    assert len(listeners) == 1  # one room
+    row = listeners.iloc[0]
+    # means of windows: a window just after a join has few packets, often none lost
+    table = heard.to_string()
+    assert row["windows"] >= 3 and 2 < row["loss_pct"] < 8, table
+    assert 2.5 < row["concealed_pct"] < 8, table
+    assert row["mos"] < 4.2, table  # a perfect loopback scores about 4.4
+    summary = json.loads((out / "manifest.json").read_text())["summary"]
+    assert summary["impairment"]["downlink"] == "loss=5%"
+    assert summary["failures"] == 0, "the server served every join through the loss"
 def locust_percentile(values: list[float], q: float) -> int:
     """Locust's percentile of samples: of values rounded to two significant digits (its
     histogram buckets), the smallest bucket holding the q-th share from the top."""

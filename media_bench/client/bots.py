@@ -39,7 +39,14 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 
 from media_bench.client.api import ApiClient
+from media_bench.client.impairment import (
+    ImpairmentStage,
+    PeerImpairment,
+    impair_receives,
+    impair_sends,
+)
 from media_bench.client.marks import MarkDetector, Signal, grid_index
+from media_bench.client.quality import Playout
 from media_bench.client.signalling import ApiSignalling, Signalling
 from media_bench.common.aiortc_internals import (
     before_connection_lost,
@@ -205,6 +212,10 @@ class AudioProbe:
     """``time.monotonic()`` of the first packet."""
     jitter: float = 0.0
     """RFC 3550 interarrival jitter, seconds."""
+    transit: float = 0.0
+    """The newest packet's arrival minus its RTP timestamp, seconds, relative to the first
+    packet's: how much later than the first it came (relative one-way delay)."""
+    playout: Playout = field(default_factory=Playout)
     relative_delays: deque[float] = field(default_factory=lambda: deque(maxlen=RELATIVE_KEEP))
     """Every ``RELATIVE_EVERY``-th packet's delay relative to the stream's quickest packet,
     seconds: its arrival minus its RTP timestamp's time, less the least such transit seen. It
@@ -225,8 +236,10 @@ class AudioProbe:
     _got_first: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
 
-    def attach(self, receiver: RTCRtpReceiver, track: MediaStreamTrack) -> None:
-        """Take over (``count``, ``arrival``) or tap (``full``) a receiver's RTP handling."""
+    def attach(self, receiver: RTCRtpReceiver, track: MediaStreamTrack,
+               downlink: ImpairmentStage | None = None) -> None:
+        """Take over (``count``, ``arrival``) or tap (``full``) a receiver's RTP handling;
+        every datagram the peer receives from now on passes ``downlink`` first."""
         self._decoder = None if self.mode == "count" else OpusDecoder()
         dtls = receiver.transport
         for protocol in ice_protocols(dtls):
@@ -235,8 +248,10 @@ class AudioProbe:
             if self.mode == "full":
                 # asyncio reads datagrams into 256 KiB buffers: an allocation per packet
                 limit_datagram_reads(protocol, _MAX_DATAGRAM)
+                if downlink is not None:
+                    impair_receives(protocol, downlink)
             else:
-                self._read_socket(protocol, dtls)
+                self._read_socket(protocol, dtls, downlink)
         if self.mode != "full":
             return
         original: Callable[..., Awaitable[None]]
@@ -248,12 +263,15 @@ class AudioProbe:
         original = replace_rtp_handler(receiver, on_rtp)
         self._task = asyncio.ensure_future(self._play(track))
 
-    def _read_socket(self, protocol: Any, dtls: RTCDtlsTransport) -> None:
+    def _read_socket(
+        self, protocol: Any, dtls: RTCDtlsTransport, downlink: ImpairmentStage | None
+    ) -> None:
         """Read one of the peer's UDP sockets from the loop's poller instead of its transport.
 
-        RTP is handled on the spot (RFC 5761/7983 demux); a counting listener also drops the
-        server's RTCP sender reports, which it has no use for. STUN (consent) and DTLS still
-        go to aioice and aiortc.
+        Each datagram passes ``downlink`` first when there is one. RTP is then handled on the
+        spot (RFC 5761/7983 demux); a counting listener also drops the server's RTCP sender
+        reports, which it has no use for. STUN (consent) and DTLS still go to aioice and
+        aiortc.
         """
         sock = udp_socket(protocol)
         recvfrom = sock.recvfrom
@@ -264,7 +282,6 @@ class AudioProbe:
         """The SRTP session's, once the DTLS handshake has made it."""
 
         def read() -> None:
-            nonlocal unprotect
             try:
                 data, addr = recvfrom(_MAX_DATAGRAM)
             except (BlockingIOError, InterruptedError):
@@ -272,6 +289,13 @@ class AudioProbe:
             except OSError as error:
                 failed(error)
                 return
+            if downlink is None:
+                handle(data, addr)
+            else:
+                downlink(data, addr, handle)
+
+        def handle(data: bytes, addr: Any) -> None:
+            nonlocal unprotect
             if len(data) >= 12 and 127 < data[0] < 192:
                 if not 191 < data[1] < 224:
                     if counting:
@@ -321,23 +345,28 @@ class AudioProbe:
                     self.recording.append(pcm)
 
     def on_header(self, sequence: int, timestamp: int) -> None:
-        """Count one packet: first arrival, sequence (loss) and timestamp (jitter)."""
+        """Count one packet: first arrival, sequence (loss), timestamp (jitter, transit) and
+        whether it came in time to be played."""
         now = time.monotonic()
         self.packets += 1
         if self._base_seq is None:
             self.first_arrival = now
             self._got_first.set()
-            self._base_seq = self._highest = sequence
+            self._base_seq = self._highest = extended = sequence
         else:
             ahead = (sequence - self._highest) & 0xFFFF  # a late packet wraps to >= 0x8000
             if ahead < 0x8000:
                 self._highest += ahead
+                extended = self._highest
+            else:
+                extended = self._highest - (0x10000 - ahead)
         if self._last is not None:
             last_arrival, last_timestamp = self._last
             # RTP timestamps wrap at 2**32 (and start anywhere): take the difference signed
             stamped = ((timestamp - last_timestamp + 0x80000000) & 0xFFFFFFFF) - 0x80000000
             deviation = (now - last_arrival) - stamped / SAMPLE_RATE
             self.jitter += (abs(deviation) - self.jitter) / 16
+            self.transit += deviation
             self._media_seconds += stamped / SAMPLE_RATE
         transit = now - self._media_seconds
         if transit < self._least_transit:
@@ -345,6 +374,7 @@ class AudioProbe:
         if self.packets % RELATIVE_EVERY == 0:
             self.relative_delays.append(transit - self._least_transit)
         self._last = (now, timestamp)
+        self.playout.arrive(extended, self.transit)
 
     @property
     def expected(self) -> int:
@@ -353,6 +383,12 @@ class AudioProbe:
     def counters(self) -> tuple[int, int]:
         """(packets received, packets expected) so far, for windowed loss."""
         return self.packets, self.expected
+
+    def playout_counters(self) -> tuple[int, int]:
+        """(packets played, packets decided) so far, for windowed loss after the playout
+        buffer (``quality.Playout``); decides what has settled first."""
+        self.playout.settle(self._highest)
+        return self.playout.played, self.playout.decided
 
     async def _play(self, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
@@ -383,6 +419,7 @@ class Peer:
         probe: ProbeMode = "arrival",
         record: bool = False,
         lag: float = 0.0,
+        impairment: PeerImpairment | None = None,
     ) -> None:
         self.signalling = signalling
         self.pc: RTCPeerConnection | None = None
@@ -390,6 +427,10 @@ class Peer:
         self.voice = VoiceTrack(signal, lag=lag) if signal is not None else None
         self.role: str | None = None
         self.join_started: float | None = None
+        self.impairment = impairment
+        self.uplink: ImpairmentStage | None = None
+        self.downlink: ImpairmentStage | None = None
+        """The stages this peer's datagrams pass (``impairment``), from ``join`` on."""
 
     async def join(self) -> str:
         """Negotiate and connect; returns the role the server gave."""
@@ -397,6 +438,18 @@ class Peer:
         pc = self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         if self.voice is not None:
             pc.addTrack(self.voice)
+        if self.impairment is not None:
+            self.uplink = self.impairment.uplink_stage()
+            self.downlink = self.impairment.downlink_stage()
+        uplink = self.uplink
+        if uplink is not None:
+
+            @pc.on("icegatheringstatechange")
+            def impair_uplink() -> None:  # the sockets exist once candidates are gathered
+                if pc.iceGatheringState == "complete":
+                    sender = pc.getTransceivers()[0].sender
+                    impair_sends(ice_protocols(sender.transport), uplink)
+
         tracks: list[MediaStreamTrack] = []
         pc.on("track", tracks.append)
         self.role = await self.signalling.connect(pc)
@@ -405,7 +458,7 @@ class Peer:
         for track in tracks:
             for transceiver in pc.getTransceivers():
                 if transceiver.receiver.track is track:
-                    self.probe.attach(transceiver.receiver, track)
+                    self.probe.attach(transceiver.receiver, track, self.downlink)
         return self.role
 
     async def wait_audio(self, timeout: float = 10.0) -> float:
@@ -440,8 +493,10 @@ class Bot(Peer):
         probe: ProbeMode = "arrival",
         record: bool = False,
         lag: float = 0.0,
+        impairment: PeerImpairment | None = None,
     ) -> None:
-        super().__init__(ApiSignalling(api, token, room_id), signal, probe, record, lag)
+        super().__init__(ApiSignalling(api, token, room_id), signal, probe, record, lag,
+                         impairment)
         self.api = api
         self.token = token
         self.room_id = room_id
@@ -460,8 +515,10 @@ class SpeakerBot(Bot):
         probe: ProbeMode = "arrival",
         record: bool = False,
         lag: float = 0.0,
+        impairment: PeerImpairment | None = None,
     ) -> None:
-        super().__init__(api, token, room_id, signal or Signal(), probe, record, lag)
+        super().__init__(api, token, room_id, signal or Signal(), probe, record, lag,
+                         impairment)
 
 
 class ListenerBot(Bot):
@@ -474,5 +531,6 @@ class ListenerBot(Bot):
         room_id: str,
         probe: ProbeMode = "arrival",
         record: bool = False,
+        impairment: PeerImpairment | None = None,
     ) -> None:
-        super().__init__(api, token, room_id, None, probe, record)
+        super().__init__(api, token, room_id, None, probe, record, impairment=impairment)

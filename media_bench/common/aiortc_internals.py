@@ -1,7 +1,8 @@
 """Every reach into aiortc's (and aioice's, asyncio's) private parts, in one place.
 
 The server's direct fan-out, its receive hook, its consent checks, the client bots' socket
-readers and the load tests' decoder threads use parts of aiortc that are not its API. Each
+readers, the load generator's impairment stage and the load tests' decoder threads use parts
+of aiortc that are not its API. Each
 such part is one small function here whose docstring names what it relies on; callers use
 only these functions. The versions they were written against are pinned in
 ``pyproject.toml`` (aiortc 1.16, aioice 0.13), and ``tests/test_aiortc_internals.py`` checks
@@ -320,20 +321,62 @@ def before_connection_lost(protocol: StunProtocol, callback: Callable[[], None])
     _replace(protocol, "connection_lost", connection_lost)
 
 
-def filter_sends(protocol: StunProtocol, keep: Callable[[bytes], bool]) -> None:
-    """Send through an ICE protocol's socket only the datagrams ``keep`` accepts: for fault
-    tests (packet loss, a peer that vanished).
+Route = Callable[[bytes, Any, Callable[[bytes, Any], None]], None]
+"""Where an ICE protocol's datagrams go first: ``route(data, addr, onward)`` calls ``onward(data,
+addr)`` now, later (from the loop) or never. ``onward`` ignores a datagram once the socket is
+closing, so a delayed one may outlive its peer."""
 
-    Relies on asyncio's selector datagram transport having a ``sendto(data, addr)`` looked
-    up on the instance.
+
+def route_sends(protocol: StunProtocol, route: Route) -> None:
+    """Hand every datagram an ICE protocol would send through its socket to ``route``, with
+    the socket's send as ``onward``: an impairment stage, a fault test's filter.
+
+    Relies on aioice sending through ``protocol.transport.sendto(data, addr)`` (asyncio's
+    selector datagram transport), looked up on the transport instance.
     """
-    send: Callable[[bytes, Any], None] = _get(protocol.transport, "sendto")
+    transport = protocol.transport
+    send: Callable[[bytes, Any], None] = _get(transport, "sendto")
 
-    def sendto(data: bytes, addr: Any = None) -> None:
-        if keep(data):
+    def onward(data: bytes, addr: Any) -> None:
+        if not transport.is_closing():
             send(data, addr)
 
-    _replace(protocol.transport, "sendto", sendto)
+    def sendto(data: bytes, addr: Any = None) -> None:
+        route(data, addr, onward)
+
+    _replace(transport, "sendto", sendto)
+
+
+def route_receives(protocol: StunProtocol, route: Route) -> None:
+    """Hand every datagram asyncio reads from an ICE protocol's socket to ``route``, with
+    aioice's own handling (STUN, else DTLS/SRTP up to aiortc) as ``onward``.
+
+    Relies on asyncio's selector datagram transport calling
+    ``protocol.datagram_received(data, addr)``, looked up on the protocol instance. Datagrams
+    the caller reads from the socket itself (``udp_socket``) never pass here.
+    """
+    deliver: Callable[[bytes, Any], None] = _get(protocol, "datagram_received")
+
+    def onward(data: bytes, addr: Any) -> None:
+        if protocol.transport is not None and not protocol.transport.is_closing():
+            deliver(data, addr)
+
+    def datagram_received(data: bytes, addr: Any) -> None:
+        route(data, addr, onward)
+
+    _replace(protocol, "datagram_received", datagram_received)
+
+
+def filter_sends(protocol: StunProtocol, keep: Callable[[bytes], bool]) -> None:
+    """Send through an ICE protocol's socket only the datagrams ``keep`` accepts: for fault
+    tests (packet loss, a peer that vanished). Relies on what ``route_sends`` relies on.
+    """
+
+    def route(data: bytes, addr: Any, onward: Callable[[bytes, Any], None]) -> None:
+        if keep(data):
+            onward(data, addr)
+
+    route_sends(protocol, route)
 
 
 def blackhole(protocol: StunProtocol) -> None:
