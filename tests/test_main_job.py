@@ -11,7 +11,7 @@ import pytest
 def test_main_job_writes_reports_and_a_summary(tmp_path):
     env = {**os.environ, "SPACES_LAB_QUICK": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "spaces_lab.cli", "run", "--swarm-users", "8",
+        [sys.executable, "-m", "spaces_lab.cli", "run", "--swarm-users", "16",
          "--swarm-duration", "12"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900, check=False,
     )
