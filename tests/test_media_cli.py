@@ -42,9 +42,9 @@ def test_limits_reach_the_settings_and_default_to_them() -> None:
     placement = options.settings_from(parser().parse_args(argv)).placement
     assert (placement.listeners_per_worker, placement.origin_headroom) == (900.0, 850.0)
     assert defaults.placement == Settings().placement
-    assert defaults.event_loop == Settings().event_loop == "uvloop"
-    chosen = options.settings_from(parser().parse_args(["serve", "--event-loop", "asyncio"]))
-    assert chosen.event_loop == "asyncio"
+    assert defaults.event_loop == Settings().event_loop == "asyncio"
+    chosen = options.settings_from(parser().parse_args(["serve", "--event-loop", "uvloop"]))
+    assert chosen.event_loop == "uvloop"
 
 
 @pytest.mark.parametrize(

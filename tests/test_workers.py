@@ -65,7 +65,9 @@ async def listen(bots: dict[str, Bot], seconds: float = 1.5) -> dict[str, np.nda
 
 
 def test_listeners_spill_to_an_edge_worker_and_hear_the_room() -> None:
-    settings = Settings(workers=2, placement=LIMITS)
+    # the workers on uvloop: the other loop the server offers (the in-process tests run
+    # asyncio's), heard through by FFT here
+    settings = Settings(workers=2, placement=LIMITS, event_loop="uvloop")
 
     async def body(running: Running) -> None:
         workers = running.server.workers

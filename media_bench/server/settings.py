@@ -49,8 +49,11 @@ class Settings:
     """Requests one user may make at once; past it and the average, 429 with Retry-After."""
     fanout: FanOut = "direct"
     """The fan-out design (``fanout_designs.fanout_design``), one of ``FANOUT_SUMMARIES``."""
-    event_loop: EventLoop = "uvloop"
-    """The event loop of the API and media processes (``event_loop``)."""
+    event_loop: EventLoop = "asyncio"
+    """The event loop of the API and media processes (``event_loop``). Measured on a quiet
+    machine on 12-03 (``bench mixer --event-loop``, direct, 150-450 listeners): 977 listeners
+    per core with asyncio's, 922 with uvloop (the same within the noise), so the standard
+    library's stays the default and uvloop is there to repeat the comparison."""
     relay_timeout: float = 5.0
     """Seconds an edge waits without a datagram from a room's origin before it drops the
     room's peers there (reason ``relay_lost``); the origin sends one every 20 ms."""
