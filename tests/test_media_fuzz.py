@@ -11,6 +11,7 @@ a listener bot must hear it dominate what it decoded.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -211,6 +212,7 @@ def test_fuzzed_api_answers_every_case_with_a_declared_4xx_and_the_room_plays_on
     with LiveRoom(url, HOST, LISTENER) as live:
         known_rooms = [live.room_id, ended_room(url)]
         live.start_recording()
+        began = time.monotonic()
         for result in schema.get_all_operations():
             assert isinstance(result, Ok), result
             fuzz_operation(result.ok(), url, known_rooms, tally, kinds)
@@ -218,13 +220,15 @@ def test_fuzzed_api_answers_every_case_with_a_declared_4xx_and_the_room_plays_on
         hand = hand_written_cases(live_room, ended, live.run(offer_sdp()))
         run_hand_written(url, hand, kinds)
         heard, seconds = live.heard(), live.heard_seconds()
+        fuzzed = time.monotonic() - began
     statuses = dict(sorted(tally.by_status.items()))
     operations = len(ROUTES_BY_OPERATION)
     print(f"\nfuzz: {tally.cases} generated and {len(hand)} hand-written cases across "
           f"{operations} operations; statuses {statuses}; "
-          f"the listener decoded {seconds:.1f} s during the fuzz")
+          f"the listener decoded {seconds:.1f} s during the {fuzzed:.1f} s of the fuzz")
     assert tally.cases >= 400
-    assert seconds > 5
+    # the room played on throughout: audio for most of the fuzz, however long the fuzz took
+    assert seconds > 0.7 * fuzzed and seconds > 1
     assert tone_dominates(heard), "the live room's tone did not dominate what was heard"
 
 
