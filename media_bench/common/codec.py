@@ -42,16 +42,8 @@ class OpusEncoder:
     """A mono Opus encoder whose packets carry the caller's pts, ready for an RTP sender."""
 
     def __init__(self, bitrate: int = 32_000, complexity: int = 5) -> None:
-        self._settings = bitrate, complexity
         self._native = NativeOpusEncoder(bitrate, complexity) if native_opus() else None
         self._codec: Any = None if self._native is not None else _pyav_encoder(bitrate, complexity)
-
-    def reset(self) -> None:
-        """Forget all history: the next frame is encoded as a stream's first."""
-        if self._native is not None:
-            self._native.reset()
-        else:
-            self._codec = _pyav_encoder(*self._settings)
 
     @property
     def state_copyable(self) -> bool:

@@ -31,7 +31,6 @@ closer to what was spoken (log-spectral distance 200 Hz-8 kHz 9.2 / 6.5 dB again
 OPUS_SET_BITRATE_REQUEST: Final = 4002
 OPUS_SET_COMPLEXITY_REQUEST: Final = 4010
 OPUS_SET_VBR_CONSTRAINT_REQUEST: Final = 4020
-OPUS_RESET_STATE: Final = 4028
 MAX_PACKET_BYTES: Final = 1275
 """The largest Opus packet of one frame (RFC 6716, 3.2.1)."""
 MAX_FRAME_SAMPLES: Final = SAMPLE_RATE * 120 // 1000
@@ -131,11 +130,6 @@ class NativeOpusEncoder:
         size = self._lib.opus_encode(self._state, frame.ctypes.data, FRAME_SAMPLES,
                                      self._out, MAX_PACKET_BYTES)  # fmt: skip
         return ctypes.string_at(self._out, _check(self._lib, size, "opus_encode"))
-
-    def reset(self) -> None:
-        """Forget all history: the next frame is encoded as a stream's first."""
-        _check(self._lib, self._lib.opus_encoder_ctl(self._state, OPUS_RESET_STATE),
-               "opus_encoder_ctl(OPUS_RESET_STATE)")  # fmt: skip
 
     def continue_from(self, other: NativeOpusEncoder) -> None:
         """Take over ``other``'s stream: its whole state (history, look-ahead, the decoder's
