@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from media_bench.client.cascade import edge_saturation
+from media_bench.client.cascade import edge_saturation, ramp_worker_listeners
 from media_bench.client.cascade_report import (
     LIMITS_FILE,
     capacity_limits,
@@ -133,6 +133,47 @@ def test_the_summary_fails_a_slow_relay_and_a_costly_edge() -> None:
     )  # fmt: skip
     met = dict(zip(quick["figure"], quick["met"], strict=True))
     assert met["relay_hop_p99_ms"] and met["relay_delay_p99_ms"] and met["room_ratio"]
+
+
+def test_the_room_ramp_reports_what_the_cores_allow_a_load_generator_as_costly_as_the_server(
+) -> None:
+    outcomes = pd.DataFrame([{"workers": 0, "largest": 500}, {"workers": 2, "largest": 600}])
+    window = {"loss_pct": 0.0}
+    rooms = pd.DataFrame([
+        {"workers": 0, "listeners": 500, "server_cores_total": 0.9, "loadgen_cores": 0.8, **window},
+        {"workers": 2, "listeners": 300, "server_cores_total": 0.3, "loadgen_cores": 0.3, **window},
+        # 1 ms of server and 1 ms of load generator per listener-second: 2 cores carry 1,000
+        {"workers": 2, "listeners": 600, "server_cores_total": 0.6, "loadgen_cores": 0.6, **window},
+        {"workers": 2, "listeners": 700, "server_cores_total": 0.7, "loadgen_cores": 0.9,
+         "loss_pct": 3.0},  # past the loss target: not the ramp's largest step
+    ])  # fmt: skip
+    marks = marks_with_hop(1.0).assign(design="edge")
+    summary = summarise(fanout_rows(), marks, (0.001, 0.002, 1e3), outcomes, relay_table(10.0),
+                        rooms, 2)
+    value = dict(zip(summary["figure"], summary["value"], strict=True))
+    assert value["room_loadgen_per_server_core"] == pytest.approx(1.0)
+    assert value["room_ratio_bound"] == pytest.approx(1000 / 500)
+    cheap = rooms.assign(loadgen_cores=rooms["loadgen_cores"] / 4)
+    summary = summarise(fanout_rows(), marks, (0.001, 0.002, 1e3), outcomes, relay_table(10.0),
+                        cheap, 2)
+    value = dict(zip(summary["figure"], summary["value"], strict=True))
+    assert value["room_ratio_bound"] == pytest.approx(2 / (0.75 / 600) / 500)
+    without = summarise(fanout_rows(), marks, (0.001, 0.002, 1e3), outcomes, relay_table(10.0))
+    assert without.set_index("figure")["value"].isna()["room_ratio_bound"]
+
+
+def test_the_room_ramp_runs_its_workers_at_the_capacity_this_run_measured() -> None:
+    def window(listeners: int, per_core: float) -> dict[str, float | str]:
+        return {"design": "direct", "listeners": listeners, "seconds": 10.0,
+                "packets_sent": 500.0 * listeners, "server_cores": 0.05 + listeners / per_core,
+                "server_rss_mb": 100.0, "late_ticks": 0, "ticks": 500,
+                "tick_shortfall_pct": 0.0, "loss_pct": 0.0}  # fmt: skip
+
+    assert ramp_worker_listeners([window(n, 931.0) for n in (3, 100, 200, 300)]) == 931.0
+    limits = PlacementLimits()
+    floor = max(limits.room_opening, limits.min_edge_slots)
+    assert ramp_worker_listeners([window(n, 50.0) for n in (3, 10, 20)]) == floor
+    assert ramp_worker_listeners([window(3, 931.0)]) == limits.listeners_per_worker
 
 
 def test_the_front_metrics_name_each_workers_pid_and_load() -> None:

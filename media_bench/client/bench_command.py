@@ -81,8 +81,8 @@ def register_cascade(which: argparse._SubParsersAction[argparse.ArgumentParser])
         "--room-worker-listeners",
         type=float,
         default=None,
-        help="--worker-listeners of the --workers 2 one-room ramp (default: serve's, "
-        f"{PlacementLimits().listeners_per_worker:g})",
+        help="--worker-listeners of the --workers 2 one-room ramp (default: the direct "
+        "listeners per core this run measures, so the ramp is not capped by a stale limit)",
     )
     cascade.add_argument("--window", type=float, default=None, help="seconds measured per point")
     add_codec_arguments(cascade)

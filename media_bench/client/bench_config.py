@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 from media_bench.server.event_loop import EventLoop
 from media_bench.server.options import FANOUTS
-from media_bench.server.placement import PlacementLimits
 from media_bench.server.settings import FanOut, Settings
 
 
@@ -49,13 +48,15 @@ class BenchConfig:
 class CascadeConfig:
     """What ``spaces-lab bench cascade`` measures: the listener counts of the edge-against-
     ``direct`` ramp (``listeners``), the steps of the one-room ramps (``room_steps``), the
-    worker capacity ``--workers 2`` runs with in those (``room_worker_listeners``), and the
+    worker capacity ``--workers 2`` runs with in those (``room_worker_listeners``; None: the
+    ``direct`` listeners per core this run measured, so the ramp is not capped by a stale
+    limit), and the
     relay micro-benchmark's edge counts and ticks. ``bench`` holds what ``bench mixer``
     shares: windows, probes, codec settings, join rates."""
 
     bench: BenchConfig
     room_steps: list[int]
-    room_worker_listeners: float
+    room_worker_listeners: float | None
     relay_edges: list[int] = field(default_factory=lambda: [1, 9, 17, 33])
     relay_ticks: int = 400
 
@@ -68,4 +69,4 @@ class CascadeConfig:
     def full(cls) -> CascadeConfig:
         bench = BenchConfig([50, 100, 200, 300], [], 5.0, 2.0, 0, ramp_rate=20.0)
         steps = [100, 200, 300, 400, 500, 600, 700, 800, 1000, 1200, 1400, 1600, 1800, 2000]
-        return cls(bench, steps, PlacementLimits().listeners_per_worker)
+        return cls(bench, steps, None)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -32,6 +33,7 @@ from media_bench.client.cascade_report import (
     LIMITS_FILE,
     TARGETS,
     capacity_limits,
+    cost_fit,
     print_summary,
     summarise,
 )
@@ -317,6 +319,18 @@ async def largest_room(
     return rows, outcome
 
 
+def ramp_worker_listeners(direct_rows: list[dict[str, Any]]) -> float:
+    """The worker capacity the ``--workers 2`` room ramp runs with: this run's ``direct``
+    listeners per core (fit), the figure the capacity plan takes, at least what a room and an
+    edge need to open; the default limit when the fit has too few points."""
+    limits = PlacementLimits()
+    fit, _, _ = cost_fit(edge_saturation(per_listener(pd.DataFrame(direct_rows))), "direct")
+    if not (math.isfinite(fit) and fit > 0):
+        return limits.listeners_per_worker
+    least = max(limits.room_opening, limits.min_edge_slots)
+    return max(least, round(fit, 1))
+
+
 def edge_saturation(fanout: pd.DataFrame) -> pd.DataFrame:
     """An edge has no clock of its own: it fell behind when its listeners lost packets. The
     origin's late ticks (kept in the rows) are what the rest of the machine did to the
@@ -357,13 +371,15 @@ def run_cascade(config: CascadeConfig, out: Path | None) -> Path:
         found["fanout"] = direct_rows + edge_rows
         found["marks"] = [{"site": "single", **m} for m in direct_marks] + edge_marks
         found["delay"] = delay
+        worker_listeners = config.room_worker_listeners
+        if worker_listeners is None:
+            worker_listeners = ramp_worker_listeners(direct_rows)
+        found["room_worker_listeners"] = worker_listeners
         room_rows: list[dict[str, Any]] = []
         outcomes = []
         for workers in (0, 2):
             print(f"one room, --workers {workers}: ramp until loss >= 0.5% ...", flush=True)
-            rows, outcome = await largest_room(
-                workers, config.room_steps, bench, config.room_worker_listeners
-            )
+            rows, outcome = await largest_room(workers, config.room_steps, bench, worker_listeners)
             room_rows += rows
             outcomes.append(outcome)
         found["rooms"], found["outcomes"] = room_rows, outcomes
@@ -381,7 +397,7 @@ def run_cascade(config: CascadeConfig, out: Path | None) -> Path:
     delay_q = bucket_quantile(
         {}, dict(zip(delay["le_s"], delay["observations"], strict=True)), 0.99
     )
-    summary = summarise(fanout, marks, delay_q, outcomes, relay)
+    summary = summarise(fanout, marks, delay_q, outcomes, relay, rooms, os.cpu_count())
     limits, sources, extra = capacity_limits(fanout, relay)
     limits_table = pd.DataFrame(
         [{"field": k, "value": v, "source": sources[k]} for k, v in asdict(limits).items()]
@@ -399,6 +415,7 @@ def run_cascade(config: CascadeConfig, out: Path | None) -> Path:
         + "\n"
     )
     writer.extra["targets"] = TARGETS
+    writer.extra["room_worker_listeners"] = runs["room_worker_listeners"]
     writer.extra["machine_yardstick"] = reference
     writer.extra["placement_limits_file"] = LIMITS_FILE
     writer.finish()

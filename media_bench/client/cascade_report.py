@@ -104,9 +104,13 @@ def summarise(
     delay: tuple[float, float, float],
     outcomes: pd.DataFrame,
     relay: pd.DataFrame,
+    rooms: pd.DataFrame | None = None,
+    cores: int | None = None,
 ) -> pd.DataFrame:
     """One row per figure, with its target where the issue sets one. ``delay``: the edge's
-    relay delay p99 bucket (lower and upper bound, seconds; observations)."""
+    relay delay p99 bucket (lower and upper bound, seconds; observations). ``rooms``: the
+    one-room ramps' windows, for what the machine's ``cores`` allow the ``--workers 2`` ramp
+    (``room_ratio_bound``)."""
     direct_fit, direct_points, direct_all = cost_fit(fanout, "direct")
     edge_fit, edge_points, edge_all = cost_fit(fanout, "edge")
     origin_p99, edge_p99, hop = relay_hop_ms(marks[marks["design"] == "edge"])
@@ -115,6 +119,7 @@ def summarise(
     one, two = largest.get(0, math.nan), largest.get(2, math.nan)
     relay_fig = relay_figures(relay, direct_fit)
     edge_rows = fanout[fanout["design"] == "edge"]
+    loadgen_share, bound = room_ratio_bound(rooms, one, cores)
     figures: list[tuple[str, str, float, str]] = [
         ("direct_listeners_per_core_fit", "direct, one process: listeners per core (fit)",
          direct_fit, ""),
@@ -146,6 +151,12 @@ def summarise(
         ("room_two_workers", "largest room at < 0.5% loss, --workers 2", two, ""),
         ("room_ratio", "largest room, --workers 2 / --workers 0",
          two / one if one else math.nan, ">="),
+        ("room_loadgen_per_server_core",
+         "  --workers 2 ramp: load generator cores per server core (largest step)",
+         loadgen_share, ""),
+        ("room_ratio_bound",
+         "  ... ratio the machine's cores allow at that CPU per listener (upper bound)",
+         bound, ""),
         ("relay_us_per_edge", "relay: origin tick CPU per edge (us)",
          relay_fig["relay_us_per_edge"], ""),
         ("relay_core_pct_per_edge", "relay: % of a core per edge",
@@ -154,6 +165,27 @@ def summarise(
          relay_fig["relay_listener_equivalents"], ""),
     ]  # fmt: skip
     return figure_rows(figures)
+
+
+def room_ratio_bound(
+    rooms: pd.DataFrame | None, one: float, cores: int | None
+) -> tuple[float, float]:
+    """The ``--workers 2`` ramp's load generator cores per server core at its largest step
+    under the loss target, and the largest-room ratio the machine's ``cores`` would allow if
+    server and load generator kept that CPU per listener to the last core: ``cores`` over
+    their summed CPU per listener, over ``one`` (the one-process room). The server and the
+    load generator share the cores, so a load generator as costly per listener as the
+    server caps the ratio near ``cores / 2`` whatever the server does."""
+    if rooms is None or not cores or not one or "server_cores_total" not in rooms:
+        return math.nan, math.nan
+    ramp = rooms[(rooms["workers"] == 2) & (rooms["loss_pct"] < TARGETS["room_loss_pct"])]
+    if ramp.empty:
+        return math.nan, math.nan
+    last = ramp.sort_values("listeners").iloc[-1]
+    server, loadgen = float(last["server_cores_total"]), float(last["loadgen_cores"])
+    per_listener = (server + loadgen) / float(last["listeners"])
+    share = loadgen / server if server > 0 else math.nan
+    return share, (cores / per_listener) / one if per_listener > 0 else math.nan
 
 
 Figure = tuple[str, str, float, str]

@@ -113,6 +113,8 @@ class PlacedMedia:
         if self.closed:
             return
         async with self._sync_lock:
+            if self.closed:  # closed while this sync waited for the one before it
+                return
             members, speakers, mixed = list(room.members), room.speakers(), room.mixed()
             remote: dict[str, Sequence[str | int]] = {
                 user: session.carrier.relay
@@ -121,12 +123,21 @@ class PlacedMedia:
                 and session.carrier is not self.origin
             }
             gone = [self.placed.pop(u) for u in list(self.placed) if u not in room.members]
-            await asyncio.gather(
-                *(
-                    carrier.media.sync(self.room_id, members, speakers, mixed, remote)
-                    for carrier in self.carriers()
+            failures = [
+                result
+                for result in await asyncio.gather(
+                    *(
+                        carrier.media.sync(self.room_id, members, speakers, mixed, remote)
+                        for carrier in self.carriers()
+                    ),
+                    return_exceptions=True,
                 )
-            )
+                if isinstance(result, BaseException)
+            ]
+            # A room closed while its sync was under way is no longer carried by its
+            # workers: their refusal says so, and there is nothing left to apply.
+            if failures and not self.closed:
+                raise failures[0]
             for session in gone:
                 await self._release(session)
 
