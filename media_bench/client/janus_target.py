@@ -26,6 +26,7 @@ from media_bench.client.janus_api import JanusError, JanusHandle, JanusSession
 from media_bench.client.janus_process import JanusProcess
 from media_bench.client.marks import Signal
 from media_bench.client.netns import HOST_ADDRESS
+from media_bench.client.target import ProcessTarget
 from media_bench.client.targets import JANUS_DESIGNS, JANUS_LABELS, JanusDesign
 from media_bench.common.aiortc_internals import host_addresses_only
 from media_bench.common.audio import SAMPLE_RATE
@@ -176,7 +177,7 @@ class JanusRooms:
             self._candidates.close()
 
 
-class JanusServer:
+class JanusServer(ProcessTarget):
     """Janus in a network namespace, with the AudioBridge and Streaming plugins."""
 
     close_peers_first = True
@@ -186,20 +187,6 @@ class JanusServer:
         self.name = next(n for n, d in JANUS_DESIGNS.items() if d == design)
         self.label = JANUS_LABELS[design]
         self.process = JanusProcess(log=log)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def url(self) -> str:
-        return self.process.url
-
-    def start(self) -> None:
-        self.process.start()
-
-    def stop(self) -> float:
-        return self.process.stop()
 
     def rooms(self) -> JanusRooms:
         return JanusRooms(self.process.url, self.design)

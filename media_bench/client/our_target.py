@@ -16,6 +16,7 @@ from media_bench.client.bots import ListenerBot, Peer, ProbeMode, SpeakerBot
 from media_bench.client.marks import Signal
 from media_bench.client.server_process import ServerProcess
 from media_bench.client.signalling import ApiSignalling
+from media_bench.client.target import ProcessTarget
 
 STAGE = ("speaker", "cohost", "host")
 
@@ -106,7 +107,7 @@ class OurRooms:
         await self.api.close()
 
 
-class OurServer:
+class OurServer(ProcessTarget):
     """``python -m media_bench.server`` with ``options``, on loopback."""
 
     name = "ours"
@@ -115,20 +116,6 @@ class OurServer:
     def __init__(self, options: Sequence[str] = (), label: str = "this server") -> None:
         self.label = label
         self.process = ServerProcess(options)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def url(self) -> str:
-        return self.process.url
-
-    def start(self) -> None:
-        self.process.start()
-
-    def stop(self) -> float:
-        return self.process.stop()
 
     def rooms(self) -> OurRooms:
         return OurRooms(ApiClient(self.process.url))

@@ -73,3 +73,37 @@ class Target(Protocol):
     def rooms(self) -> Rooms:
         """A client for the running server, to use on the calling loop."""
         ...
+
+
+class ServerProcessLike(Protocol):
+    """A server run as a process: where it is and how to start and stop it."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def url(self) -> str: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> float: ...
+
+
+class ProcessTarget:
+    """The part of a ``Target`` that is its server process (``process``)."""
+
+    process: ServerProcessLike
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def url(self) -> str:
+        return self.process.url
+
+    def start(self) -> None:
+        self.process.start()
+
+    def stop(self) -> float:
+        return self.process.stop()
