@@ -169,11 +169,12 @@ def test_the_room_ramp_runs_its_workers_at_the_capacity_this_run_measured() -> N
                 "server_rss_mb": 100.0, "late_ticks": 0, "ticks": 500,
                 "tick_shortfall_pct": 0.0, "loss_pct": 0.0}  # fmt: skip
 
-    assert ramp_worker_listeners([window(n, 931.0) for n in (3, 100, 200, 300)]) == 931.0
+    relay = relay_table(10.0)
+    assert ramp_worker_listeners([window(n, 931.0) for n in (3, 100, 200, 300)], relay) == 931.0
     limits = PlacementLimits()
     floor = max(limits.room_opening, limits.min_edge_slots)
-    assert ramp_worker_listeners([window(n, 50.0) for n in (3, 10, 20)]) == floor
-    assert ramp_worker_listeners([window(3, 931.0)]) == limits.listeners_per_worker
+    assert ramp_worker_listeners([window(n, 50.0) for n in (3, 10, 20)], relay) == floor
+    assert ramp_worker_listeners([window(3, 931.0)], relay) == limits.listeners_per_worker
 
 
 def test_the_front_metrics_name_each_workers_pid_and_load() -> None:

@@ -50,9 +50,8 @@ class CascadeConfig:
     ``direct`` ramp (``listeners``), the steps of the one-room ramps (``room_steps``), the
     worker capacity ``--workers 2`` runs with in those (``room_worker_listeners``; None: the
     ``direct`` listeners per core this run measured, so the ramp is not capped by a stale
-    limit), and the
-    relay micro-benchmark's edge counts and ticks. ``bench`` holds what ``bench mixer``
-    shares: windows, probes, codec settings, join rates."""
+    limit), and the relay micro-benchmark's edge counts and ticks. ``bench`` holds what
+    ``bench mixer`` shares: windows, probes, codec settings, join rates."""
 
     bench: BenchConfig
     room_steps: list[int]

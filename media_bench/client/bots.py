@@ -10,10 +10,10 @@ Receive paths (``ProbeMode``):
   server's RTCP never reach aiortc (no SRTP unprotect, no parsing, no queue). The sockets of
   count and arrival listeners on a loop share one epoll set, read in one callback per wake-up.
   The cheapest listener, and still about as costly as the server's listener since the
-  server's native send (2026-12-03, 400 listeners in one room: 19-21 us of load generator CPU
-  per packet, ~3 us of it the socket read, the rest Python; the server 19-22 us), so on a
-  shared machine the load generator takes half the cores (``bench cascade``'s
-  ``room_ratio_bound``).
+  server's native send (2026-12-03, 400 listeners in one room, three runs: 21-23 us of load
+  generator CPU per packet, 3.7 us of it ``recvfrom`` under cProfile, the rest Python; the
+  server 25-27 us, its tick and speakers included), so on a shared machine the load generator
+  takes half the cores (``bench cascade``'s ``room_ratio_bound``).
 - ``arrival``: also unprotect and decode each packet at the socket (as the server decodes)
   and time the marks: mouth-to-arrival latency.
 - ``full``: also let aiortc's receive path (jitter buffer, decoder thread) run and time the

@@ -33,7 +33,6 @@ from media_bench.client.cascade_report import (
     LIMITS_FILE,
     TARGETS,
     capacity_limits,
-    cost_fit,
     print_summary,
     summarise,
 )
@@ -319,16 +318,14 @@ async def largest_room(
     return rows, outcome
 
 
-def ramp_worker_listeners(direct_rows: list[dict[str, Any]]) -> float:
-    """The worker capacity the ``--workers 2`` room ramp runs with: this run's ``direct``
-    listeners per core (fit), the figure the capacity plan takes, at least what a room and an
-    edge need to open; the default limit when the fit has too few points."""
-    limits = PlacementLimits()
-    fit, _, _ = cost_fit(edge_saturation(per_listener(pd.DataFrame(direct_rows))), "direct")
-    if not (math.isfinite(fit) and fit > 0):
-        return limits.listeners_per_worker
-    least = max(limits.room_opening, limits.min_edge_slots)
-    return max(least, round(fit, 1))
+def ramp_worker_listeners(direct_rows: list[dict[str, Any]], relay: pd.DataFrame) -> float:
+    """The worker capacity the ``--workers 2`` room ramp runs with: the capacity plan's
+    ``listeners_per_worker`` from this run's ``direct`` windows (``capacity_limits``: the
+    fit, or the default when it has too few points), at least what a room and an edge need
+    to open."""
+    fanout = edge_saturation(per_listener(pd.DataFrame(direct_rows)))
+    limits, _, _ = capacity_limits(fanout, relay)
+    return max(limits.room_opening, limits.min_edge_slots, limits.listeners_per_worker)
 
 
 def edge_saturation(fanout: pd.DataFrame) -> pd.DataFrame:
@@ -373,7 +370,7 @@ def run_cascade(config: CascadeConfig, out: Path | None) -> Path:
         found["delay"] = delay
         worker_listeners = config.room_worker_listeners
         if worker_listeners is None:
-            worker_listeners = ramp_worker_listeners(direct_rows)
+            worker_listeners = ramp_worker_listeners(direct_rows, relay)
         found["room_worker_listeners"] = worker_listeners
         room_rows: list[dict[str, Any]] = []
         outcomes = []

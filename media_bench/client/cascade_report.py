@@ -176,7 +176,7 @@ def room_ratio_bound(
     their summed CPU per listener, over ``one`` (the one-process room). The server and the
     load generator share the cores, so a load generator as costly per listener as the
     server caps the ratio near ``cores / 2`` whatever the server does."""
-    if rooms is None or not cores or not one or "server_cores_total" not in rooms:
+    if rooms is None or rooms.empty or not cores or not one:
         return math.nan, math.nan
     ramp = rooms[(rooms["workers"] == 2) & (rooms["loss_pct"] < TARGETS["room_loss_pct"])]
     if ramp.empty:

@@ -110,10 +110,8 @@ class PlacedMedia:
     async def sync(self, room: Room) -> None:
         """Send the room's roles and departures to every worker that carries it. The
         snapshot is taken under the lock, so the last sync sent is always the newest."""
-        if self.closed:
-            return
         async with self._sync_lock:
-            if self.closed:  # closed while this sync waited for the one before it
+            if self.closed:  # also when it closed while this sync waited for the one before
                 return
             members, speakers, mixed = list(room.members), room.speakers(), room.mixed()
             remote: dict[str, Sequence[str | int]] = {
@@ -123,21 +121,20 @@ class PlacedMedia:
                 and session.carrier is not self.origin
             }
             gone = [self.placed.pop(u) for u in list(self.placed) if u not in room.members]
-            failures = [
-                result
-                for result in await asyncio.gather(
-                    *(
-                        carrier.media.sync(self.room_id, members, speakers, mixed, remote)
-                        for carrier in self.carriers()
-                    ),
-                    return_exceptions=True,
-                )
-                if isinstance(result, BaseException)
-            ]
-            # A room closed while its sync was under way is no longer carried by its
-            # workers: their refusal says so, and there is nothing left to apply.
-            if failures and not self.closed:
-                raise failures[0]
+            results = await asyncio.gather(
+                *(
+                    carrier.media.sync(self.room_id, members, speakers, mixed, remote)
+                    for carrier in self.carriers()
+                ),
+                return_exceptions=True,
+            )
+            for result in results:
+                # A room closed while its sync was under way is no longer carried by its
+                # workers: their refusal says so, and there is nothing left to apply.
+                if isinstance(result, BaseException) and not (
+                    self.closed and isinstance(result, Refused)
+                ):
+                    raise result
             for session in gone:
                 await self._release(session)
 
