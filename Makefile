@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint lab bench clean
 
-$(STAMP): pyproject.toml setup.py media_bench/native/fastsend.c
+$(STAMP): pyproject.toml setup.py media_bench/native/fastsend.c media_bench/native/fastcount.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

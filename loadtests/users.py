@@ -154,17 +154,17 @@ class SpacesUser(User):
             lost = max(0, (expected - last_expected) - (received - last_received))
             self.audio(LOSS, 1000.0 * lost / (expected - last_expected))
             self.audio(JITTER, probe.jitter * 1e3)
+        delays = probe.take_relative_delays()
         if probe.mode != "count":  # a sample a second from every listener would be load
-            for delay in probe.relative_delays:
+            for delay in delays:
                 self.audio(RELATIVE_DELAY, delay * 1e3)
-        probe.relative_delays.clear()
         played, decided = probe.playout_counters()
         last_played, last_decided = self._playout_window
         self._playout_window = (played, decided)
         if decided > last_decided:
             concealed = (decided - last_decided) - (played - last_played)
             self.audio(CONCEALED, 1000.0 * concealed / (decided - last_decided))
-        bursts = probe.playout.bursts
+        bursts = probe.bursts
         for burst in bursts[self._bursts_seen:]:
             self.audio(LOSS_BURST, burst)
         self._bursts_seen = len(bursts)

@@ -38,7 +38,7 @@ def heard_over(bot: Bot, before: tuple[int, int, int, int, int, int]) -> dict[st
     loss = 1 - (received - old_received) / (expected - old_expected)
     concealed = 1 - (played - old_played) / (decided - old_decided)
     latencies = probe.arrival_marks.latencies[old_marks:]
-    bursts = probe.playout.bursts[old_bursts:]
+    bursts = probe.bursts[old_bursts:]
     latency = statistics.median(latencies) if latencies else math.nan
     mean_burst = statistics.mean(bursts) if bursts else math.nan
     return {"loss": loss, "concealed": concealed, "latency": latency,
@@ -49,7 +49,7 @@ def heard_over(bot: Bot, before: tuple[int, int, int, int, int, int]) -> dict[st
 def snapshot(bot: Bot) -> tuple[int, int, int, int, int, int]:
     probe = bot.probe
     return (*probe.counters(), *probe.playout_counters(), len(probe.arrival_marks.latencies),
-            len(probe.playout.bursts))
+            len(probe.bursts))
 
 
 def test_five_percent_loss_reads_five_percent_and_lowers_the_score_as_the_server_serves_on(

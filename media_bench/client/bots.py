@@ -30,7 +30,6 @@ import struct
 import sys
 import time
 import weakref
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -49,8 +48,9 @@ from media_bench.client.impairment import (
     impair_sends,
 )
 from media_bench.client.marks import MarkDetector, Signal, grid_index
-from media_bench.client.quality import Playout
+from media_bench.client.native_count import NativeReader, native_counter, native_reader
 from media_bench.client.signalling import ApiSignalling, Signalling
+from media_bench.client.stream_counter import Counter, StreamCounter
 from media_bench.common.aiortc_internals import (
     before_connection_lost,
     ice_protocols,
@@ -63,7 +63,6 @@ from media_bench.common.aiortc_internals import (
 from media_bench.common.audio import (
     FRAME_SAMPLES,
     FRAME_SECONDS,
-    SAMPLE_RATE,
     TIME_BASE,
     Pcm,
     to_mono,
@@ -74,10 +73,6 @@ ProbeMode = Literal["count", "arrival", "full"]
 _RTP_HEADER = struct.Struct("!HI")
 _MAX_DATAGRAM = 65535
 RESYNC_FRAMES = 5
-RELATIVE_EVERY = 50
-"""Packets between relative-delay samples (one a second)."""
-RELATIVE_KEEP = 600
-"""Relative-delay samples kept until read (ten minutes)."""
 VOICE_BITRATE = 32_000
 
 
@@ -210,34 +205,44 @@ class AudioProbe:
 
     mode: ProbeMode = "arrival"
     record: bool = False
-    packets: int = 0
-    first_arrival: float | None = None
-    """``time.monotonic()`` of the first packet."""
-    jitter: float = 0.0
-    """RFC 3550 interarrival jitter, seconds."""
-    transit: float = 0.0
-    """The newest packet's arrival minus its RTP timestamp, seconds, relative to the first
-    packet's: how much later than the first it came (relative one-way delay)."""
-    playout: Playout = field(default_factory=Playout)
-    relative_delays: deque[float] = field(default_factory=lambda: deque(maxlen=RELATIVE_KEEP))
-    """Every ``RELATIVE_EVERY``-th packet's delay relative to the stream's quickest packet,
-    seconds: its arrival minus its RTP timestamp's time, less the least such transit seen. It
-    needs no clock shared with the sender, so it holds across machines (where mark latency
-    carries the clocks' offset); it shows queueing and stalls, not the path's fixed delay."""
+    counter: Counter = field(default_factory=StreamCounter)
+    """What the stream's headers say (``stream_counter``); a counting probe's becomes the
+    native one when it reads its sockets natively (``native_count``)."""
     arrival_marks: MarkDetector = field(default_factory=MarkDetector)
     played_marks: MarkDetector = field(default_factory=MarkDetector)
     recording: list[Pcm] = field(default_factory=list)
-    _base_seq: int | None = None
-    _highest: int = -1
-    """Highest sequence number seen, extended past 16 bits."""
-    _last: tuple[float, int] | None = None
-    _media_seconds: float = 0.0
-    """RTP time since the first packet, unwrapped."""
-    _least_transit: float = math.inf
-    """(arrival, RTP timestamp) of the previous packet."""
     _decoder: OpusDecoder | None = None
     _got_first: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
+
+    @property
+    def packets(self) -> int:
+        return self.counter.packets
+
+    @property
+    def first_arrival(self) -> float | None:
+        """``time.monotonic()`` of the first packet."""
+        return self.counter.first_arrival
+
+    @property
+    def jitter(self) -> float:
+        """RFC 3550 interarrival jitter, seconds."""
+        return self.counter.jitter
+
+    @property
+    def transit(self) -> float:
+        """The newest packet's arrival minus its RTP timestamp, seconds, relative to the
+        first packet's (relative one-way delay)."""
+        return self.counter.transit
+
+    @property
+    def bursts(self) -> list[int]:
+        """Lengths of the finished runs of frames the playout buffer concealed, oldest first."""
+        return self.counter.bursts
+
+    def take_relative_delays(self) -> list[float]:
+        """Relative-delay samples (``StreamCounter.relative_delays``) since the last take."""
+        return self.counter.take_relative_delays()
 
     def attach(self, receiver: RTCRtpReceiver, track: MediaStreamTrack,
                downlink: ImpairmentStage | None = None) -> None:
@@ -245,6 +250,10 @@ class AudioProbe:
         every datagram the peer receives from now on passes ``downlink`` first."""
         self._decoder = None if self.mode == "count" else OpusDecoder()
         dtls = receiver.transport
+        reader = native_reader() if self.mode == "count" and downlink is None else None
+        counter = native_counter() if reader is not None else None
+        if counter is not None:
+            self.counter = counter
         for protocol in ice_protocols(dtls):
             if protocol.transport is None:
                 continue
@@ -253,6 +262,8 @@ class AudioProbe:
                 limit_datagram_reads(protocol, _MAX_DATAGRAM)
                 if downlink is not None:
                     impair_receives(protocol, downlink)
+            elif reader is not None and counter is not None:
+                self._read_natively(protocol, reader, counter)
             else:
                 self._read_socket(protocol, dtls, downlink)
         if self.mode != "full":
@@ -265,6 +276,15 @@ class AudioProbe:
 
         original = replace_rtp_handler(receiver, on_rtp)
         self._task = asyncio.ensure_future(self._play(track))
+
+    def _read_natively(self, protocol: Any, reader: NativeReader, counter: Counter) -> None:
+        """Count one of the peer's UDP sockets in C (``native_count``): the same demux and
+        counts as ``_read_socket``'s counting path, without a Python call per packet."""
+        fd = udp_socket(protocol).fileno()
+        pause_transport_reading(protocol)
+        reader.add(fd, counter, protocol.datagram_received, protocol.error_received,
+                   self._got_first.set)
+        before_connection_lost(protocol, lambda: reader.remove(fd))
 
     def _read_socket(
         self, protocol: Any, dtls: RTCDtlsTransport, downlink: ImpairmentStage | None
@@ -348,50 +368,22 @@ class AudioProbe:
                     self.recording.append(pcm)
 
     def on_header(self, sequence: int, timestamp: int) -> None:
-        """Count one packet: first arrival, sequence (loss), timestamp (jitter, transit) and
-        whether it came in time to be played."""
-        now = time.monotonic()
-        self.packets += 1
-        if self._base_seq is None:
-            self.first_arrival = now
+        """Count one packet, arrived now (``StreamCounter.on_header``)."""
+        if self.counter.on_header(sequence, timestamp, time.monotonic()):
             self._got_first.set()
-            self._base_seq = self._highest = extended = sequence
-        else:
-            ahead = (sequence - self._highest) & 0xFFFF  # a late packet wraps to >= 0x8000
-            if ahead < 0x8000:
-                self._highest += ahead
-                extended = self._highest
-            else:
-                extended = self._highest - (0x10000 - ahead)
-        if self._last is not None:
-            last_arrival, last_timestamp = self._last
-            # RTP timestamps wrap at 2**32 (and start anywhere): take the difference signed
-            stamped = ((timestamp - last_timestamp + 0x80000000) & 0xFFFFFFFF) - 0x80000000
-            deviation = (now - last_arrival) - stamped / SAMPLE_RATE
-            self.jitter += (abs(deviation) - self.jitter) / 16
-            self.transit += deviation
-            self._media_seconds += stamped / SAMPLE_RATE
-        transit = now - self._media_seconds
-        if transit < self._least_transit:
-            self._least_transit = transit
-        if self.packets % RELATIVE_EVERY == 0:
-            self.relative_delays.append(transit - self._least_transit)
-        self._last = (now, timestamp)
-        self.playout.arrive(extended, self.transit)
 
     @property
     def expected(self) -> int:
-        return 0 if self._base_seq is None else self._highest - self._base_seq + 1
+        return self.counter.expected
 
     def counters(self) -> tuple[int, int]:
         """(packets received, packets expected) so far, for windowed loss."""
-        return self.packets, self.expected
+        return self.counter.counters()
 
     def playout_counters(self) -> tuple[int, int]:
         """(packets played, packets decided) so far, for windowed loss after the playout
         buffer (``quality.Playout``); decides what has settled first."""
-        self.playout.settle(self._highest)
-        return self.playout.played, self.playout.decided
+        return self.counter.playout_counters()
 
     async def _play(self, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError, asyncio.CancelledError):

@@ -1,0 +1,99 @@
+"""The counting listeners' native receive path (``media_bench/native/fastcount.c``).
+
+The counting sockets of one loop go into one native ``Reader``: it reads every ready socket
+and counts each RTP header into the socket's native ``Counter`` in C, so a counted packet costs
+no Python call. What is not RTP (STUN consent, DTLS) and socket errors come back here and go
+where the Python path sends them. ``pip install`` compiles it where a C compiler and Python's
+headers are present; elsewhere, or with ``SPACES_LAB_FAST_COUNT=0``, counting listeners keep
+the Python path (``StreamCounter`` fed from the loop's Python poller), which stays tested.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import weakref
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from media_bench.client.stream_counter import NATIVE_SETTINGS, Counter
+
+FAST_COUNT_VARIABLE = "SPACES_LAB_FAST_COUNT"
+
+Deliver = Callable[[bytes, Any], None]
+Failed = Callable[[Exception], None]
+
+
+def native_module() -> ModuleType | None:
+    """The compiled module, or None (not built here, or turned off)."""
+    if os.environ.get(FAST_COUNT_VARIABLE, "") == "0":
+        return None
+    try:
+        from media_bench.client import _fastcount
+    except ImportError:
+        return None
+    return _fastcount
+
+
+def native_counter() -> Counter | None:
+    """A native ``Counter`` with ``stream_counter``'s settings, or None."""
+    module = native_module()
+    if module is None:
+        return None
+    counter: Counter = module.Counter(*NATIVE_SETTINGS)
+    return counter
+
+
+class NativeReader:
+    """The native reader of one loop's counting sockets, watched by the loop as one descriptor."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, module: ModuleType) -> None:
+        self._module = module
+        self._reader: Any = module.Reader()
+        self._routes: dict[int, tuple[Deliver, Failed, Callable[[], None]]] = {}
+        loop.add_reader(self._reader.fileno(), self._drain)
+
+    def add(self, fd: int, counter: Counter, deliver: Deliver, failed: Failed,
+            on_first: Callable[[], None]) -> None:
+        """Count socket ``fd``'s RTP into ``counter``; other datagrams go to ``deliver``, its
+        errors to ``failed``; ``on_first`` runs once the stream's first packet is counted."""
+        self._routes[fd] = (deliver, failed, on_first)
+        self._reader.add(fd, counter)
+
+    def remove(self, fd: int) -> None:
+        if self._routes.pop(fd, None) is not None:
+            self._reader.remove(fd)
+
+    def _drain(self) -> None:
+        reports = self._reader.drain()
+        if reports is None:
+            return
+        module = self._module
+        for fd, kind, value, address in reports:
+            route = self._routes.get(fd)
+            if route is None:
+                continue
+            deliver, failed, on_first = route
+            if kind == module.DELIVER:
+                deliver(value, address)
+            elif kind == module.FAILED:
+                failed(OSError(value, os.strerror(value)))
+            else:
+                on_first()
+
+
+_readers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, NativeReader] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def native_reader() -> NativeReader | None:
+    """The running loop's native reader, or None (no native module)."""
+    module = native_module()
+    if module is None:
+        return None
+    loop = asyncio.get_running_loop()
+    if loop not in _readers:
+        _readers[loop] = NativeReader(loop, module)
+    return _readers[loop]
