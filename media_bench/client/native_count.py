@@ -1,11 +1,12 @@
 """The counting listeners' native receive path (``media_bench/native/fastcount.c``).
 
-The counting sockets of one loop go into one native ``Reader``: it reads every ready socket
-and counts each RTP header into the socket's native ``Counter`` in C, so a counted packet costs
-no Python call. What is not RTP (STUN consent, DTLS) and socket errors come back here and go
-where the Python path sends them. ``pip install`` compiles it where a C compiler and Python's
-headers are present; elsewhere, or with ``SPACES_LAB_FAST_COUNT=0``, counting listeners keep
-the Python path (``StreamCounter`` fed from the loop's Python poller), which stays tested.
+The counting sockets of one loop go into one native ``Reader``: every ``DRAIN_EVERY`` it reads
+every ready socket and counts each RTP header into the socket's native ``Counter`` in C, at
+the kernel's arrival stamp, so a counted packet costs no Python call. What is not RTP (STUN
+consent, DTLS) and socket errors come back here and go where the Python path sends them.
+``pip install`` compiles it where a C compiler and Python's headers are present; elsewhere,
+or with ``SPACES_LAB_FAST_COUNT=0``, counting listeners keep the Python path
+(``StreamCounter`` fed from the loop's Python poller), which stays tested.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from typing import Any
 from media_bench.client.stream_counter import NATIVE_SETTINGS, Counter
 
 FAST_COUNT_VARIABLE = "SPACES_LAB_FAST_COUNT"
+DRAIN_EVERY = 0.010
+"""Seconds between reads of the counting sockets: half a frame, so a stream's first packet
+waits at most that long to be seen (join times read its kernel arrival stamp, not this)."""
 
 Deliver = Callable[[bytes, Any], None]
 Failed = Callable[[Exception], None]
@@ -46,27 +50,43 @@ def native_counter() -> Counter | None:
 
 
 class NativeReader:
-    """The native reader of one loop's counting sockets, watched by the loop as one descriptor."""
+    """The native reader of one loop's counting sockets, drained every ``DRAIN_EVERY``.
+
+    Not on the sockets' readiness: a room's packets reach its listeners spread over the
+    server's tick, so the loop would wake for every one or two of them, and a wake-up costs
+    more Python than the counting. Packets wait in their sockets meanwhile, each stamped by
+    the kernel on arrival (``fastcount.c``), which is the instant counted.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, module: ModuleType) -> None:
+        self._loop = loop
         self._module = module
         self._reader: Any = module.Reader()
         self._routes: dict[int, tuple[Deliver, Failed, Callable[[], None]]] = {}
-        loop.add_reader(self._reader.fileno(), self._drain)
+        self._timer: asyncio.TimerHandle | None = None
 
     def add(self, fd: int, counter: Counter, deliver: Deliver, failed: Failed,
             on_first: Callable[[], None]) -> None:
         """Count socket ``fd``'s RTP into ``counter``; other datagrams go to ``deliver``, its
         errors to ``failed``; ``on_first`` runs once the stream's first packet is counted."""
-        self._routes[fd] = (deliver, failed, on_first)
         self._reader.add(fd, counter)
+        self._routes[fd] = (deliver, failed, on_first)
+        if self._timer is None:
+            self._timer = self._loop.call_later(DRAIN_EVERY, self._drain)
 
     def remove(self, fd: int) -> None:
         if self._routes.pop(fd, None) is not None:
             self._reader.remove(fd)
 
     def _drain(self) -> None:
-        reports = self._reader.drain()
+        self._timer = None
+        try:
+            self._handle(self._reader.drain())
+        finally:
+            if self._routes:
+                self._timer = self._loop.call_later(DRAIN_EVERY, self._drain)
+
+    def _handle(self, reports: list[tuple[int, int, Any, Any]] | None) -> None:
         if reports is None:
             return
         module = self._module

@@ -3,9 +3,10 @@
  *
  * Counter is media_bench.client.stream_counter.StreamCounter (with quality.Playout) operation
  * for operation, so the two give the same figures bit for bit; Reader is the epoll set of the
- * counting sockets of one loop (media_bench.client.native_count). Datagrams that are not RTP
- * (STUN, DTLS) and socket errors go back to Python; the server's RTCP is dropped, as the
- * Python counting path drops it. */
+ * counting sockets of one loop (media_bench.client.native_count), drained on a timer: each
+ * packet is counted at the instant the kernel stamped it on arrival (SO_TIMESTAMPNS), so
+ * reading late costs no accuracy. Datagrams that are not RTP (STUN, DTLS) and socket errors go
+ * back to Python; the server's RTCP is dropped, as the Python counting path drops it. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
@@ -21,8 +22,9 @@
 #include <unistd.h>
 
 #define MAX_DATAGRAM 65535
-#define READS_PER_WAKEUP 16
+#define READS_PER_WAKEUP 64
 #define EVENTS_PER_WAIT 1024
+#define MAX_ROUNDS 16
 #define FIRST_BITS 1024
 
 /* ---------------------------------------------------------------- Counter */
@@ -496,6 +498,10 @@ static PyObject *Reader_add(Reader *r, PyObject *args) {
         r->counters = grown;
         r->size = size;
     }
+    int on = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)) < 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
     struct epoll_event event = {.events = EPOLLIN, .data = {.fd = fd}};
     if (epoll_ctl(r->epoll, EPOLL_CTL_ADD, fd, &event) < 0) {
         /* a closed socket's descriptor, reused */
@@ -520,15 +526,32 @@ static PyObject *Reader_remove(Reader *r, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
-/* time.monotonic(), as CPython 3.11 makes it from the clock's nanoseconds */
-static double monotonic(void) {
+static int64_t clock_ns(clockid_t clock) {
     struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    int64_t ns = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
+    clock_gettime(clock, &now);
+    return (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
+}
+
+/* seconds of CLOCK_MONOTONIC nanoseconds, as CPython 3.11's time.monotonic() makes them */
+static double seconds(int64_t ns) {
     if (ns % 1000000000LL == 0) {
         return (double)(ns / 1000000000LL);
     }
     return (double)ns / 1e9;
+}
+
+/* The kernel's receive time of a datagram (SO_TIMESTAMPNS, wall clock) on the monotonic
+ * clock: the instant it reached the socket, however late the reader comes to it. */
+static double arrival(struct msghdr *message, int64_t wall_minus_monotonic) {
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(message); c != NULL; c = CMSG_NXTHDR(message, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec stamp;
+            memcpy(&stamp, CMSG_DATA(c), sizeof(stamp));
+            int64_t wall = (int64_t)stamp.tv_sec * 1000000000LL + stamp.tv_nsec;
+            return seconds(wall - wall_minus_monotonic);
+        }
+    }
+    return seconds(clock_ns(CLOCK_MONOTONIC));
 }
 
 static PyObject *address(const struct sockaddr_storage *from) {
@@ -575,64 +598,77 @@ static int report(PyObject **reports, PyObject *item) {
 static PyObject *Reader_drain(Reader *r, PyObject *unused) {
     (void)unused;
     struct epoll_event events[EVENTS_PER_WAIT];
-    int ready = epoll_wait(r->epoll, events, EVENTS_PER_WAIT, 0);
-    if (ready < 0) {
-        if (errno == EINTR) {
-            Py_RETURN_NONE;
-        }
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
     PyObject *reports = NULL;
     unsigned char *data = r->buffer;
-    for (int i = 0; i < ready; i++) {
-        int fd = events[i].data.fd;
-        Counter *c = fd < r->size ? r->counters[fd] : NULL;
-        if (c == NULL) {
-            continue;
-        }
-        for (int k = 0; k < READS_PER_WAKEUP; k++) {
-            struct sockaddr_storage from;
-            socklen_t from_size = sizeof(from);
-            ssize_t got = recvfrom(fd, data, MAX_DATAGRAM, MSG_DONTWAIT,
-                                   (struct sockaddr *)&from, &from_size);
-            if (got < 0) {
-                if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                    if (report(&reports, Py_BuildValue("(iiiO)", fd, FAILED, errno, Py_None)) < 0) {
-                        goto error;
-                    }
-                }
+    int64_t wall_minus_monotonic = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
+    int ready, rounds = 0;
+    do {
+        ready = epoll_wait(r->epoll, events, EVENTS_PER_WAIT, 0);
+        if (ready < 0) {
+            if (errno == EINTR) {
                 break;
             }
-            if (got >= 12 && data[0] > 127 && data[0] < 192) {
-                if (data[1] > 191 && data[1] < 224) {
-                    continue; /* the server's RTCP: of no use to a counting listener */
-                }
-                long sequence = ((long)data[2] << 8) | data[3];
-                uint32_t timestamp = ((uint32_t)data[4] << 24) | ((uint32_t)data[5] << 16) |
-                                     ((uint32_t)data[6] << 8) | (uint32_t)data[7];
-                int first = count_header(c, sequence, timestamp, monotonic());
-                if (first < 0) {
-                    goto error;
-                }
-                if (first && report(&reports, Py_BuildValue("(iiOO)", fd, FIRST, Py_None,
-                                                            Py_None)) < 0) {
-                    goto error;
-                }
+            Py_XDECREF(reports);
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+        for (int i = 0; i < ready; i++) {
+            int fd = events[i].data.fd;
+            Counter *c = fd < r->size ? r->counters[fd] : NULL;
+            if (c == NULL) {
                 continue;
             }
-            PyObject *from_address = address(&from);
-            if (from_address == NULL) {
-                goto error;
+            for (int k = 0; k < READS_PER_WAKEUP; k++) {
+                struct sockaddr_storage from;
+                union {
+                    char space[CMSG_SPACE(sizeof(struct timespec))];
+                    struct cmsghdr align;
+                } control;
+                struct iovec vector = {.iov_base = data, .iov_len = MAX_DATAGRAM};
+                struct msghdr message = {
+                    .msg_name = &from, .msg_namelen = sizeof(from),
+                    .msg_iov = &vector, .msg_iovlen = 1,
+                    .msg_control = control.space, .msg_controllen = sizeof(control.space),
+                };
+                ssize_t got = recvmsg(fd, &message, MSG_DONTWAIT);
+                if (got < 0) {
+                    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                        report(&reports, Py_BuildValue("(iiiO)", fd, FAILED, errno, Py_None)) < 0) {
+                        goto error;
+                    }
+                    break;
+                }
+                if (got >= 12 && data[0] > 127 && data[0] < 192) {
+                    if (data[1] > 191 && data[1] < 224) {
+                        continue; /* the server's RTCP: of no use to a counting listener */
+                    }
+                    long sequence = ((long)data[2] << 8) | data[3];
+                    uint32_t timestamp = ((uint32_t)data[4] << 24) | ((uint32_t)data[5] << 16) |
+                                         ((uint32_t)data[6] << 8) | (uint32_t)data[7];
+                    int first = count_header(c, sequence, timestamp,
+                                             arrival(&message, wall_minus_monotonic));
+                    if (first < 0) {
+                        goto error;
+                    }
+                    if (first && report(&reports, Py_BuildValue("(iiOO)", fd, FIRST, Py_None,
+                                                                Py_None)) < 0) {
+                        goto error;
+                    }
+                    continue;
+                }
+                PyObject *from_address = address(&from);
+                if (from_address == NULL) {
+                    goto error;
+                }
+                PyObject *item = Py_BuildValue("(iiy#N)", fd, DELIVER, (const char *)data,
+                                               (Py_ssize_t)got, from_address);
+                if (report(&reports, item) < 0) {
+                    goto error;
+                }
+                /* the socket may leave the set once Python has handled it: stop here */
+                break;
             }
-            PyObject *item = Py_BuildValue("(iiy#N)", fd, DELIVER, (const char *)data,
-                                           (Py_ssize_t)got, from_address);
-            if (report(&reports, item) < 0) {
-                goto error;
-            }
-            /* the socket may have gone from the set meanwhile: stop here, Python decides */
-            break;
         }
-    }
+    } while (ready == EVENTS_PER_WAIT && ++rounds < MAX_ROUNDS);
     if (reports == NULL) {
         Py_RETURN_NONE;
     }
