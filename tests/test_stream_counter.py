@@ -6,6 +6,7 @@ import asyncio
 import random
 import socket
 import struct
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -184,3 +185,26 @@ def test_the_native_reader_counts_rtp_hands_back_the_rest_and_drops_rtcp() -> No
         sending.close()
 
     asyncio.run(body())
+
+
+def test_the_native_reader_counts_each_packet_at_its_arrival_not_when_it_reads() -> None:
+    # Packet 2 leaves 100 ms after packet 1 but stamped one frame (20 ms) later: it came 80 ms
+    # late. Read together afterwards, the kernel's arrival stamps still say so; stamped at
+    # reading, both would seem to come at once (transit -20 ms).
+    module = native_module()
+    assert module is not None
+    reader, counter = module.Reader(), native()
+    receiving = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sending = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiving.bind(("127.0.0.1", 0))
+    reader.add(receiving.fileno(), counter)
+    sending.sendto(rtp(1, 0), receiving.getsockname())
+    time.sleep(0.1)
+    sending.sendto(rtp(2, FRAME), receiving.getsockname())
+    time.sleep(0.05)
+    assert reader.drain() is not None  # the first packet's report
+    assert counter.packets == 2
+    assert 0.075 < counter.transit < 0.1
+    reader.close()
+    receiving.close()
+    sending.close()

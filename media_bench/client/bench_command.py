@@ -81,8 +81,9 @@ def register_cascade(which: argparse._SubParsersAction[argparse.ArgumentParser])
         "--room-worker-listeners",
         type=float,
         default=None,
-        help="--worker-listeners of the --workers 2 one-room ramp (default: the direct "
-        "listeners per core this run measures, so the ramp is not capped by a stale limit)",
+        help="--worker-listeners of the --workers 2 one-room ramp (default: each worker's "
+        "share of the room the cores hold beside the load generator, at the one-process "
+        "ramp's CPU per listener, at most the direct listeners per core this run measures)",
     )
     cascade.add_argument("--window", type=float, default=None, help="seconds measured per point")
     add_codec_arguments(cascade)
@@ -145,8 +146,7 @@ def run_bench_cascade(args: argparse.Namespace) -> int:
     bench.listeners = parse_counts(args.listeners, bench.listeners, "--listeners")
     config.room_steps = parse_counts(args.room_steps, config.room_steps, "--room-steps")
     if args.room_worker_listeners is not None:
-        limits = PlacementLimits()
-        least = max(limits.room_opening, limits.min_edge_slots)
+        least = PlacementLimits().least_worker_listeners
         if not least <= args.room_worker_listeners <= 100_000:
             raise CliError(
                 f"--room-worker-listeners must be at least {least:g} (what a room needs "

@@ -325,7 +325,25 @@ def ramp_worker_listeners(direct_rows: list[dict[str, Any]], relay: pd.DataFrame
     to open."""
     fanout = edge_saturation(per_listener(pd.DataFrame(direct_rows)))
     limits, _, _ = capacity_limits(fanout, relay)
-    return max(limits.room_opening, limits.min_edge_slots, limits.listeners_per_worker)
+    return max(limits.least_worker_listeners, limits.listeners_per_worker)
+
+
+def shared_worker_listeners(one_process: list[dict[str, Any]], cores: int | None,
+                            workers: int, whole_core: float) -> float:
+    """The ``--workers`` room ramp's worker capacity on a machine it shares with the load
+    generator: the room the cores hold at the one-process ramp's CPU per listener (server
+    and load generator, its largest step under the loss target), split over the workers, and
+    no more than a whole core's ``whole_core``. Sized to a whole core, the origin fills until
+    it saturates while the edge sits nearly empty (12-03: both ramps stopped at ~1,000)."""
+    carried = [row for row in one_process if row["loss_pct"] < TARGETS["room_loss_pct"]]
+    if not carried or not cores or workers < 1:
+        return whole_core
+    last = max(carried, key=lambda row: row["listeners"])
+    per_listener = float(last["server_cores_total"] + last["loadgen_cores"]) / last["listeners"]
+    if not per_listener > 0:
+        return whole_core
+    least = PlacementLimits().least_worker_listeners
+    return float(max(least, min(whole_core, round(cores / per_listener / workers))))
 
 
 def edge_saturation(fanout: pd.DataFrame) -> pd.DataFrame:
@@ -368,14 +386,16 @@ def run_cascade(config: CascadeConfig, out: Path | None) -> Path:
         found["fanout"] = direct_rows + edge_rows
         found["marks"] = [{"site": "single", **m} for m in direct_marks] + edge_marks
         found["delay"] = delay
-        worker_listeners = config.room_worker_listeners
-        if worker_listeners is None:
-            worker_listeners = ramp_worker_listeners(direct_rows, relay)
-        found["room_worker_listeners"] = worker_listeners
+        whole_core = ramp_worker_listeners(direct_rows, relay)
         room_rows: list[dict[str, Any]] = []
         outcomes = []
         for workers in (0, 2):
             print(f"one room, --workers {workers}: ramp until loss >= 0.5% ...", flush=True)
+            worker_listeners = config.room_worker_listeners or shared_worker_listeners(
+                room_rows, os.cpu_count(), workers, whole_core)
+            if workers:
+                found["room_worker_listeners"] = worker_listeners
+                print(f"  each worker holds up to {worker_listeners:g} listeners", flush=True)
             rows, outcome = await largest_room(workers, config.room_steps, bench, worker_listeners)
             room_rows += rows
             outcomes.append(outcome)

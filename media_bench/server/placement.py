@@ -102,6 +102,12 @@ class PlacementLimits:
         return self.room_cost + self.speaker_cost + self.origin_headroom + self.min_open_slots
 
     @property
+    def least_worker_listeners(self) -> float:
+        """The smallest ``listeners_per_worker`` a cascade can use: a worker must have room to
+        open a room and to open an edge."""
+        return max(self.room_opening, self.min_edge_slots)
+
+    @property
     def max_edges_per_origin(self) -> int:
         """The most edges one origin could feed, mixing one full-stage room and doing nothing
         else: past this a room needs a deeper cascade (edge to edge), which is not built."""
