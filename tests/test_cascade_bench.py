@@ -143,12 +143,13 @@ def test_the_summary_fails_a_slow_relay_and_a_costly_edge() -> None:
 def test_the_room_ramp_reports_what_the_cores_allow_a_load_generator_as_costly_as_the_server(
 ) -> None:
     outcomes = pd.DataFrame([{"workers": 0, "largest": 500}, {"workers": 2, "largest": 600}])
-    window = {"loss_pct": 0.0}
+    window = {"loss_pct": 0.0, "arrival_p99_ms": 30.0}
     rooms = pd.DataFrame([
         {"workers": 0, "listeners": 500, "server_cores_total": 0.9, "loadgen_cores": 0.8, **window},
         {"workers": 2, "listeners": 300, "server_cores_total": 0.3, "loadgen_cores": 0.3, **window},
         # 1 ms of server and 1 ms of load generator per listener-second: 2 cores carry 1,000
-        {"workers": 2, "listeners": 600, "server_cores_total": 0.6, "loadgen_cores": 0.6, **window},
+        {"workers": 2, "listeners": 600, "server_cores_total": 0.6, "loadgen_cores": 0.6,
+         "loss_pct": 0.0, "arrival_p99_ms": 1400.0},  # carried, late: the summary says how late
         {"workers": 2, "listeners": 700, "server_cores_total": 0.7, "loadgen_cores": 0.9,
          "loss_pct": 3.0},  # past the loss target: not the ramp's largest step
     ])  # fmt: skip
@@ -158,6 +159,8 @@ def test_the_room_ramp_reports_what_the_cores_allow_a_load_generator_as_costly_a
     value = dict(zip(summary["figure"], summary["value"], strict=True))
     assert value["room_loadgen_per_server_core"] == pytest.approx(1.0)
     assert value["room_ratio_bound"] == pytest.approx(1000 / 500)
+    assert value["room_one_process_arrival_p99_ms"] == 30.0
+    assert value["room_two_workers_arrival_p99_ms"] == 1400.0
     cheap = rooms.assign(loadgen_cores=rooms["loadgen_cores"] / 4)
     summary = summarise(fanout_rows(), marks, (0.001, 0.002, 1e3), outcomes, relay_table(10.0),
                         cheap, 2)

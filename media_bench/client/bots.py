@@ -7,13 +7,13 @@ Receive paths (``ProbeMode``):
 
 - ``count``: count packets at the socket, with loss and jitter from their RTP headers, which
   SRTP leaves in clear; STUN (consent) and DTLS still go to aioice and aiortc, media and the
-  server's RTCP never reach aiortc (no SRTP unprotect, no parsing, no queue). The sockets of
-  count and arrival listeners on a loop share one epoll set, read in one callback per wake-up.
-  The cheapest listener, and still about as costly as the server's listener since the
-  server's native send (2026-12-03, 400 listeners in one room, three runs: 21-23 us of load
-  generator CPU per packet, 3.7 us of it ``recvfrom`` under cProfile, the rest Python; the
-  server 25-27 us, its tick and speakers included), so on a shared machine the load generator
-  takes half the cores (``bench cascade``'s ``room_ratio_bound``).
+  server's RTCP never reach aiortc (no SRTP unprotect, no parsing, no queue). Where the native
+  counter is built (``native_count``), a loop's counting sockets are read and counted in C
+  every 10 ms, each packet at its kernel arrival stamp; otherwise they join the loop's Python
+  poller below. The cheapest listener: 2026-12-03, 400 listeners in one room, one run each:
+  9.7 us of load generator CPU per packet natively against 21.8 us on the Python path (the
+  server 23-25 us, its tick and speakers included); of the 9.7 us the native read and count
+  take ~4 (cProfile), the rest is each peer's own timers (RTCP reports, ICE consent).
 - ``arrival``: also unprotect and decode each packet at the socket (as the server decodes)
   and time the marks: mouth-to-arrival latency.
 - ``full``: also let aiortc's receive path (jitter buffer, decoder thread) run and time the
@@ -156,8 +156,8 @@ class VoiceTrack(MediaStreamTrack):
 
 
 class _SocketPoller:
-    """The sockets of the counting and arrival-timing bots on one loop, in an epoll set of
-    their own that the loop watches as one descriptor: each wake-up reads every ready socket
+    """The sockets of the arrival-timing bots on one loop (and of the counting bots without
+    the native counter, or behind a downlink impairment), in an epoll set of their own that the loop watches as one descriptor: each wake-up reads every ready socket
     in one callback, without a handle per datagram."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:

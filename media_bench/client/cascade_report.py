@@ -148,7 +148,11 @@ def summarise(
         ("edge_loadgen_lag_max_ms", "edge run: load generator loop lag p99, worst window (ms)",
          float(edge_rows["loadgen_lag_p99_ms"].max()) if len(edge_rows) else math.nan, ""),
         ("room_one_process", "largest room at < 0.5% loss, --workers 0", one, ""),
+        ("room_one_process_arrival_p99_ms", "  probes' mouth-to-arrival p99 there (ms)",
+         room_arrival_p99(rooms, 0, one), ""),
         ("room_two_workers", "largest room at < 0.5% loss, --workers 2", two, ""),
+        ("room_two_workers_arrival_p99_ms", "  probes' mouth-to-arrival p99 there (ms)",
+         room_arrival_p99(rooms, 2, two), ""),
         ("room_ratio", "largest room, --workers 2 / --workers 0",
          two / one if one else math.nan, ">="),
         ("room_loadgen_per_server_core",
@@ -165,6 +169,15 @@ def summarise(
          relay_fig["relay_listener_equivalents"], ""),
     ]  # fmt: skip
     return figure_rows(figures)
+
+
+def room_arrival_p99(rooms: pd.DataFrame | None, workers: int, largest: float) -> float:
+    """The probes' mouth-to-arrival p99 in the ramp's window at its largest room: loss alone
+    says the room was carried, this says how late (an origin falling behind queues first)."""
+    if rooms is None or rooms.empty or not math.isfinite(largest):
+        return math.nan
+    at = rooms[(rooms["workers"] == workers) & (rooms["listeners"] == largest)]
+    return float(at["arrival_p99_ms"].iloc[-1]) if len(at) else math.nan
 
 
 def room_ratio_bound(
