@@ -157,8 +157,9 @@ class VoiceTrack(MediaStreamTrack):
 
 class _SocketPoller:
     """The sockets of the arrival-timing bots on one loop (and of the counting bots without
-    the native counter, or behind a downlink impairment), in an epoll set of their own that the loop watches as one descriptor: each wake-up reads every ready socket
-    in one callback, without a handle per datagram."""
+    the native counter, or behind a downlink impairment), in an epoll set of their own that
+    the loop watches as one descriptor: each wake-up reads every ready socket in one
+    callback, without a handle per datagram."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         monkey = sys.modules.get("gevent.monkey")  # gevent's patching removes select.epoll
