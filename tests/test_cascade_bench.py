@@ -187,16 +187,17 @@ def test_the_room_ramp_runs_its_workers_at_the_capacity_this_run_measured() -> N
 
 def test_the_room_ramp_shares_the_machine_with_its_load_generator() -> None:
     def step(listeners: int, server: float, loadgen: float, loss: float = 0.0) -> dict[str, Any]:
-        return {"listeners": listeners, "server_cores_total": server, "loadgen_cores": loadgen,
-                "loss_pct": loss}
+        return {"workers": 0, "listeners": listeners, "server_cores_total": server,
+                "loadgen_cores": loadgen, "loss_pct": loss}
 
     # one process carried 1000 listeners on 0.9 cores beside a 0.4-core load generator: two
     # cores hold 2 / 0.0013 = 1538 listeners at that cost, 769 a worker
-    ramp = [step(500, 0.5, 0.25), step(1000, 0.9, 0.4), step(1200, 1.0, 0.45, loss=3.0)]
+    ramp = pd.DataFrame(
+        [step(500, 0.5, 0.25), step(1000, 0.9, 0.4), step(1200, 1.0, 0.45, loss=3.0)])
     assert shared_worker_listeners(ramp, 2, 2, 1015.0) == 769
     assert shared_worker_listeners(ramp, 4, 2, 1015.0) == 1015.0  # no more than a whole core
-    assert shared_worker_listeners([], 2, 2, 1015.0) == 1015.0
-    assert shared_worker_listeners([step(1000, 30.0, 10.0)], 2, 2, 1015.0) == (
+    assert shared_worker_listeners(pd.DataFrame([]), 2, 2, 1015.0) == 1015.0
+    assert shared_worker_listeners(pd.DataFrame([step(1000, 30.0, 10.0)]), 2, 2, 1015.0) == (
         PlacementLimits().least_worker_listeners)
 
 

@@ -12,16 +12,17 @@ from typing import Any
 
 import pytest
 
-from media_bench.client.native_count import native_counter, native_module
+from media_bench.client.native_count import NativeReader, native_module
 from media_bench.client.quality import SETTLE
-from media_bench.client.stream_counter import Counter, StreamCounter
+from media_bench.client.stream_counter import NATIVE_SETTINGS, Counter, StreamCounter
 
 FRAME = 960  # RTP timestamp units of a 20 ms frame at 48 kHz
 
 
 def native() -> Counter:
-    counter = native_counter()
-    assert counter is not None, "the native counter is built by `make .venv/.installed`"
+    module = native_module()
+    assert module is not None, "the native counter is built by `make .venv/.installed`"
+    counter: Counter = module.Counter(*NATIVE_SETTINGS)
     return counter
 
 
@@ -148,8 +149,6 @@ def test_the_native_reader_counts_rtp_hands_back_the_rest_and_drops_rtcp() -> No
     assert module is not None
 
     async def body() -> None:
-        from media_bench.client.native_count import NativeReader
-
         loop = asyncio.get_running_loop()
         reader = NativeReader(loop, module)
         receiving = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -157,7 +156,7 @@ def test_the_native_reader_counts_rtp_hands_back_the_rest_and_drops_rtcp() -> No
         receiving.bind(("127.0.0.1", 0))
         receiving.setblocking(False)
         sending.bind(("127.0.0.1", 0))
-        counter = native()
+        counter = reader.new_counter()
         delivered: list[tuple[bytes, Any]] = []
         failures: list[Exception] = []
         first = asyncio.Event()

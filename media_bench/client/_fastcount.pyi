@@ -6,9 +6,6 @@ class Counter:
     packets: int
     jitter: float
     transit: float
-    played: int
-    concealed: int
-    late: int
     first_arrival: float | None
     expected: int
     bursts: list[int]

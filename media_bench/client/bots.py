@@ -32,7 +32,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import av
 import pylibsrtp
@@ -48,7 +48,7 @@ from media_bench.client.impairment import (
     impair_sends,
 )
 from media_bench.client.marks import MarkDetector, Signal, grid_index
-from media_bench.client.native_count import NativeReader, native_counter, native_reader
+from media_bench.client.native_count import NativeReader, native_reader
 from media_bench.client.signalling import ApiSignalling, Signalling
 from media_bench.client.stream_counter import Counter, StreamCounter
 from media_bench.common.aiortc_internals import (
@@ -68,6 +68,9 @@ from media_bench.common.audio import (
     to_mono,
 )
 from media_bench.common.codec import OpusDecoder, OpusEncoder
+
+if TYPE_CHECKING:
+    from media_bench.client._fastcount import Counter as NativeCounter
 
 ProbeMode = Literal["count", "arrival", "full"]
 _RTP_HEADER = struct.Struct("!HI")
@@ -252,9 +255,9 @@ class AudioProbe:
         self._decoder = None if self.mode == "count" else OpusDecoder()
         dtls = receiver.transport
         reader = native_reader() if self.mode == "count" and downlink is None else None
-        counter = native_counter() if reader is not None else None
-        if counter is not None:
-            self.counter = counter
+        native = reader.new_counter() if reader is not None else None
+        if native is not None:
+            self.counter = native
         for protocol in ice_protocols(dtls):
             if protocol.transport is None:
                 continue
@@ -263,8 +266,8 @@ class AudioProbe:
                 limit_datagram_reads(protocol, _MAX_DATAGRAM)
                 if downlink is not None:
                     impair_receives(protocol, downlink)
-            elif reader is not None and counter is not None:
-                self._read_natively(protocol, reader, counter)
+            elif reader is not None and native is not None:
+                self._read_natively(protocol, reader, native)
             else:
                 self._read_socket(protocol, dtls, downlink)
         if self.mode != "full":
@@ -278,7 +281,8 @@ class AudioProbe:
         original = replace_rtp_handler(receiver, on_rtp)
         self._task = asyncio.ensure_future(self._play(track))
 
-    def _read_natively(self, protocol: Any, reader: NativeReader, counter: Counter) -> None:
+    def _read_natively(self, protocol: Any, reader: NativeReader, counter: NativeCounter
+                       ) -> None:
         """Count one of the peer's UDP sockets in C (``native_count``): the same demux and
         counts as ``_read_socket``'s counting path, without a Python call per packet."""
         fd = udp_socket(protocol).fileno()

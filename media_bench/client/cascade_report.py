@@ -180,25 +180,33 @@ def room_arrival_p99(rooms: pd.DataFrame | None, workers: int, largest: float) -
     return float(at["arrival_p99_ms"].iloc[-1]) if len(at) else math.nan
 
 
-def room_ratio_bound(
-    rooms: pd.DataFrame | None, one: float, cores: int | None
-) -> tuple[float, float]:
-    """The ``--workers 2`` ramp's load generator cores per server core at its largest step
-    under the loss target, and the largest-room ratio the machine's ``cores`` would allow if
-    server and load generator kept that CPU per listener to the last core: ``cores`` over
-    their summed CPU per listener, over ``one`` (the one-process room). The server and the
-    load generator share the cores, so a load generator as costly per listener as the
-    server caps the ratio near ``cores / 2`` whatever the server does."""
-    if rooms is None or rooms.empty or not cores or not one:
+def room_cores_hold(rooms: pd.DataFrame | None, workers: int, cores: int | None
+                    ) -> tuple[float, float]:
+    """At the ``workers`` ramp's largest step under the loss target: the listeners the
+    machine's ``cores`` would hold if server and load generator kept that step's summed CPU
+    per listener to the last core, and the load generator's cores per server core there."""
+    if rooms is None or rooms.empty or not cores:
         return math.nan, math.nan
-    ramp = rooms[(rooms["workers"] == 2) & (rooms["loss_pct"] < TARGETS["room_loss_pct"])]
+    ramp = rooms[(rooms["workers"] == workers) & (rooms["loss_pct"] < TARGETS["room_loss_pct"])]
     if ramp.empty:
         return math.nan, math.nan
     last = ramp.sort_values("listeners").iloc[-1]
     server, loadgen = float(last["server_cores_total"]), float(last["loadgen_cores"])
     per_listener = (server + loadgen) / float(last["listeners"])
     share = loadgen / server if server > 0 else math.nan
-    return share, (cores / per_listener) / one if per_listener > 0 else math.nan
+    return (cores / per_listener if per_listener > 0 else math.nan), share
+
+
+def room_ratio_bound(
+    rooms: pd.DataFrame | None, one: float, cores: int | None
+) -> tuple[float, float]:
+    """The ``--workers 2`` ramp's load generator cores per server core at its largest step
+    under the loss target, and the largest-room ratio the machine's ``cores`` would allow at
+    that step's CPU per listener (``room_cores_hold``) over ``one`` (the one-process room).
+    The server and the load generator share the cores, so a load generator as costly per
+    listener as the server caps the ratio near ``cores / 2`` whatever the server does."""
+    held, share = room_cores_hold(rooms, 2, cores)
+    return share, held / one if one else math.nan
 
 
 Figure = tuple[str, str, float, str]

@@ -16,9 +16,12 @@ import os
 import weakref
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from media_bench.client.stream_counter import NATIVE_SETTINGS, Counter
+from media_bench.client.stream_counter import NATIVE_SETTINGS
+
+if TYPE_CHECKING:
+    from media_bench.client import _fastcount
 
 FAST_COUNT_VARIABLE = "SPACES_LAB_FAST_COUNT"
 DRAIN_EVERY = 0.010
@@ -40,15 +43,6 @@ def native_module() -> ModuleType | None:
     return _fastcount
 
 
-def native_counter() -> Counter | None:
-    """A native ``Counter`` with ``stream_counter``'s settings, or None."""
-    module = native_module()
-    if module is None:
-        return None
-    counter: Counter = module.Counter(*NATIVE_SETTINGS)
-    return counter
-
-
 class NativeReader:
     """The native reader of one loop's counting sockets, drained every ``DRAIN_EVERY``.
 
@@ -61,11 +55,17 @@ class NativeReader:
     def __init__(self, loop: asyncio.AbstractEventLoop, module: ModuleType) -> None:
         self._loop = loop
         self._module = module
-        self._reader: Any = module.Reader()
+        self._reader: _fastcount.Reader = module.Reader()
         self._routes: dict[int, tuple[Deliver, Failed, Callable[[], None]]] = {}
         self._timer: asyncio.TimerHandle | None = None
 
-    def add(self, fd: int, counter: Counter, deliver: Deliver, failed: Failed,
+    def new_counter(self) -> _fastcount.Counter:
+        """A native counter (a ``stream_counter.Counter``) with that module's settings, for
+        ``add``."""
+        counter: _fastcount.Counter = self._module.Counter(*NATIVE_SETTINGS)
+        return counter
+
+    def add(self, fd: int, counter: _fastcount.Counter, deliver: Deliver, failed: Failed,
             on_first: Callable[[], None]) -> None:
         """Count socket ``fd``'s RTP into ``counter``; other datagrams go to ``deliver``, its
         errors to ``failed``; ``on_first`` runs once the stream's first packet is counted."""

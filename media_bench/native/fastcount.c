@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #define MAX_DATAGRAM 65535
-#define READS_PER_WAKEUP 64
+#define READS_PER_DRAIN 64
 #define EVENTS_PER_WAIT 1024
 #define MAX_ROUNDS 16
 #define FIRST_BITS 1024
@@ -68,7 +68,7 @@ typedef struct {
     int has_decided;
     int64_t decided;
     int64_t run;
-    int64_t played, concealed, late;
+    int64_t played, concealed;
     int64_t *bursts;
     Py_ssize_t burst_count, burst_capacity;
 } Counter;
@@ -149,8 +149,6 @@ static int playout_arrive(Counter *c, int64_t sequence, double transit) {
         if (sequence > c->top) {
             c->top = sequence;
         }
-    } else {
-        c->late++;
     }
     return 0;
 }
@@ -386,9 +384,6 @@ static PyMemberDef Counter_members[] = {
     {"packets", T_LONGLONG, offsetof(Counter, packets), READONLY, NULL},
     {"jitter", T_DOUBLE, offsetof(Counter, jitter), READONLY, NULL},
     {"transit", T_DOUBLE, offsetof(Counter, transit), READONLY, NULL},
-    {"played", T_LONGLONG, offsetof(Counter, played), READONLY, NULL},
-    {"concealed", T_LONGLONG, offsetof(Counter, concealed), READONLY, NULL},
-    {"late", T_LONGLONG, offsetof(Counter, late), READONLY, NULL},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -617,7 +612,7 @@ static PyObject *Reader_drain(Reader *r, PyObject *unused) {
             if (c == NULL) {
                 continue;
             }
-            for (int k = 0; k < READS_PER_WAKEUP; k++) {
+            for (int k = 0; k < READS_PER_DRAIN; k++) {
                 struct sockaddr_storage from;
                 union {
                     char space[CMSG_SPACE(sizeof(struct timespec))];
