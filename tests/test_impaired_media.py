@@ -13,7 +13,9 @@ import pytest
 from media_bench.client.bots import Bot, ListenerBot
 from media_bench.client.impairment import PeerImpairment
 from media_bench.client.impairment_spec import Impairment
-from media_bench.client.quality import PLAYOUT_DEPTH, mos_estimate
+from media_bench.client.quality import PLAYOUT_DEPTH, SETTLE, mos_estimate
+from media_bench.client.stream_counter import StreamCounter
+from media_bench.common.audio import FRAME_SECONDS
 from tests.test_media_audio import HOST_HZ, Room, hears, with_room
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -29,16 +31,40 @@ async def impaired_listener(room: Room, user: str, downlink: Impairment) -> List
     return bot
 
 
-def heard_over(bot: Bot, before: tuple[int, int, int, int, int, int]) -> dict[str, float]:
-    """Loss, loss after the playout buffer and the MOS estimate since ``before``."""
+Mark = tuple[int, int, int, int]
+"""(received, expected, highest sequence, arrival marks) of a probe at one instant."""
+Played = tuple[int, int, int]
+"""(played, decided, bursts) of its playout buffer, decided up to a mark's highest sequence."""
+
+
+def mark(bot: Bot) -> Mark:
     probe = bot.probe
-    received, expected = probe.counters()
-    played, decided = probe.playout_counters()
-    old_received, old_expected, old_played, old_decided, old_marks, old_bursts = before
+    counter = probe.counter
+    assert isinstance(counter, StreamCounter)  # impaired and arrival probes count in Python
+    return (*probe.counters(), counter.highest, len(probe.arrival_marks.latencies))
+
+
+async def played_to(bot: Bot, at: Mark) -> Played:
+    """The playout buffer's counts over exactly the packets ``at`` had seen: once the stream is
+    ``SETTLE`` packets past them, decide up to its highest sequence and no further (deciding
+    as far as the stream has come would shift the window by ``SETTLE`` packets against the
+    loss window, and a lost packet in either end would tip concealed below loss)."""
+    await asyncio.sleep(1.5 * SETTLE * FRAME_SECONDS)
+    counter = bot.probe.counter
+    assert isinstance(counter, StreamCounter)
+    counter.playout.settle(at[2] + SETTLE)
+    return counter.playout.played, counter.playout.decided, len(counter.playout.bursts)
+
+
+def heard_over(bot: Bot, before: tuple[Mark, Played], after: tuple[Mark, Played]
+               ) -> dict[str, float]:
+    """Loss, loss after the playout buffer and the MOS estimate between two marks."""
+    (old_received, old_expected, _, old_marks), (old_played, old_decided, old_bursts) = before
+    (received, expected, _, _), (played, decided, _) = after
     loss = 1 - (received - old_received) / (expected - old_expected)
     concealed = 1 - (played - old_played) / (decided - old_decided)
-    latencies = probe.arrival_marks.latencies[old_marks:]
-    bursts = probe.bursts[old_bursts:]
+    latencies = bot.probe.arrival_marks.latencies[old_marks:]
+    bursts = bot.probe.bursts[old_bursts:]
     latency = statistics.median(latencies) if latencies else math.nan
     mean_burst = statistics.mean(bursts) if bursts else math.nan
     return {"loss": loss, "concealed": concealed, "latency": latency,
@@ -46,10 +72,10 @@ def heard_over(bot: Bot, before: tuple[int, int, int, int, int, int]) -> dict[st
             "mos": mos_estimate(concealed, latency + PLAYOUT_DEPTH, mean_burst)}
 
 
-def snapshot(bot: Bot) -> tuple[int, int, int, int, int, int]:
-    probe = bot.probe
-    return (*probe.counters(), *probe.playout_counters(), len(probe.arrival_marks.latencies),
-            len(probe.bursts))
+async def marked(bots: dict[str, Bot]) -> dict[str, tuple[Mark, Played]]:
+    marks = {name: mark(bot) for name, bot in bots.items()}
+    played = await asyncio.gather(*(played_to(bot, marks[name]) for name, bot in bots.items()))
+    return {name: (marks[name], p) for name, p in zip(bots, played, strict=True)}
 
 
 def test_five_percent_loss_reads_five_percent_and_lowers_the_score_as_the_server_serves_on(
@@ -63,7 +89,7 @@ def test_five_percent_loss_reads_five_percent_and_lowers_the_score_as_the_server
             "jittery": await impaired_listener(room, "u4", Impairment(delay=0.03, jitter=0.01)),
         }
         await asyncio.sleep(1.5)  # past SETTLE
-        before = {name: snapshot(bot) for name, bot in bots.items()}
+        before = await marked(bots)
         jitter: dict[str, list[float]] = {name: [] for name in bots}
 
         async def sample_jitter() -> None:
@@ -79,7 +105,8 @@ def test_five_percent_loss_reads_five_percent_and_lowers_the_score_as_the_server
             assert hears(heard[bot], HOST_HZ)
         state = await room.api.room(room.host_token, room.rid)
         assert state.listener_count == 4, "the impaired listeners are still served"
-        figures = {name: heard_over(bot, before[name]) for name, bot in bots.items()}
+        after = await marked(bots)
+        figures = {name: heard_over(bot, before[name], after[name]) for name, bot in bots.items()}
         for name in bots:
             figures[name]["jitter_ms"] = statistics.median(jitter[name])
         return figures

@@ -112,6 +112,11 @@ class StreamCounter:
     def expected(self) -> int:
         return 0 if self._base_seq is None else self._highest - self._base_seq + 1
 
+    @property
+    def highest(self) -> int:
+        """The highest sequence number seen, extended past 16 bits (-1 before any)."""
+        return self._highest
+
     def counters(self) -> tuple[int, int]:
         """(packets received, packets expected) so far, for windowed loss."""
         return self.packets, self.expected
