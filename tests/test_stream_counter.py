@@ -12,7 +12,12 @@ from typing import Any
 
 import pytest
 
-from media_bench.client.native_count import NativeReader, native_module
+from media_bench.client.native_count import (
+    DRAIN_EVERY,
+    SETUP_DRAIN_EVERY,
+    NativeReader,
+    native_module,
+)
 from media_bench.client.quality import SETTLE
 from media_bench.client.stream_counter import NATIVE_SETTINGS, Counter, StreamCounter
 
@@ -207,3 +212,81 @@ def test_the_native_reader_counts_each_packet_at_its_arrival_not_when_it_reads()
     reader.close()
     receiving.close()
     sending.close()
+
+
+def test_the_native_reader_takes_a_backlog_in_batches_and_stops_at_a_handshake_datagram() -> None:
+    # A drain reads each socket with recvmmsg, 16 datagrams a call and at most 4 calls: 100
+    # waiting packets take two drains. A STUN datagram ends the socket's reading for that drain
+    # after its batch (Python may take the socket out of the set when it handles it).
+    module = native_module()
+    assert module is not None
+    reader, counter = module.Reader(), native()
+    receiving = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sending = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiving.bind(("127.0.0.1", 0))
+    receiving.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    sending.bind(("127.0.0.1", 0))
+    target = receiving.getsockname()
+    reader.add(receiving.fileno(), counter)
+    for sequence in range(1, 101):
+        sending.sendto(rtp(sequence, sequence * FRAME), target)
+    time.sleep(0.05)
+    assert reader.drain() is not None  # the first packet's report
+    assert counter.packets == 64
+    assert reader.drain() is None
+    assert counter.packets == 100
+    stun = b"\x00\x01\x00\x00" + bytes(16)
+    for sequence in range(101, 111):
+        sending.sendto(rtp(sequence, sequence * FRAME), target)
+    sending.sendto(stun, target)
+    for sequence in range(111, 121):
+        sending.sendto(rtp(sequence, sequence * FRAME), target)
+    time.sleep(0.05)
+    reports = reader.drain()
+    assert reports == [(receiving.fileno(), module.DELIVER, stun, sending.getsockname())]
+    assert counter.packets == 115  # the batch of 16 held 10 RTP, the STUN and 5 RTP
+    assert reader.drain() is None
+    assert counter.counters() == (120, 120)
+    reader.close()
+    receiving.close()
+    sending.close()
+
+
+def test_the_native_reader_drains_often_only_while_a_stream_is_starting() -> None:
+    module = native_module()
+    assert module is not None
+    assert SETUP_DRAIN_EVERY < DRAIN_EVERY
+
+    async def body() -> None:
+        reader = NativeReader(asyncio.get_running_loop(), module)
+        sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3)]
+        sending = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for each in sockets:
+            each.bind(("127.0.0.1", 0))
+            each.setblocking(False)
+        peer_started, other_started = asyncio.Event(), asyncio.Event()
+        # one peer with two sockets (two ICE candidates), another with one
+        for each, started in ((sockets[0], peer_started), (sockets[1], peer_started),
+                              (sockets[2], other_started)):
+            reader.add(each.fileno(), reader.new_counter(), lambda data, addr: None,
+                       lambda error: None, started.set)
+        assert reader.interval == SETUP_DRAIN_EVERY
+        sending.sendto(rtp(1, 0), sockets[0].getsockname())
+        await asyncio.wait_for(peer_started.wait(), 5)
+        assert reader.interval == SETUP_DRAIN_EVERY  # the other peer has not started
+        sending.sendto(rtp(1, 0), sockets[2].getsockname())
+        await asyncio.wait_for(other_started.wait(), 5)
+        assert reader.interval == DRAIN_EVERY  # the first peer's unused socket counts as started
+        late = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        late.bind(("127.0.0.1", 0))
+        reader.add(late.fileno(), reader.new_counter(), lambda data, addr: None,
+                   lambda error: None, lambda: None)
+        assert reader.interval == SETUP_DRAIN_EVERY
+        reader.remove(late.fileno())
+        assert reader.interval == DRAIN_EVERY
+        for each in (*sockets, late):
+            reader.remove(each.fileno())
+            each.close()
+        sending.close()
+
+    asyncio.run(body())
