@@ -191,14 +191,16 @@ def test_the_room_ramp_shares_the_machine_with_its_load_generator() -> None:
                 "loadgen_cores": loadgen, "loss_pct": loss}
 
     # one process carried 1000 listeners on 0.9 cores beside a 0.4-core load generator: two
-    # cores hold 2 / 0.0013 = 1538 listeners at that cost, 769 a worker
+    # cores hold 2 / 0.0013 = 1538 listeners at that cost, 769 a worker. At 1200 the room lost
+    # its speakers (nothing heard, so no loss counted): not a carried step, not the cost.
     ramp = pd.DataFrame(
-        [step(500, 0.5, 0.25), step(1000, 0.9, 0.4), step(1200, 1.0, 0.45, loss=3.0)])
-    assert shared_worker_listeners(ramp, 2, 2, 1015.0) == 769
-    assert shared_worker_listeners(ramp, 4, 2, 1015.0) == 1015.0  # no more than a whole core
-    assert shared_worker_listeners(pd.DataFrame([]), 2, 2, 1015.0) == 1015.0
-    assert shared_worker_listeners(pd.DataFrame([step(1000, 30.0, 10.0)]), 2, 2, 1015.0) == (
-        PlacementLimits().least_worker_listeners)
+        [step(500, 0.5, 0.25), step(1000, 0.9, 0.4), step(1200, 0.95, 0.3)])
+    assert shared_worker_listeners(ramp, 1000, 2, 2, 1015.0) == 769
+    assert shared_worker_listeners(ramp, 1000, 4, 2, 1015.0) == 1015.0  # a whole core at most
+    assert shared_worker_listeners(pd.DataFrame([]), 0, 2, 2, 1015.0) == 1015.0
+    assert shared_worker_listeners(ramp, 0, 2, 2, 1015.0) == 1015.0  # nothing carried
+    assert shared_worker_listeners(pd.DataFrame([step(1000, 30.0, 10.0)]), 1000, 2, 2,
+                                   1015.0) == PlacementLimits().least_worker_listeners
 
 
 def test_the_front_metrics_name_each_workers_pid_and_load() -> None:

@@ -1,9 +1,10 @@
 """Two server nodes on one real PostgreSQL: node A in this process, node B a separate server
-process. A room created on A: listeners joining through B are seated on B's worker (an edge
-relaying A's origin over UDP) and hear both speakers (FFT); the host's actions on A reach them
-(audio and events); ending the room on A disconnects them. Then B is killed with SIGKILL: A
-notices the missing heartbeats, B's own room is ended as "node lost", the listener B carried
-for A's room is dropped, and joins stop going to B."""
+process. Each node lists both nodes' live rooms. A room created on A: listeners joining through
+B are seated on B's worker (an edge relaying A's origin over UDP) and hear both speakers (FFT);
+the host's actions on A reach them (audio and events); ending the room on A disconnects them.
+Then B is killed with SIGKILL: A's room list leaves out B, which does not answer; A notices the
+missing heartbeats, B's own room is ended as "node lost", the listener B carried for A's room
+is dropped, and joins stop going to B."""
 
 from __future__ import annotations
 
@@ -83,6 +84,8 @@ def test_two_nodes_share_rooms_and_notice_a_dead_one(
             others = [u["id"] for u in users if not u["can_host"]]
             host = await via_a.token(hosts[0])
             room = (await via_a.create_room(host, "two nodes")).id
+            browsing = await via_b.token(others[5])
+            assert [r.id for r in (await via_b.rooms(browsing)).rooms] == [room]  # A's, via B
 
             async def join(api: ApiClient, user: str, bot: type[Bot], **kw: Any) -> Bot:
                 token = host if user == hosts[0] else await api.token(user)
@@ -138,9 +141,15 @@ def test_two_nodes_share_rooms_and_notice_a_dead_one(
                 await join(via_b, others[3], ListenerBot)
                 placed = a.server.rooms[room].media
                 assert placed is not None and placed.placed[others[3]].carrier is b_worker
+                for api in (via_a, via_b):  # each node lists its own rooms and the other's
+                    listed = {r.id: r for r in (await api.rooms(browsing)).rooms}
+                    assert set(listed) == {room, b_room}
+                    assert listed[room].listener_count == 1 and listed[b_room].host == hosts[1]
 
                 await asyncio.to_thread(node_b.kill)  # SIGKILL: no goodbye
                 killed = time.monotonic()
+                # not yet marked lost, B is asked for its rooms and does not answer
+                assert [r.id for r in (await via_a.rooms(browsing)).rooms] == [room]
 
                 async def b_room_lost() -> bool:
                     try:
@@ -152,6 +161,7 @@ def test_two_nodes_share_rooms_and_notice_a_dead_one(
 
                 await until(b_room_lost, 10, "B's room ended as node lost")
                 noticed = time.monotonic() - killed
+                assert [r.id for r in (await via_a.rooms(browsing)).rooms] == [room]
                 state = await via_a.call("GET", f"/rooms/{room}", host)
                 assert state["listener_count"] == 0  # the listener B carried was dropped
                 with pytest.raises(Refused) as refused:  # A's worker is full; B is gone

@@ -329,15 +329,15 @@ def ramp_worker_listeners(direct_rows: list[dict[str, Any]], relay: pd.DataFrame
     return max(limits.least_worker_listeners, limits.listeners_per_worker)
 
 
-def shared_worker_listeners(rooms: pd.DataFrame, cores: int | None, workers: int,
-                            whole_core: float) -> float:
+def shared_worker_listeners(rooms: pd.DataFrame, largest: float, cores: int | None,
+                            workers: int, whole_core: float) -> float:
     """The ``--workers`` room ramp's worker capacity on a machine it shares with the load
     generator: the room the cores hold at the one-process ramp's CPU per listener
-    (``room_cores_hold``: server and load generator, its largest step under the loss target),
+    (``room_cores_hold``: server and load generator, at its ``largest`` carried room),
     split over the workers, and no more than a whole core's ``whole_core``. Sized to a whole
     core, the origin fills until it saturates while the edge sits nearly empty (12-03: both
     ramps stopped at ~1,000)."""
-    held, _ = room_cores_hold(rooms, 0, cores)
+    held, _ = room_cores_hold(rooms, 0, largest, cores)
     if not held > 0 or workers < 1:
         return whole_core
     least = PlacementLimits().least_worker_listeners
@@ -386,13 +386,14 @@ def run_cascade(config: CascadeConfig, out: Path | None) -> Path:
         found["delay"] = delay
         whole_core = ramp_worker_listeners(direct_rows, relay)
         room_rows: list[dict[str, Any]] = []
-        outcomes = []
+        outcomes: list[dict[str, Any]] = []
         for workers in (0, 2):
             print(f"one room, --workers {workers}: ramp until loss >= 0.5% ...", flush=True)
             worker_listeners = whole_core  # --workers 0 has no workers to size
             if workers:
                 worker_listeners = config.room_worker_listeners or shared_worker_listeners(
-                    pd.DataFrame(room_rows), os.cpu_count(), workers, whole_core)
+                    pd.DataFrame(room_rows), outcomes[0]["largest"], os.cpu_count(), workers,
+                    whole_core)
                 found["room_worker_listeners"] = worker_listeners
                 print(f"  each worker holds up to {worker_listeners:g} listeners", flush=True)
             rows, outcome = await largest_room(workers, config.room_steps, bench, worker_listeners)

@@ -119,7 +119,7 @@ def summarise(
     one, two = largest.get(0, math.nan), largest.get(2, math.nan)
     relay_fig = relay_figures(relay, direct_fit)
     edge_rows = fanout[fanout["design"] == "edge"]
-    loadgen_share, bound = room_ratio_bound(rooms, one, cores)
+    loadgen_share, bound = room_ratio_bound(rooms, one, two, cores)
     figures: list[tuple[str, str, float, str]] = [
         ("direct_listeners_per_core_fit", "direct, one process: listeners per core (fit)",
          direct_fit, ""),
@@ -180,17 +180,19 @@ def room_arrival_p99(rooms: pd.DataFrame | None, workers: int, largest: float) -
     return float(at["arrival_p99_ms"].iloc[-1]) if len(at) else math.nan
 
 
-def room_cores_hold(rooms: pd.DataFrame | None, workers: int, cores: int | None
-                    ) -> tuple[float, float]:
-    """At the ``workers`` ramp's largest step under the loss target: the listeners the
-    machine's ``cores`` would hold if server and load generator kept that step's summed CPU
-    per listener to the last core, and the load generator's cores per server core there."""
-    if rooms is None or rooms.empty or not cores:
+def room_cores_hold(rooms: pd.DataFrame | None, workers: int, largest: float,
+                    cores: int | None) -> tuple[float, float]:
+    """At the ``workers`` ramp's ``largest`` carried step: the listeners the machine's
+    ``cores`` would hold if server and load generator kept that step's summed CPU per listener
+    to the last core, and the load generator's cores per server core there. Not the last step
+    under the loss target: a room that lost its speakers counts no loss (12-03: the one-process
+    ramp's failed step at 1,000 sized the workers' share, and the origin saturated)."""
+    if rooms is None or rooms.empty or not cores or not math.isfinite(largest):
         return math.nan, math.nan
-    ramp = rooms[(rooms["workers"] == workers) & (rooms["loss_pct"] < TARGETS["room_loss_pct"])]
-    if ramp.empty:
+    at = rooms[(rooms["workers"] == workers) & (rooms["listeners"] == largest)]
+    if at.empty:
         return math.nan, math.nan
-    last = ramp.sort_values("listeners").iloc[-1]
+    last = at.iloc[-1]
     server, loadgen = float(last["server_cores_total"]), float(last["loadgen_cores"])
     per_listener = (server + loadgen) / float(last["listeners"])
     share = loadgen / server if server > 0 else math.nan
@@ -198,14 +200,14 @@ def room_cores_hold(rooms: pd.DataFrame | None, workers: int, cores: int | None
 
 
 def room_ratio_bound(
-    rooms: pd.DataFrame | None, one: float, cores: int | None
+    rooms: pd.DataFrame | None, one: float, two: float, cores: int | None
 ) -> tuple[float, float]:
-    """The ``--workers 2`` ramp's load generator cores per server core at its largest step
-    under the loss target, and the largest-room ratio the machine's ``cores`` would allow at
-    that step's CPU per listener (``room_cores_hold``) over ``one`` (the one-process room).
+    """The ``--workers 2`` ramp's load generator cores per server core at its largest room
+    ``two``, and the largest-room ratio the machine's ``cores`` would allow at that step's CPU
+    per listener (``room_cores_hold``) over ``one`` (the one-process room).
     The server and the load generator share the cores, so a load generator as costly per
     listener as the server caps the ratio near ``cores / 2`` whatever the server does."""
-    held, share = room_cores_hold(rooms, 2, cores)
+    held, share = room_cores_hold(rooms, 2, two, cores)
     return share, held / one if one else math.nan
 
 

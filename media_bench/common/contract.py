@@ -404,7 +404,8 @@ ROUTES: tuple[Route, ...] = (
         "GET",
         "/rooms",
         "any token holder",
-        "List live rooms with their state.",
+        "List live rooms with their state: every node's, when several nodes share a database "
+        "(a node that does not answer in time is left out of that answer).",
         response=RoomList,
     ),
     Route(

@@ -8,7 +8,7 @@ import time
 from aiohttp import web
 
 from media_bench.server.auth import authenticate
-from media_bench.server.forward import ElsewhereRooms, Forwarder
+from media_bench.server.forward import ElsewhereRooms, Forwarder, OtherNodesRooms
 from media_bench.server.hosting import WINDOW_SECONDS, HostingLog
 from media_bench.server.live import LiveRooms, MediaNotices
 from media_bench.server.lobby import Lobby
@@ -63,6 +63,7 @@ class SpacesServer:
             hosting=hosting,
             database=database,
             fleet=self.workers.fleet,
+            other_nodes_rooms=OtherNodesRooms(self.forwarder, database),
         )
         database.on_call = lambda operation, seconds: metrics.database_seconds.labels(
             operation

@@ -10,9 +10,14 @@ request is never forwarded again.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import aiohttp
 from aiohttp import web
+from pydantic import ValidationError
 
+from media_bench.common.contract import RoomList, RoomState
 from media_bench.server.live import LiveRoom
 from media_bench.server.store.database import Database
 from spaces_core.errors import Refused
@@ -22,6 +27,11 @@ ENTRY_NODE_HEADER = "X-Spaces-Entry-Node"
 FORWARDED_HEADER = "X-Spaces-Forwarded"
 PASSED_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key", "Accept")
 FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=5.0, sock_read=None)
+LIST_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
+"""How long a room list waits for another node's rooms: one that has not answered by then (it
+is stuck, or dying and about to be marked lost) is left out of this answer."""
+
+log = logging.getLogger(__name__)
 
 
 def entry_node(request: web.Request, own_node: str) -> str:
@@ -44,21 +54,30 @@ class Forwarder:
         if self._session is not None:
             await self._session.close()
 
-    async def forward(self, request: web.Request, api_url: str) -> web.StreamResponse:
-        """``request`` as ``api_url`` answers it; a 502 with a JSON reason if it cannot."""
-        if was_forwarded(request):
-            raise Refused(409, "this room is served by another node, which did not take it")
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=FORWARD_TIMEOUT, auto_decompress=False)
+    def headers_for(self, request: web.Request) -> dict[str, str]:
+        """What a request passed on to another node carries: the caller's headers, where it
+        entered, and that it was forwarded."""
         headers = {
             name: request.headers[name] for name in PASSED_HEADERS if name in request.headers
         }
         headers[ENTRY_NODE_HEADER] = entry_node(request, self.own_node)
         headers[FORWARDED_HEADER] = self.own_node
+        return headers
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=FORWARD_TIMEOUT, auto_decompress=False)
+        return self._session
+
+    async def forward(self, request: web.Request, api_url: str) -> web.StreamResponse:
+        """``request`` as ``api_url`` answers it; a 502 with a JSON reason if it cannot."""
+        if was_forwarded(request):
+            raise Refused(409, "this room is served by another node, which did not take it")
+        headers = self.headers_for(request)
         body = await request.read()
         answer: web.StreamResponse | None = None
         try:
-            async with self._session.request(
+            async with self.session().request(
                 request.method,
                 api_url.rstrip("/") + request.rel_url.path_qs,
                 headers=headers,
@@ -96,3 +115,36 @@ class ElsewhereRooms:
         if origin is None or origin.worker.node_id == directory.node_id:
             return None
         return await self.forwarder.forward(request, origin.api_url)
+
+
+class OtherNodesRooms:
+    """The live rooms the other ``up`` nodes serve, each node asked for its own (the caller's
+    token passed on); [] for a request that was itself forwarded, so no list goes round."""
+
+    def __init__(self, forwarder: Forwarder, database: Database) -> None:
+        self.forwarder = forwarder
+        self.database = database
+
+    async def __call__(self, request: web.Request) -> list[RoomState]:
+        if was_forwarded(request):
+            return []
+        urls = await self.database.call(self.database.directory.other_nodes)
+        lists = await asyncio.gather(*(self._rooms_of(request, url) for url in urls))
+        return [room for rooms in lists for room in rooms]
+
+    async def _rooms_of(self, request: web.Request, api_url: str) -> list[RoomState]:
+        forwarder = self.forwarder
+        try:
+            async with forwarder.session().get(
+                api_url.rstrip("/") + request.rel_url.path,
+                headers=forwarder.headers_for(request),
+                timeout=LIST_TIMEOUT,
+            ) as upstream:
+                if upstream.status != 200:
+                    log.warning("node %s answered the room list with %s", api_url,
+                                upstream.status)
+                    return []
+                return RoomList.model_validate_json(await upstream.read()).rooms
+        except (aiohttp.ClientError, OSError, TimeoutError, ValidationError) as error:
+            log.warning("node %s did not list its rooms: %s", api_url, error)
+            return []

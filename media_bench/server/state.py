@@ -3,9 +3,12 @@ lobby."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from media_bench.common.contract import UserView
+from aiohttp import web
+
+from media_bench.common.contract import RoomState, UserView
 from media_bench.server.fleet import MediaFleet
 from media_bench.server.hosting import HostingLog, may_host, unmet_for_ticketed
 from media_bench.server.live import LiveRoom, LiveRooms
@@ -32,6 +35,8 @@ class ServerState:
     database: Database
     fleet: MediaFleet
     """The media workers rooms are placed on (this process's own host, or worker processes)."""
+    other_nodes_rooms: Callable[[web.Request], Awaitable[list[RoomState]]]
+    """The live rooms the fleet's other nodes serve (``forward.OtherNodesRooms``)."""
 
     @property
     def ledger(self) -> Ledger:

@@ -52,7 +52,10 @@ def handlers(state: ServerState) -> dict[str, Handler]:
     ledger = state.ledger
 
     async def list_rooms(request: web.Request) -> web.StreamResponse:
-        return reply(RoomList(rooms=[room_state(room) for room in state.rooms.live()]))
+        here = [room_state(room) for room in state.rooms.live()]
+        served_here = {room.id for room in here}
+        elsewhere = [r for r in await state.other_nodes_rooms(request) if r.id not in served_here]
+        return reply(RoomList(rooms=here + elsewhere))
 
     async def create_room(request: web.Request) -> web.StreamResponse:
         caller = caller_of(request)

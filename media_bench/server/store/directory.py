@@ -173,6 +173,16 @@ class Directory:
                 _retire(c, node_id, LOST)
         return found
 
+    def other_nodes(self) -> list[str]:
+        """The API addresses of the other ``up`` nodes, by node id."""
+        with self.engine.connect() as c:
+            found = c.execute(
+                select(nodes.c.api_url)
+                .where(nodes.c.status == UP, nodes.c.id != self.node_id)
+                .order_by(nodes.c.id)
+            ).scalars()
+            return list(found)
+
     def alive_workers(self) -> list[WorkerRecord]:
         """The workers that may be placed on: ``up``, on an ``up`` node, by id."""
         with self.engine.connect() as c:
