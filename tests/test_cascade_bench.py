@@ -15,6 +15,7 @@ import pytest
 
 from media_bench.client.cascade import (
     edge_saturation,
+    origin_headroom_for,
     ramp_worker_listeners,
     shared_worker_listeners,
 )
@@ -201,6 +202,9 @@ def test_the_room_ramp_shares_the_machine_with_its_load_generator() -> None:
     assert shared_worker_listeners(ramp, 0, 2, 2, 1015.0) == 1015.0  # nothing carried
     assert shared_worker_listeners(pd.DataFrame([step(1000, 30.0, 10.0)]), 1000, 2, 2,
                                    1015.0) == PlacementLimits().least_worker_listeners
+    # the edges keep a whole core; the origin is held to its share by its headroom
+    assert origin_headroom_for(769, 1015.0) == 246.0
+    assert origin_headroom_for(1015.0, 1015.0) == 0.0
 
 
 def test_the_front_metrics_name_each_workers_pid_and_load() -> None:

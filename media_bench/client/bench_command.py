@@ -81,9 +81,10 @@ def register_cascade(which: argparse._SubParsersAction[argparse.ArgumentParser])
         "--room-worker-listeners",
         type=float,
         default=None,
-        help="--worker-listeners of the --workers 2 one-room ramp (default: each worker's "
-        "share of the room the cores hold beside the load generator, at the one-process "
-        "ramp's CPU per listener, at most the direct listeners per core this run measures)",
+        help="--worker-listeners of the --workers 2 one-room ramp (default: the direct "
+        "listeners per core this run measures, the origin kept by --origin-headroom to its "
+        "share of the room the cores hold beside the load generator at the one-process "
+        "ramp's CPU per listener)",
     )
     cascade.add_argument("--window", type=float, default=None, help="seconds measured per point")
     add_codec_arguments(cascade)

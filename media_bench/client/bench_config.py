@@ -48,9 +48,10 @@ class BenchConfig:
 class CascadeConfig:
     """What ``spaces-lab bench cascade`` measures: the listener counts of the edge-against-
     ``direct`` ramp (``listeners``), the steps of the one-room ramps (``room_steps``), the
-    worker capacity ``--workers 2`` runs with in those (``room_worker_listeners``; None: each
-    worker's share of the room the cores hold beside the load generator, at most the
-    ``direct`` listeners per core this run measured: ``cascade.shared_worker_listeners``),
+    worker capacity ``--workers 2`` runs with in those (``room_worker_listeners``; None: the
+    ``direct`` listeners per core this run measured, the origin kept by its headroom to its
+    share of the room the cores hold beside the load generator:
+    ``cascade.shared_worker_listeners``),
     and the relay micro-benchmark's edge counts and ticks. ``bench`` holds what
     ``bench mixer`` shares: windows, probes, codec settings, join rates."""
 

@@ -9,11 +9,14 @@ Receive paths (``ProbeMode``):
   SRTP leaves in clear; STUN (consent) and DTLS still go to aioice and aiortc, media and the
   server's RTCP never reach aiortc (no SRTP unprotect, no parsing, no queue). Where the native
   counter is built (``native_count``), a loop's counting sockets are read and counted in C
-  every 10 ms, each packet at its kernel arrival stamp; otherwise they join the loop's Python
-  poller below. The cheapest listener: 2026-12-03, 400 listeners in one room, one run each:
-  9.7 us of load generator CPU per packet natively against 21.8 us on the Python path (the
-  server 23-25 us, its tick and speakers included); of the 9.7 us the native read and count
-  take ~4 (cProfile), the rest is each peer's own timers (RTCP reports, ICE consent).
+  every 40 ms (10 ms while a stream starts), a batch of datagrams per system call, each packet
+  at its kernel arrival stamp; otherwise they join the loop's Python poller below. The
+  cheapest listener: 2026-12-03, 400 listeners in one room: 9.7 us of load generator CPU per
+  packet natively (one recvmsg a packet, every 10 ms) against 21.8 us on the Python path (the
+  server 23-25 us, its tick and speakers included); in the evening, three runs each, old and
+  new alternating: 10.0 / 9.6 / 8.5 us with one recvmsg a packet, 8.2 / 6.6 / 8.7 us with
+  recvmmsg every 40 ms (system time 0.06-0.07 -> 0.03-0.04 cores). The rest is each peer's own
+  timers (RTCP reports, ICE consent).
 - ``arrival``: also unprotect and decode each packet at the socket (as the server decodes)
   and time the marks: mouth-to-arrival latency.
 - ``full``: also let aiortc's receive path (jitter buffer, decoder thread) run and time the

@@ -230,13 +230,16 @@ async def measure_edge(
 
 
 async def largest_room(
-    workers: int, steps: list[int], config: BenchConfig, worker_listeners: float
+    workers: int, steps: list[int], config: BenchConfig, worker_listeners: float,
+    origin_headroom: float | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One room ramped through ``steps`` listeners on a server with ``workers`` media workers
-    until a window loses >= 0.5%, a join fails, the server stops answering or the load
-    generator falls behind; the windows and the outcome (largest count carried, why it
-    stopped)."""
+    (each holding ``worker_listeners``, the origin ``origin_headroom`` fewer) until a window
+    loses >= 0.5%, a join fails, the server stops answering or the load generator falls
+    behind; the windows and the outcome (largest count carried, why it stopped)."""
     extra = ["--worker-listeners", f"{worker_listeners:g}"] if workers else []
+    if workers and origin_headroom is not None:
+        extra += ["--origin-headroom", f"{origin_headroom:g}"]
     server = ServerProcess(_cascade_options(config, workers, *extra))
     await asyncio.to_thread(server.start)
     label = f"workers={workers}"
@@ -331,17 +334,25 @@ def ramp_worker_listeners(direct_rows: list[dict[str, Any]], relay: pd.DataFrame
 
 def shared_worker_listeners(rooms: pd.DataFrame, largest: float, cores: int | None,
                             workers: int, whole_core: float) -> float:
-    """The ``--workers`` room ramp's worker capacity on a machine it shares with the load
-    generator: the room the cores hold at the one-process ramp's CPU per listener
-    (``room_cores_hold``: server and load generator, at its ``largest`` carried room),
-    split over the workers, and no more than a whole core's ``whole_core``. Sized to a whole
-    core, the origin fills until it saturates while the edge sits nearly empty (12-03: both
-    ramps stopped at ~1,000)."""
+    """The listeners the ``--workers`` room ramp's origin takes on a machine it shares with the
+    load generator: the room the cores hold at the one-process ramp's CPU per listener
+    (``room_cores_hold``: server and load generator, at its ``largest`` carried room), split
+    over the workers, and no more than a whole core's ``whole_core``. An origin filled to a
+    whole core saturates while the edge sits nearly empty (12-03: both ramps stopped at
+    ~1,000); every worker sized to this share caps the room at the estimate itself (12-03
+    evening: placement full at 1,363 and 1,393 with the room well), so the edges keep a whole
+    core and the origin holds its share by its headroom (``origin_headroom_for``)."""
     held, _ = room_cores_hold(rooms, 0, largest, cores)
     if not held > 0 or workers < 1:
         return whole_core
     least = PlacementLimits().least_worker_listeners
     return float(max(least, min(whole_core, round(held / workers))))
+
+
+def origin_headroom_for(origin_share: float, whole_core: float) -> float:
+    """The ``--origin-headroom`` that leaves an origin of ``whole_core`` listeners about
+    ``origin_share`` of them."""
+    return max(0.0, whole_core - origin_share)
 
 
 def edge_saturation(fanout: pd.DataFrame) -> pd.DataFrame:
@@ -390,13 +401,22 @@ def run_cascade(config: CascadeConfig, out: Path | None) -> Path:
         for workers in (0, 2):
             print(f"one room, --workers {workers}: ramp until loss >= 0.5% ...", flush=True)
             worker_listeners = whole_core  # --workers 0 has no workers to size
-            if workers:
-                worker_listeners = config.room_worker_listeners or shared_worker_listeners(
-                    pd.DataFrame(room_rows), outcomes[0]["largest"], os.cpu_count(), workers,
-                    whole_core)
+            headroom: float | None = None
+            if workers and config.room_worker_listeners:
+                worker_listeners = config.room_worker_listeners
                 found["room_worker_listeners"] = worker_listeners
                 print(f"  each worker holds up to {worker_listeners:g} listeners", flush=True)
-            rows, outcome = await largest_room(workers, config.room_steps, bench, worker_listeners)
+            elif workers:
+                share = shared_worker_listeners(
+                    pd.DataFrame(room_rows), outcomes[0]["largest"], os.cpu_count(), workers,
+                    whole_core)
+                headroom = origin_headroom_for(share, whole_core)
+                found["room_worker_listeners"] = worker_listeners
+                found["room_origin_listeners"] = share
+                print(f"  each worker holds up to {worker_listeners:g} listeners, the origin "
+                      f"~{share:g} (headroom {headroom:g})", flush=True)
+            rows, outcome = await largest_room(workers, config.room_steps, bench, worker_listeners,
+                                               headroom)
             room_rows += rows
             outcomes.append(outcome)
         found["rooms"], found["outcomes"] = room_rows, outcomes
@@ -433,6 +453,7 @@ def run_cascade(config: CascadeConfig, out: Path | None) -> Path:
     )
     writer.extra["targets"] = TARGETS
     writer.extra["room_worker_listeners"] = runs["room_worker_listeners"]
+    writer.extra["room_origin_listeners"] = runs.get("room_origin_listeners")
     writer.extra["machine_yardstick"] = reference
     writer.extra["placement_limits_file"] = LIMITS_FILE
     writer.finish()
