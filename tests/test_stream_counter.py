@@ -7,7 +7,8 @@ import random
 import socket
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -191,45 +192,62 @@ def test_the_native_reader_counts_rtp_hands_back_the_rest_and_drops_rtcp() -> No
     asyncio.run(body())
 
 
-def test_the_native_reader_counts_each_packet_at_its_arrival_not_when_it_reads() -> None:
-    # Packet 2 leaves 100 ms after packet 1 but stamped one frame (20 ms) later: it came 80 ms
-    # late. Read together afterwards, the kernel's arrival stamps still say so; stamped at
-    # reading, both would seem to come at once (transit -20 ms).
-    module = native_module()
-    assert module is not None
-    reader, counter = module.Reader(), native()
-    receiving = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sending = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    receiving.bind(("127.0.0.1", 0))
-    reader.add(receiving.fileno(), counter)
-    sending.sendto(rtp(1, 0), receiving.getsockname())
-    time.sleep(0.1)
-    sending.sendto(rtp(2, FRAME), receiving.getsockname())
-    time.sleep(0.05)
-    assert reader.drain() is not None  # the first packet's report
-    assert counter.packets == 2
-    assert 0.075 < counter.transit < 0.1
-    reader.close()
-    receiving.close()
-    sending.close()
+@dataclass
+class ReadSocket:
+    """A native reader counting one loopback UDP socket, and a socket sending to it."""
+
+    module: Any
+    reader: Any
+    counter: Counter
+    receiving: socket.socket
+    sending: socket.socket
+
+    def send(self, datagram: bytes) -> None:
+        self.sending.sendto(datagram, self.receiving.getsockname())
 
 
-def test_the_native_reader_takes_a_backlog_in_batches_and_stops_at_a_handshake_datagram() -> None:
-    # A drain reads each socket with recvmmsg, 16 datagrams a call and at most 4 calls: 100
-    # waiting packets take two drains. A STUN datagram ends the socket's reading for that drain
-    # after its batch (Python may take the socket out of the set when it handles it).
+@pytest.fixture
+def read_socket() -> Iterator[ReadSocket]:
     module = native_module()
     assert module is not None
-    reader, counter = module.Reader(), native()
     receiving = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sending = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     receiving.bind(("127.0.0.1", 0))
     receiving.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     sending.bind(("127.0.0.1", 0))
-    target = receiving.getsockname()
+    reader, counter = module.Reader(), native()
     reader.add(receiving.fileno(), counter)
+    yield ReadSocket(module, reader, counter, receiving, sending)
+    reader.close()
+    receiving.close()
+    sending.close()
+
+
+def test_the_native_reader_counts_each_packet_at_its_arrival_not_when_it_reads(
+    read_socket: ReadSocket,
+) -> None:
+    # Packet 2 leaves 100 ms after packet 1 but stamped one frame (20 ms) later: it came 80 ms
+    # late. Read together afterwards, the kernel's arrival stamps still say so; stamped at
+    # reading, both would seem to come at once (transit -20 ms).
+    reader, counter = read_socket.reader, read_socket.counter
+    read_socket.send(rtp(1, 0))
+    time.sleep(0.1)
+    read_socket.send(rtp(2, FRAME))
+    time.sleep(0.05)
+    assert reader.drain() is not None  # the first packet's report
+    assert counter.packets == 2
+    assert 0.075 < counter.transit < 0.1
+
+
+def test_the_native_reader_takes_a_backlog_in_batches_and_stops_at_a_handshake_datagram(
+    read_socket: ReadSocket,
+) -> None:
+    # A drain reads each socket with recvmmsg, 16 datagrams a call and at most 4 calls: 100
+    # waiting packets take two drains. A STUN datagram ends the socket's reading for that drain
+    # after its batch (Python may take the socket out of the set when it handles it).
+    reader, counter, module = read_socket.reader, read_socket.counter, read_socket.module
     for sequence in range(1, 101):
-        sending.sendto(rtp(sequence, sequence * FRAME), target)
+        read_socket.send(rtp(sequence, sequence * FRAME))
     time.sleep(0.05)
     assert reader.drain() is not None  # the first packet's report
     assert counter.packets == 64
@@ -237,19 +255,16 @@ def test_the_native_reader_takes_a_backlog_in_batches_and_stops_at_a_handshake_d
     assert counter.packets == 100
     stun = b"\x00\x01\x00\x00" + bytes(16)
     for sequence in range(101, 111):
-        sending.sendto(rtp(sequence, sequence * FRAME), target)
-    sending.sendto(stun, target)
+        read_socket.send(rtp(sequence, sequence * FRAME))
+    read_socket.send(stun)
     for sequence in range(111, 121):
-        sending.sendto(rtp(sequence, sequence * FRAME), target)
+        read_socket.send(rtp(sequence, sequence * FRAME))
     time.sleep(0.05)
-    reports = reader.drain()
-    assert reports == [(receiving.fileno(), module.DELIVER, stun, sending.getsockname())]
+    fd, sender = read_socket.receiving.fileno(), read_socket.sending.getsockname()
+    assert reader.drain() == [(fd, module.DELIVER, stun, sender)]
     assert counter.packets == 115  # the batch of 16 held 10 RTP, the STUN and 5 RTP
     assert reader.drain() is None
     assert counter.counters() == (120, 120)
-    reader.close()
-    receiving.close()
-    sending.close()
 
 
 def test_the_native_reader_drains_often_only_while_a_stream_is_starting() -> None:
