@@ -16,8 +16,8 @@ import pytest
 from media_bench.client.cascade import (
     edge_saturation,
     origin_headroom_for,
+    origin_share_listeners,
     ramp_worker_listeners,
-    shared_worker_listeners,
 )
 from media_bench.client.cascade_report import (
     LIMITS_FILE,
@@ -196,11 +196,11 @@ def test_the_room_ramp_shares_the_machine_with_its_load_generator() -> None:
     # its speakers (nothing heard, so no loss counted): not a carried step, not the cost.
     ramp = pd.DataFrame(
         [step(500, 0.5, 0.25), step(1000, 0.9, 0.4), step(1200, 0.95, 0.3)])
-    assert shared_worker_listeners(ramp, 1000, 2, 2, 1015.0) == 769
-    assert shared_worker_listeners(ramp, 1000, 4, 2, 1015.0) == 1015.0  # a whole core at most
-    assert shared_worker_listeners(pd.DataFrame([]), 0, 2, 2, 1015.0) == 1015.0
-    assert shared_worker_listeners(ramp, 0, 2, 2, 1015.0) == 1015.0  # nothing carried
-    assert shared_worker_listeners(pd.DataFrame([step(1000, 30.0, 10.0)]), 1000, 2, 2,
+    assert origin_share_listeners(ramp, 1000, 2, 2, 1015.0) == 769
+    assert origin_share_listeners(ramp, 1000, 4, 2, 1015.0) == 1015.0  # a whole core at most
+    assert origin_share_listeners(pd.DataFrame([]), 0, 2, 2, 1015.0) == 1015.0
+    assert origin_share_listeners(ramp, 0, 2, 2, 1015.0) == 1015.0  # nothing carried
+    assert origin_share_listeners(pd.DataFrame([step(1000, 30.0, 10.0)]), 1000, 2, 2,
                                    1015.0) == PlacementLimits().least_worker_listeners
     # the edges keep a whole core; the origin is held to its share by its headroom
     assert origin_headroom_for(769, 1015.0) == 246.0

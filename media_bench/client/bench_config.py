@@ -51,7 +51,7 @@ class CascadeConfig:
     worker capacity ``--workers 2`` runs with in those (``room_worker_listeners``; None: the
     ``direct`` listeners per core this run measured, the origin kept by its headroom to its
     share of the room the cores hold beside the load generator:
-    ``cascade.shared_worker_listeners``),
+    ``cascade.origin_share_listeners``),
     and the relay micro-benchmark's edge counts and ticks. ``bench`` holds what
     ``bench mixer`` shares: windows, probes, codec settings, join rates."""
 

@@ -332,7 +332,7 @@ def ramp_worker_listeners(direct_rows: list[dict[str, Any]], relay: pd.DataFrame
     return max(limits.least_worker_listeners, limits.listeners_per_worker)
 
 
-def shared_worker_listeners(rooms: pd.DataFrame, largest: float, cores: int | None,
+def origin_share_listeners(rooms: pd.DataFrame, largest: float, cores: int | None,
                             workers: int, whole_core: float) -> float:
     """The listeners the ``--workers`` room ramp's origin takes on a machine it shares with the
     load generator: the room the cores hold at the one-process ramp's CPU per listener
@@ -407,7 +407,7 @@ def run_cascade(config: CascadeConfig, out: Path | None) -> Path:
                 found["room_worker_listeners"] = worker_listeners
                 print(f"  each worker holds up to {worker_listeners:g} listeners", flush=True)
             elif workers:
-                share = shared_worker_listeners(
+                share = origin_share_listeners(
                     pd.DataFrame(room_rows), outcomes[0]["largest"], os.cpu_count(), workers,
                     whole_core)
                 headroom = origin_headroom_for(share, whole_core)
