@@ -424,6 +424,7 @@ typedef struct {
     Counter **counters; /* by descriptor */
     int size;
     unsigned char *buffer; /* BATCH slots of MAX_DATAGRAM */
+    int filled; /* slots the last recvmmsg wrote into (their lengths need resetting) */
     struct mmsghdr messages[BATCH];
     struct iovec vectors[BATCH];
     struct sockaddr_storage from[BATCH];
@@ -432,6 +433,15 @@ typedef struct {
         struct cmsghdr align;
     } control[BATCH];
 } Reader;
+
+/* The kernel shrinks a received message's address and control lengths to what it wrote:
+ * give the first n slots their full sizes back before the next recvmmsg. */
+static void reset_slots(Reader *r, int n) {
+    for (int k = 0; k < n; k++) {
+        r->messages[k].msg_hdr.msg_namelen = sizeof(r->from[k]);
+        r->messages[k].msg_hdr.msg_controllen = sizeof(r->control[k].space);
+    }
+}
 
 static PyObject *Reader_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
     (void)args;
@@ -446,6 +456,15 @@ static PyObject *Reader_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
         Py_DECREF(r);
         return PyErr_NoMemory();
     }
+    for (int k = 0; k < BATCH; k++) { /* each slot points at its own buffers, once */
+        r->vectors[k] = (struct iovec){.iov_base = r->buffer + (size_t)k * MAX_DATAGRAM,
+                                       .iov_len = MAX_DATAGRAM};
+        r->messages[k].msg_hdr = (struct msghdr){
+            .msg_name = &r->from[k], .msg_iov = &r->vectors[k], .msg_iovlen = 1,
+            .msg_control = r->control[k].space,
+        };
+    }
+    r->filled = BATCH;
     r->epoll = epoll_create1(EPOLL_CLOEXEC);
     if (r->epoll < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
@@ -624,17 +643,9 @@ static PyObject *Reader_drain(Reader *r, PyObject *unused) {
              * system call per ready socket, not one per packet plus the one that finds it empty */
             int delivered = 0;
             for (int b = 0; b < BATCHES_PER_DRAIN && !delivered; b++) {
-                for (int k = 0; k < BATCH; k++) {
-                    r->vectors[k] = (struct iovec){.iov_base = r->buffer + (size_t)k * MAX_DATAGRAM,
-                                                   .iov_len = MAX_DATAGRAM};
-                    r->messages[k].msg_hdr = (struct msghdr){
-                        .msg_name = &r->from[k], .msg_namelen = sizeof(r->from[k]),
-                        .msg_iov = &r->vectors[k], .msg_iovlen = 1,
-                        .msg_control = r->control[k].space,
-                        .msg_controllen = sizeof(r->control[k].space),
-                    };
-                }
+                reset_slots(r, r->filled);
                 int got = recvmmsg(fd, r->messages, BATCH, MSG_DONTWAIT, NULL);
+                r->filled = got > 0 ? got : 0;
                 if (got < 0) {
                     if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
                         report(&reports, Py_BuildValue("(iiiO)", fd, FAILED, errno, Py_None)) < 0) {
