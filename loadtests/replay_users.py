@@ -28,7 +28,6 @@ import gevent
 from locust import events, task
 from locust.runners import WorkerRunner
 
-from loadtests import bridge, session
 from loadtests.names import AUDIO, LEVELS_RATE, NO_AUDIO
 from loadtests.probes import probe_mode_of
 from loadtests.replay_plan import ReplayPlan, room_title
@@ -193,8 +192,7 @@ class HostSession:
 
     def play(self) -> None:
         user, row = self.user, self.row
-        directory = bridge.run(session.directory(user.base_url))
-        user.sign_in(directory.host_id())
+        user.sign_in(user.directory().host_id())
         created = user.timed("create room", lambda: user.api.create_room(
             user.token, title=room_title(int(row.room))))
         user.room_id = created.id
@@ -294,12 +292,10 @@ class AudienceSession:
     def play(self) -> None:
         user, row = self.user, self.row
         leave = float(row.leave_s)
-        directory = bridge.run(session.directory(user.base_url))
-        user.sign_in(directory.user_id())
+        user.sign_in(user.directory().audience_id())
         room_id = user.find_room(int(row.room), until=leave)
         if room_id is None:
             return
-        user.room_id = room_id
         if self.speaks:
             bot: SpeakerBot | ListenerBot = SpeakerBot(user.api, user.token, room_id,
                                                       probe="count",
@@ -309,9 +305,11 @@ class AudienceSession:
                                  user.options.full_probe_every)
             bot = ListenerBot(user.api, user.token, room_id, probe=mode,
                               impairment=user.impairment())
+        user.room_id = room_id
         try:
             user.join_visit(bot, leave)
         except Rejected:
+            user.room_id = None  # not in the room: no leave in this account's name
             return
         user.follow_room_events(room_id, self.on_event)
         following = Replay.now()

@@ -130,6 +130,11 @@ class SpacesUser(User):
         self.user_id = user_id
         self.token = self.timed("token", lambda: self.api.token(user_id))
 
+    def directory(self) -> session.Directory:
+        """The server's accounts as this load process hands them out."""
+        process = getattr(self.environment.runner, "worker_index", 0)
+        return bridge.run(session.directory(self.base_url, process))
+
     def sign_in_anonymously(self) -> None:
         """Janus knows no users: a name of this process's own."""
         SpacesUser._anonymous += 1
@@ -270,7 +275,7 @@ class HostUser(SpacesUser):
             room_id = self.room_id
             self.join_media(bridge.run(self.rooms.speaker(room_id, Signal(), "count")))
             return
-        directory = bridge.run(session.directory(self.base_url))
+        directory = self.directory()
         # a ticketed room needs a host the server says may sell tickets; without one, free
         ticket_host = (directory.ticket_host_id()
                        if random.random() < self.options.ticketed_share else None)
@@ -386,8 +391,7 @@ class AudienceUser(SpacesUser):
         if self.on_janus:
             self.sign_in_anonymously()
         else:
-            directory = bridge.run(session.directory(self.base_url))
-            self.sign_in(directory.user_id())
+            self.sign_in(self.directory().audience_id())
         self.enter_a_room()
 
     def enter_a_room(self) -> None:

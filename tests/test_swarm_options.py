@@ -67,18 +67,28 @@ def test_the_server_threshold_is_the_simulations() -> None:
     assert Settings().host_threshold == PolicyParams().threshold
 
 
-def test_hosts_are_whom_the_server_says_can_host() -> None:
+def test_hosts_are_whom_the_server_says_can_host_and_no_two_users_share_an_account() -> None:
     with ServerProcess(["--host-threshold", "5000"]) as server:
         with urllib.request.urlopen(server.url + "/users?limit=10000") as response:
             users = json.load(response)["users"]
 
-        async def fetch() -> session.Directory:
+        async def fetch(process: int) -> session.Directory:
             try:
-                return await session.directory(server.url)
+                session._directories.clear()
+                return await session.directory(server.url, process)
             finally:
                 await session.close_all()
 
-        directory = asyncio.run(fetch())
+        first, second = asyncio.run(fetch(0)), asyncio.run(fetch(1))
     expected = [u["id"] for u in users if u["followers"] >= 5000]
-    assert expected and directory.hosts == expected
-    assert directory.everybody == [u["id"] for u in users]
+    assert expected and first.hosts == expected
+    assert first.audience == [u["id"] for u in users if u["followers"] < 5000]
+    # a listener signed in as a host would join the host's room as the host (refused) and
+    # leave it in the host's name: the swarm hands out a host's account to nobody else
+    hosts = {first.host_id() for _ in range(len(first.hosts))}
+    listeners = [first.audience_id() for _ in range(len(first.audience))]
+    assert hosts == set(expected) and len(set(listeners)) == len(first.audience)
+    assert not hosts & set(listeners)
+    # two load processes: a thousand sign-ins each, no account shared
+    theirs = {second.audience_id() for _ in range(1000)}
+    assert not theirs & set(listeners[:1000])
