@@ -14,6 +14,7 @@ from typing import Any
 
 from loadtests.names import FULL_PROBE_EVERY, PROBE_EVERY
 from media_bench.client.impairment_spec import NONE
+from media_bench.client.quality import ROOM_ARRIVAL_P99_MS
 from media_bench.client.targets import OURS, TARGETS, target_help
 
 
@@ -83,7 +84,7 @@ SWARM_OPTIONS: tuple[SwarmOption, ...] = (
     SwarmOption("--seed", int, 1, "sim-hour shape: seed of the replay plan (default {default})"),
     SwarmOption("--max-loss-pct", float, 1.0,
                 "fail the run above this mean packet loss, percent (default {default})"),
-    SwarmOption("--max-latency-ms", float, 150.0,
+    SwarmOption("--max-latency-ms", float, ROOM_ARRIVAL_P99_MS,
                 "fail above this p99 mouth-to-arrival latency, ms (default {default})"),
     SwarmOption("--max-fail-ratio", float, 0.01,
                 "fail above this share of failed requests (default {default})"),

@@ -18,6 +18,7 @@ from media_bench.client.cascade import (
     origin_headroom_for,
     origin_share_listeners,
     ramp_worker_listeners,
+    step_fault,
 )
 from media_bench.client.cascade_report import (
     LIMITS_FILE,
@@ -169,6 +170,25 @@ def test_the_room_ramp_reports_what_the_cores_allow_a_load_generator_as_costly_a
     assert value["room_ratio_bound"] == pytest.approx(2 / (0.75 / 600) / 500)
     without = summarise(fanout_rows(), marks, (0.001, 0.002, 1e3), outcomes, relay_table(10.0))
     assert without.set_index("figure")["value"].isna()["room_ratio_bound"]
+
+
+def test_a_room_step_served_late_is_not_carried() -> None:
+    """A saturated server keeps delivering, later and later: 12-03's one-process ramps
+    "carried" rooms at p99 1.5-3.4 s on loss alone. A late window (after the ramp's second
+    look) stops the ramp below it; a load generator behind makes the count a floor instead."""
+    well = {"listeners": 900, "speakers_heard": 3, "loss_pct": 0.1, "arrival_p99_ms": 60.0,
+            "loadgen_lag_p99_ms": 20.0, "drops_so_far": 0.0}
+    assert step_fault(well, 3) == (None, True)
+    late, carried = step_fault({**well, "arrival_p99_ms": 3358.0}, 3)
+    assert late is not None and "arrival p99 3358 ms at 900" in late and not carried
+    assert step_fault({**well, "arrival_p99_ms": 150.0}, 3) == (None, True)  # at the bound
+    lost, carried = step_fault({**well, "speakers_heard": 2, "arrival_p99_ms": 3358.0}, 3)
+    assert lost is not None and "lost its speakers" in lost and not carried
+    lossy, carried = step_fault({**well, "loss_pct": 0.5}, 3)
+    assert lossy == "loss 0.50% at 900" and not carried
+    behind, carried = step_fault({**well, "arrival_p99_ms": 400.0,
+                                  "loadgen_lag_p99_ms": 180.0}, 3)
+    assert behind is not None and "a floor" in behind and carried
 
 
 def test_the_room_ramp_runs_its_workers_at_the_capacity_this_run_measured() -> None:

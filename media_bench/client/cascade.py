@@ -49,6 +49,7 @@ from media_bench.client.loadgen import (
     server_options,
 )
 from media_bench.client.our_target import OurRooms
+from media_bench.client.quality import ROOM_ARRIVAL_P99_MS
 from media_bench.client.relay_cost import relay_tick_costs
 from media_bench.client.report import per_listener
 from media_bench.client.server_process import ServerProcess
@@ -235,8 +236,11 @@ async def largest_room(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One room ramped through ``steps`` listeners on a server with ``workers`` media workers
     (each holding ``worker_listeners``, the origin ``origin_headroom`` fewer) until a window
-    loses >= 0.5%, a join fails, the server stops answering or the load generator falls
-    behind; the windows and the outcome (largest count carried, why it stopped)."""
+    loses >= 0.5%, its probes' mouth-to-arrival p99 is above ``ROOM_ARRIVAL_P99_MS`` in two
+    windows running (a saturated server keeps delivering, later and later: counting such a step
+    carried made one process look able to carry rooms it served 1.5-3.4 s late), a join fails,
+    the server stops answering or the load generator falls behind; the windows and the outcome
+    (largest count carried, why it stopped)."""
     extra = ["--worker-listeners", f"{worker_listeners:g}"] if workers else []
     if workers and origin_headroom is not None:
         extra += ["--origin-headroom", f"{origin_headroom:g}"]
@@ -273,37 +277,30 @@ async def largest_room(
                     reason = f"{refused} at {present} of {step} ({kinds})"
                     break
                 await asyncio.sleep(config.settle)
-                try:
-                    row, _ = await measure_window(swarm, config.window, meter, api)
-                except TimeoutError:
+                row = await _step_window(swarm, config, meter, api, drops_start)
+                if row is None:
                     reason = f"the server stopped answering at {step}"
                     break
-                row["server_cores_total"] = row["server_cores"] + sum(
-                    row[f"{name}_cores"] for name, _ in meter.also
-                )
                 row["join_failures"] = failed
-                row["drops_so_far"] = drops_at(await api.metrics_text()) - drops_start
-                loads = workers_of(await api.metrics_text())
-                row["placed"] = json.dumps(
-                    {w.worker_id: int(w.load.get("listeners", 0)) for w in loads.values()}
-                )
                 rows.append({"workers": workers, **row})
                 _print_row(label, row)
-                if row["speakers_heard"] < len(swarm.speakers):
-                    reason = (
-                        f"the room lost its speakers at {row['listeners']} (they stopped hearing "
-                        f"their mix; drops since the start: {row['drops_so_far']:.0f})"
-                    )
-                    break
-                if not row["loss_pct"] < TARGETS["room_loss_pct"]:
-                    reason = f"loss {row['loss_pct']:.2f}% at {row['listeners']}"
-                    break
-                largest = int(row["listeners"])
-                if row["loadgen_lag_p99_ms"] > LOADGEN_BEHIND_MS:
-                    reason = (
-                        f"the load generator fell behind at {row['listeners']} (loop lag p99 "
-                        f"{row['loadgen_lag_p99_ms']:.0f} ms): a floor of what the server carries"
-                    )
+                if _only_late(row, len(swarm.speakers)):
+                    # one window more: a stall of the shared machine spikes one window's p99, a
+                    # room the server is too busy to carry stays late
+                    print(f"  {label}: p99 above {ROOM_ARRIVAL_P99_MS:g} ms: measuring the "
+                          f"step once more", flush=True)
+                    row = await _step_window(swarm, config, meter, api, drops_start)
+                    if row is None:
+                        reason = f"the server stopped answering at {step}"
+                        break
+                    row["join_failures"], row["second_window"] = 0, True
+                    rows.append({"workers": workers, **row})
+                    _print_row(label, row)
+                fault, carried = step_fault(row, len(swarm.speakers))
+                if carried:
+                    largest = int(row["listeners"])
+                if fault is not None:
+                    reason = fault
                     break
     finally:
         await asyncio.to_thread(server.stop)
@@ -320,6 +317,54 @@ async def largest_room(
     }
     print(f"  {label}: largest room carried {largest} ({reason})", flush=True)
     return rows, outcome
+
+
+async def _step_window(swarm: Swarm, config: BenchConfig, meter: Meter, api: ApiClient,
+                       drops_start: float) -> dict[str, Any] | None:
+    """One measured window of a room ramp's step (None: the server stopped answering)."""
+    try:
+        row, _ = await measure_window(swarm, config.window, meter, api)
+    except TimeoutError:
+        return None
+    row["server_cores_total"] = row["server_cores"] + sum(
+        row[f"{name}_cores"] for name, _ in meter.also
+    )
+    row["drops_so_far"] = drops_at(await api.metrics_text()) - drops_start
+    loads = workers_of(await api.metrics_text())
+    row["placed"] = json.dumps(
+        {w.worker_id: int(w.load.get("listeners", 0)) for w in loads.values()}
+    )
+    row["second_window"] = False
+    return row
+
+
+def step_fault(row: dict[str, Any], speakers: int) -> tuple[str | None, bool]:
+    """Why a room ramp stops at this window (None: it goes on), and whether the step counts as
+    carried: a late window counts only when the load generator fell behind (its probes then
+    time the load generator, and the count is a floor of what the server carries)."""
+    if row["speakers_heard"] < speakers:
+        return (f"the room lost its speakers at {row['listeners']} (they stopped hearing their "
+                f"mix; drops since the start: {row['drops_so_far']:.0f})"), False
+    if not row["loss_pct"] < TARGETS["room_loss_pct"]:
+        return f"loss {row['loss_pct']:.2f}% at {row['listeners']}", False
+    if row["loadgen_lag_p99_ms"] > LOADGEN_BEHIND_MS:
+        return (f"the load generator fell behind at {row['listeners']} (loop lag p99 "
+                f"{row['loadgen_lag_p99_ms']:.0f} ms): a floor of what the server carries"), True
+    if _late(row):
+        return (f"arrival p99 {row['arrival_p99_ms']:.0f} ms at {row['listeners']} "
+                f"(> {ROOM_ARRIVAL_P99_MS:g} ms, in two windows running)"), False
+    return None, True
+
+
+def _late(row: dict[str, Any]) -> bool:
+    return bool(row["arrival_p99_ms"] > ROOM_ARRIVAL_P99_MS)
+
+
+def _only_late(row: dict[str, Any], speakers: int) -> bool:
+    """The window's one fault is lateness: worth a second window."""
+    return bool(_late(row) and row["speakers_heard"] >= speakers
+                and row["loss_pct"] < TARGETS["room_loss_pct"]
+                and not row["loadgen_lag_p99_ms"] > LOADGEN_BEHIND_MS)
 
 
 def ramp_worker_listeners(direct_rows: list[dict[str, Any]], relay: pd.DataFrame) -> float:

@@ -25,6 +25,10 @@ from __future__ import annotations
 import math
 from collections import deque
 
+ROOM_ARRIVAL_P99_MS = 150.0
+"""Mouth-to-arrival p99 (ms) past which a room's listeners hear it too late for it to work: a
+swarm fails above it (``--max-latency-ms``'s default) and a room ramp does not count the step
+as carried (``bench cascade``)."""
 PLAYOUT_DEPTH = 0.080
 """Seconds a packet may arrive after the fastest recent one and still play: aiortc's fixed
 audio jitter buffer holds 80 ms."""
