@@ -175,7 +175,9 @@ class RoomState(Reply):
     ended_reason: str | None = Field(
         None,
         description="Why an ended room ended: `ended by host`, `server stopped`, "
-        "`server restart` (its server died; the room was ended when it started again).",
+        "`server restart` (its server died; the room was ended when it started again), "
+        "`node lost` (its node stopped beating), `origin lost` (the media worker mixing it "
+        "died).",
     )
 
 

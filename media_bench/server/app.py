@@ -49,7 +49,7 @@ class SpacesServer:
         for host, created_at in database.ledger.rooms_created_since(time.time() - WINDOW_SECONDS):
             hosting.record(host, created_at)
         metrics = Metrics(rooms.head_count)
-        notices = MediaNotices(rooms, metrics)
+        self.notices = notices = MediaNotices(rooms, metrics, database)
         self.workers = MediaWorkers(settings, database.ledger.served_by, notices, metrics)
         self.node = Node(settings, database, self.workers, notices)
         self.forwarder = Forwarder(self.node.node_id)
@@ -132,6 +132,7 @@ class SpacesServer:
         await self.forwarder.close()
         await self.rooms.close()
         await self.workers.close()
+        await self.notices.close()
         ledger = self.state.ledger
         await self.state.database.call(ledger.end_rooms_of_this_server, SERVER_STOPPED, time.time())
 

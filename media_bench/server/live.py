@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections import Counter
 from typing import Any
 
@@ -11,7 +13,11 @@ from media_bench.server.metrics import Metrics
 from media_bench.server.peers import DropReason
 from media_bench.server.placed_media import PlacedMedia
 from media_bench.server.rooms import Room
+from media_bench.server.store.database import Database
+from media_bench.server.store.ledger import ORIGIN_LOST
 from spaces_core.errors import Refused
+
+log = logging.getLogger(__name__)
 
 SPEAKING_DBOV = -50.0
 """A mixed speaker louder than this (over a 200 ms level window) counts as speaking."""
@@ -69,6 +75,11 @@ class LiveRoom:
         self.room.end(caller)
         await self.close_media()
 
+    async def stop(self, reason: str) -> None:
+        """The server ends the room (its host did not): see ``Room.stop``."""
+        self.room.stop(reason)
+        await self.close_media()
+
     async def close_media(self) -> None:
         media, self.media = self.media, None
         if media is not None:
@@ -117,11 +128,14 @@ class LiveRooms(dict[str, LiveRoom]):
 
 class MediaNotices:
     """What the workers report of the rooms' media, applied to the rooms' rules: levels are
-    published, a dropped participant leaves (and is counted by reason)."""
+    published, a dropped participant leaves (and is counted by reason), a room whose origin
+    died ends."""
 
-    def __init__(self, rooms: LiveRooms, metrics: Metrics) -> None:
+    def __init__(self, rooms: LiveRooms, metrics: Metrics, database: Database) -> None:
         self.rooms = rooms
         self.metrics = metrics
+        self.database = database
+        self._ending: set[asyncio.Task[None]] = set()
 
     def levels(self, room_id: str, levels: dict[str, float]) -> None:
         entry = self.rooms.get(room_id)
@@ -135,10 +149,33 @@ class MediaNotices:
 
     def worker_lost(self, worker_id: str) -> None:
         """A worker's link broke (its process or node died): everyone whose session it
-        carried is dropped."""
+        carried is dropped, and a room it was the origin of ends (``ORIGIN_LOST``): its
+        mixer is gone, so nobody on any worker can hear anyone."""
         for entry in list(self.rooms.values()):
             if entry.media is None:
                 continue
-            for user_id, session in list(entry.media.placed.items()):
-                if session.carrier.worker_id == worker_id:
-                    self.drop(entry.id, user_id, "worker_lost")
+            carried = [user_id for user_id, session in entry.media.placed.items()
+                       if session.carrier.worker_id == worker_id]
+            if entry.media.origin.worker_id == worker_id and entry.room.live:
+                self.metrics.drops.labels("worker_lost").inc(len(carried))
+                task = asyncio.ensure_future(self._origin_lost(entry, worker_id))
+                self._ending.add(task)
+                task.add_done_callback(self._ending.discard)
+                continue
+            for user_id in carried:
+                self.drop(entry.id, user_id, "worker_lost")
+
+    async def _origin_lost(self, entry: LiveRoom, worker_id: str) -> None:
+        """Stored as ended first (a restart then finds it ended), then ended for everyone."""
+        log.warning("room %s ends: its origin, worker %s, was lost", entry.id, worker_id)
+        refunded = await self.database.call(
+            self.database.ledger.end_room, entry.id, ORIGIN_LOST, time.time()
+        )
+        entry.room.refunded += refunded
+        if entry.room.live:  # (else its host ended it meanwhile)
+            await entry.stop(ORIGIN_LOST)
+
+    async def close(self) -> None:
+        """Wait for the rooms being ended (at shutdown)."""
+        if self._ending:
+            await asyncio.gather(*self._ending, return_exceptions=True)

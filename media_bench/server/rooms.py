@@ -226,6 +226,12 @@ class Room:
 
     def end(self, actor: str, reason: str = "ended by host") -> None:
         self.check_end(actor)
+        self.stop(reason)
+
+    def stop(self, reason: str) -> None:
+        """End the room for everyone, whoever asked (the host, or the server when the room can
+        no longer be carried); subscribers get ``ended``."""
+        self._require_live()
         self.live = False
         self.ended_reason = reason
         self.publish({"type": "ended"})

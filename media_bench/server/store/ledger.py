@@ -29,6 +29,8 @@ LIVE, ENDED = "live", "ended"
 SERVER_RESTART = "server restart"
 SERVER_STOPPED = "server stopped"
 ENDED_BY_HOST = "ended by host"
+ORIGIN_LOST = "origin lost"
+"""The media worker mixing the room (its origin) died: nobody can be heard any more."""
 
 
 @dataclass(frozen=True)
