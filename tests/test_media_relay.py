@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,6 +17,7 @@ from media_bench.common import aiortc_internals as internals
 from media_bench.common.codec import OpusEncoder
 from media_bench.server.metrics import Metrics
 from media_bench.server.mixer import SPEAKER_TIMEOUT
+from media_bench.server.relay import TAG_BYTES, relay_key
 from media_bench.server.relay_wire import ListenerMix, Uplink, encode
 from media_bench.server.settings import Settings
 from tests.relay_front import ROOM, RelayFront, relayed_room
@@ -189,6 +191,10 @@ def test_an_edge_whose_origin_went_silent_drops_its_peers_as_relay_lost() -> Non
 
 
 def test_forged_relay_datagrams_are_counted_and_never_heard() -> None:
+    """Forgeries three ways: untagged from a stranger; tagged with the key (this process's,
+    which the test knows) but from an address no room registered; untagged from the origin's
+    own relay address, as a forged source address would look. None is heard; each is counted."""
+
     async def body(front: RelayFront) -> None:
         await two_speakers_at_the_origin(front)
         await front.add("e1", front.edge)
@@ -199,22 +205,28 @@ def test_forged_relay_datagrams_are_counted_and_never_heard() -> None:
         t = np.arange(960) / 48_000
         forger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         forger.bind(("127.0.0.1", 0))
-        sent = 0
+        key = relay_key(None)
+        origin_socket = front.origin.relay._transport  # the origin's own address, registered
+        assert origin_socket is not None
+        sent = {"relay_unauthenticated": 0, "relay_unregistered": 0}
         try:
             for tick in range(100):
                 pcm = (8000 * np.sin(2 * np.pi * FORGED_HZ * (t + tick * 0.02))).astype(np.int16)
                 packet = tone.encode(pcm, tick * 960)
                 assert packet is not None
                 payload = bytes(packet)
+                mix = encode(ListenerMix(ROOM, 10**6 + tick, 0, payload))
+                uplink = encode(Uplink(ROOM, "e2", payload))
+                signed = uplink + hmac.digest(key, uplink, "sha256")[:TAG_BYTES]
                 # as if from the origin, to the edge; as if from the edge, to the origin
-                forged = [
-                    (encode(ListenerMix(ROOM, 10**6 + tick, 0, payload)), front.edge),
-                    (encode(Uplink(ROOM, "e2", payload)), front.origin),
-                    (b"not a relay datagram", front.origin),
-                ]
-                for datagram, host in forged:
+                for datagram, host in ((mix, front.edge), (uplink, front.origin),
+                                       (b"not a relay datagram", front.origin)):
                     forger.sendto(datagram, host.relay_address)
-                    sent += 1
+                    sent["relay_unauthenticated"] += 1
+                forger.sendto(signed, front.origin.relay_address)
+                sent["relay_unregistered"] += 1
+                origin_socket.sendto(mix, front.edge.relay_address)
+                sent["relay_unauthenticated"] += 1
                 if tick == 25:
                     for bot in front.bots.values():
                         bot.probe.recording.clear()
@@ -228,11 +240,10 @@ def test_forged_relay_datagrams_are_counted_and_never_heard() -> None:
             forger.close()
         for user in ("e1", "o1"):
             assert silent_at(heard[user], FORGED_HZ) and hears(heard[user], EDGE_HZ), user
-        rejected = sum(
-            sample(host.metrics, "spaces_drops_total", {"reason": "relay_unregistered"})
-            for host in (front.origin, front.edge)
-        )
-        assert rejected == sent
+        for reason, count in sent.items():
+            rejected = sum(sample(host.metrics, "spaces_drops_total", {"reason": reason})
+                           for host in (front.origin, front.edge))
+            assert rejected == count, reason
 
     run(body)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 from aiohttp import web
 
@@ -50,7 +51,10 @@ class SpacesServer:
             hosting.record(host, created_at)
         metrics = Metrics(rooms.head_count)
         self.notices = notices = MediaNotices(rooms, metrics, database)
-        self.workers = MediaWorkers(settings, database.ledger.served_by, notices, metrics)
+        # the media hosts key their relay from the token secret (the fleet's, through the
+        # database), so every node's workers authenticate each other's relay datagrams
+        media_settings = replace(settings, secret=secret)
+        self.workers = MediaWorkers(media_settings, database.ledger.served_by, notices, metrics)
         self.node = Node(settings, database, self.workers, notices)
         self.forwarder = Forwarder(self.node.node_id)
         self.state = ServerState(

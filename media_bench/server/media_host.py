@@ -16,7 +16,7 @@ from media_bench.server.edge_media import EdgeMedia
 from media_bench.server.media import RoomMedia
 from media_bench.server.metrics import Metrics, RelayCounts
 from media_bench.server.peers import DropReason, Pending
-from media_bench.server.relay import RelayEndpoint
+from media_bench.server.relay import RelayEndpoint, relay_key
 from media_bench.server.settings import Settings
 from media_bench.server.stage import Stage, address_of
 from spaces_core.errors import Refused
@@ -45,7 +45,7 @@ class MediaHost:
         self.on_drop = on_drop
         self.origins: dict[str, RoomMedia] = {}
         self.edges: dict[str, EdgeMedia] = {}
-        self.relay = RelayEndpoint(RelayCounts(metrics))
+        self.relay = RelayEndpoint(RelayCounts(metrics), relay_key(settings.secret))
         self._pending: dict[tuple[str, str], Pending] = {}
 
     async def start(self) -> None:

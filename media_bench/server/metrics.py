@@ -115,7 +115,8 @@ class Metrics:
             "receive_timeout (a speaker stopped sending), relay_lost (an edge heard nothing from "
             "its origin), worker_lost (the media worker carrying the session died, or its node), "
             "relay_unregistered (a relay datagram from an address no room here "
-            "registered, or not a relay datagram), event_overflow (a slow event subscriber "
+            "registered, or not a relay datagram), relay_unauthenticated (a datagram on the relay "
+            "port without the fleet key's tag), event_overflow (a slow event subscriber "
             "lost its oldest event), event_stalled (an event stream stopped reading)",
             ["reason"],
             registry=self.registry,
@@ -181,3 +182,6 @@ class RelayCounts:
 
     def rejected(self) -> None:
         self._metrics.drops.labels("relay_unregistered").inc()
+
+    def unauthenticated(self) -> None:
+        self._metrics.drops.labels("relay_unauthenticated").inc()
