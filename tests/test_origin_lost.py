@@ -16,13 +16,13 @@ import pytest
 from media_bench.client.api import ApiClient
 from media_bench.client.bots import Bot, ListenerBot, SpeakerBot
 from media_bench.client.marks import Signal
-from media_bench.server.harness import Running, running_server
+from media_bench.server.harness import Running
 from media_bench.server.settings import Settings
 from media_bench.server.store.ledger import ORIGIN_LOST
 from spaces_core.errors import Refused
 from tests.test_media_audio import hears
 from tests.test_nodes import until
-from tests.test_workers import counted_in_sessions, listen, metric
+from tests.test_workers import counted_in_sessions, listen, metric, run_on_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -116,8 +116,4 @@ def test_a_room_whose_origin_worker_dies_ends_for_everyone_and_the_server_goes_o
                 for bot in bots.values():
                     await bot.close()
 
-    async def scenario() -> None:
-        async with running_server(settings) as running:
-            await body(running)
-
-    asyncio.run(scenario())
+    run_on_server(settings, body)

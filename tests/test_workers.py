@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -26,6 +27,16 @@ from tests.test_media_audio import hears, silent_at
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 HOST_HZ, GUEST_HZ, EDGE_HZ = 440.0, 1000.0, 700.0
+
+
+def run_on_server(settings: Settings, body: Callable[[Running], Awaitable[None]]) -> None:
+    """``body`` against a server of these settings, in this process."""
+
+    async def scenario() -> None:
+        async with running_server(settings) as running:
+            await body(running)
+
+    asyncio.run(scenario())
 
 
 def counted_in_sessions(listeners_per_worker: int) -> PlacementLimits:
@@ -177,8 +188,4 @@ def test_listeners_spill_to_an_edge_worker_and_hear_the_room() -> None:
                 for bot in bots.values():
                     await bot.close()
 
-    async def scenario() -> None:
-        async with running_server(settings) as running:
-            await body(running)
-
-    asyncio.run(scenario())
+    run_on_server(settings, body)
