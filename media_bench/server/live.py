@@ -75,10 +75,16 @@ class LiveRoom:
         self.room.end(caller)
         await self.close_media()
 
-    async def stop(self, reason: str) -> None:
-        """The server ends the room (its host did not): see ``Room.stop``."""
-        self.room.stop(reason)
-        await self.close_media()
+    async def finish(self, database: Database, reason: str) -> None:
+        """End the room, stored first (a restart then finds it ended, tickets of a room that
+        never started refunded once), then for everyone (``Room.stop``); a room something else
+        ended meanwhile is left as it is."""
+        self.room.refunded += await database.call(
+            database.ledger.end_room, self.id, reason, time.time()
+        )
+        if self.room.live:
+            self.room.stop(reason)
+            await self.close_media()
 
     async def close_media(self) -> None:
         media, self.media = self.media, None
@@ -166,14 +172,8 @@ class MediaNotices:
                 self.drop(entry.id, user_id, "worker_lost")
 
     async def _origin_lost(self, entry: LiveRoom, worker_id: str) -> None:
-        """Stored as ended first (a restart then finds it ended), then ended for everyone."""
         log.warning("room %s ends: its origin, worker %s, was lost", entry.id, worker_id)
-        refunded = await self.database.call(
-            self.database.ledger.end_room, entry.id, ORIGIN_LOST, time.time()
-        )
-        entry.room.refunded += refunded
-        if entry.room.live:  # (else its host ended it meanwhile)
-            await entry.stop(ORIGIN_LOST)
+        await entry.finish(self.database, ORIGIN_LOST)
 
     async def close(self) -> None:
         """Wait for the rooms being ended (at shutdown)."""

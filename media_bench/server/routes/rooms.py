@@ -105,9 +105,7 @@ def handlers(state: ServerState) -> dict[str, Handler]:
         caller, live = caller_of(request), room_of(request)
         live.room.check_end(caller)
         live.require_served_here()
-        refunded = await state.database.call(ledger.end_room, live.id, ENDED_BY_HOST, time.time())
-        live.room.refunded += refunded
-        await live.end(caller)
+        await live.finish(state.database, ENDED_BY_HOST)
         return reply(room_state(live.room))
 
     async def buy_ticket(request: web.Request) -> web.StreamResponse:
