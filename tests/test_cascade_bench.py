@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from media_bench.client.cascade import (
+    _only_late,
     edge_saturation,
     origin_headroom_for,
     origin_share_listeners,
@@ -189,6 +190,11 @@ def test_a_room_step_served_late_is_not_carried() -> None:
     behind, carried = step_fault({**well, "arrival_p99_ms": 400.0,
                                   "loadgen_lag_p99_ms": 180.0}, 3)
     assert behind is not None and "a floor" in behind and carried
+    # a second window is worth it only when lateness is the window's one fault
+    assert _only_late({**well, "arrival_p99_ms": 400.0}, 3)
+    assert not _only_late(well, 3)
+    assert not _only_late({**well, "arrival_p99_ms": 400.0, "speakers_heard": 2}, 3)
+    assert not _only_late({**well, "arrival_p99_ms": 400.0, "loadgen_lag_p99_ms": 180.0}, 3)
 
 
 def test_the_room_ramp_runs_its_workers_at_the_capacity_this_run_measured() -> None:
