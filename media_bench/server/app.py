@@ -67,7 +67,7 @@ class SpacesServer:
             hosting=hosting,
             database=database,
             fleet=self.workers.fleet,
-            other_nodes_rooms=OtherNodesRooms(self.forwarder, database),
+            other_nodes_rooms=OtherNodesRooms(self.forwarder, lambda: self.node.other_api_urls),
         )
         database.on_call = lambda operation, seconds: metrics.database_seconds.labels(
             operation

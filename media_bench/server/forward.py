@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import aiohttp
 from aiohttp import web
@@ -118,17 +119,18 @@ class ElsewhereRooms:
 
 
 class OtherNodesRooms:
-    """The live rooms the other ``up`` nodes serve, each node asked for its own (the caller's
-    token passed on); [] for a request that was itself forwarded, so no list goes round."""
+    """The live rooms the other ``up`` nodes serve (as of this node's last heartbeat), each
+    node asked for its own (the caller's token passed on); [] for a request that was itself
+    forwarded, so no list goes round."""
 
-    def __init__(self, forwarder: Forwarder, database: Database) -> None:
+    def __init__(self, forwarder: Forwarder, other_api_urls: Callable[[], list[str]]) -> None:
         self.forwarder = forwarder
-        self.database = database
+        self.other_api_urls = other_api_urls
 
     async def __call__(self, request: web.Request) -> list[RoomState]:
         if was_forwarded(request):
             return []
-        urls = await self.database.call(self.database.directory.other_nodes)
+        urls = self.other_api_urls()
         lists = await asyncio.gather(*(self._rooms_of(request, url) for url in urls))
         return [room for rooms in lists for room in rooms]
 

@@ -48,6 +48,9 @@ class Node:
         self._beating: asyncio.Task[None] | None = None
         self.lost = False
         """Another node marked this one lost (its heartbeats stopped landing)."""
+        self.other_api_urls: list[str] = []
+        """The other ``up`` nodes' API addresses, as of the last heartbeat (a room list asks
+        them without a directory query of its own)."""
 
     @property
     def node_id(self) -> str:
@@ -72,7 +75,7 @@ class Node:
             await asyncio.sleep(self.settings.heartbeat_interval)
 
     async def beat(self) -> None:
-        """One heartbeat: own loads, lost nodes, other nodes' workers."""
+        """One heartbeat: own loads, lost nodes, other nodes' workers and API addresses."""
         loads = self.workers.fleet.loads.workers
         counts = {
             position: WorkerCounts(w.rooms, w.edges, w.listeners)
@@ -88,6 +91,7 @@ class Node:
         for node_id, rooms in lost.items():
             log.warning("node %s lost; its rooms ended: %s", node_id, ", ".join(rooms) or "-")
         await self.refresh(await call(self.directory.alive_workers))
+        self.other_api_urls = await call(self.directory.other_nodes)
 
     async def refresh(self, alive: list[WorkerRecord]) -> None:
         fleet, limit = self.workers.fleet, self.settings.placement.listeners_per_worker
