@@ -22,6 +22,7 @@ from media_bench.common.contract import ACTIONS, ROUTES, ROUTES_BY_OPERATION, Ti
 from media_bench.server.harness import Running, running_server
 from media_bench.server.live import LiveRoom
 from media_bench.server.settings import Settings
+from media_bench.server.store.ledger import ENDED_BY_HOST
 from media_bench.server.users import User, UserDirectory
 from tests.test_media_api import real_offer
 
@@ -154,7 +155,7 @@ async def call_cell(
 async def end_every_room(running: Running) -> None:
     for live in list(running.server.rooms.values()):
         if live.room.live:
-            await live.end(live.room.host)
+            await live.finish(running.server.state.database, ENDED_BY_HOST)
 
 
 async def fill_matrix() -> dict[tuple[str, str], int]:

@@ -71,10 +71,6 @@ class LiveRoom:
         task.add_done_callback(self._syncing.discard)
         return True
 
-    async def end(self, caller: str) -> None:
-        self.room.end(caller)
-        await self.close_media()
-
     async def finish(self, database: Database, reason: str) -> None:
         """End the room, stored first (a restart then finds it ended, tickets of a room that
         never started refunded once), then for everyone (``Room.stop``); a room something else
